@@ -1,0 +1,1 @@
+"""The four services. Each package exposes ``SPEC`` (see ``shared.service.ServiceSpec``)."""

@@ -1,0 +1,40 @@
+"""What notify consumes: every step a resident or department should hear about."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from services.notify import domain
+from services.notify.models import divisions, notifications
+from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
+from shared.divisions import replica_handler
+from shared.events import Envelope
+from shared.uow import UnitOfWork
+
+
+def _store(uow: UnitOfWork, notification: domain.Notification) -> None:
+    insert = sqlite_insert if uow.session.bind.dialect.name == "sqlite" else pg_insert
+    uow.session.execute(insert(notifications).values(**asdict(notification)).on_conflict_do_nothing())
+
+
+def on_proposal_submitted(uow: UnitOfWork, event: Envelope) -> None:
+    payload = event.payload
+    _store(
+        uow,
+        domain.app_notification(
+            recipient_id=payload["submitter_id"],
+            template="proposal_received",
+            variables={"title": payload["title"]},
+            division_code=payload["community_code"],
+            event_id=event.id,
+            now=datetime.now(UTC),
+        ),
+    )
+
+
+HANDLERS = {
+    "intake.proposal.submitted": on_proposal_submitted,
+    DIVISIONS_CHANGED: replica_handler(divisions),
+}

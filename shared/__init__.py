@@ -1,0 +1,1 @@
+"""The common library of every Xieshang service: config, db, bus, events, auth, metrics, logs."""

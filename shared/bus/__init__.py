@@ -1,0 +1,1 @@
+"""The event bus: transactional outbox, relay, idempotent inbox, consumers, retries, dead letters."""

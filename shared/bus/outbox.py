@@ -1,0 +1,196 @@
+"""Transactional outbox and its relay.
+
+``Outbox.add`` writes the event into the service's own database in the caller's transaction, so
+the state change and the event commit or vanish together. The ``Relay`` publishes pending rows
+with publisher confirms and marks them published. It wakes right after a commit that added
+events (low latency) and also polls, so rows written by another process or while the broker was
+down are picked up. On PostgreSQL rows are claimed with ``FOR UPDATE SKIP LOCKED``, so any number
+of relays (gunicorn workers, replicas) share the work without publishing a row twice; a relay
+that dies mid-batch releases its claim with its connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from shared import metrics
+from shared.bus.broker import OutgoingMessage, Publisher, PublishError
+from shared.bus.tables import BusTables
+from shared.db import Database
+from shared.events import Envelope
+
+log = logging.getLogger(__name__)
+
+COMMIT_MARK = "outbox"
+
+
+class Outbox:
+    def __init__(self, db: Database, tables: BusTables):
+        self.db = db
+        self.table = tables.outbox
+
+    def add(self, session: Session, envelope: Envelope) -> None:
+        session.execute(
+            insert(self.table).values(
+                event_id=envelope.id,
+                event_type=envelope.type,
+                body=json.dumps(envelope.to_dict(), ensure_ascii=False),
+                created_at=datetime.now(UTC),
+                attempts=0,
+            )
+        )
+        Database.mark(session, COMMIT_MARK)
+
+    def backlog(self) -> int:
+        return pending_count(self.db, self.table)
+
+
+def pending_count(db: Database, table) -> int:
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+
+
+class Relay:
+    def __init__(
+        self,
+        service: str,
+        db: Database,
+        tables: BusTables,
+        publisher: Publisher,
+        *,
+        batch_size: int = 500,
+        interval: float = 1.0,
+        retention: timedelta = timedelta(days=1),
+    ):
+        self.service = service
+        self.db = db
+        self.table = tables.outbox
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.interval = interval
+        self.retention = retention
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_purge = 0.0
+        db.on_commit(COMMIT_MARK, self._wake.set)
+
+    # -- one pass -------------------------------------------------------------------------------
+    def relay_once(self) -> int:
+        """Publish one batch of pending events; return how many were published."""
+        claimed: list[int] = []
+        try:
+            rows = self._publish_claimed(claimed)
+        except PublishError as exc:
+            self._record_failure(claimed, exc)
+            raise
+        now = datetime.now(UTC)
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            metrics.OUTBOX_LAG.labels(self.service).observe(max(0.0, (now - created).total_seconds()))
+        return len(rows)
+
+    def _publish_claimed(self, claimed: list[int]) -> list:
+        t = self.table
+        with self.db.transaction() as session:
+            query = (
+                select(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.seq)
+                .limit(self.batch_size)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            if not rows:
+                return []
+            claimed.extend(row.seq for row in rows)
+            exchange = self.publisher.topology.exchange.name
+            messages = [
+                OutgoingMessage(
+                    exchange=exchange,
+                    routing_key=row.event_type,
+                    body=row.body,
+                    message_id=row.event_id,
+                    event_type=row.event_type,
+                )
+                for row in rows
+            ]
+            # Rows stay locked (PostgreSQL) until the broker confirmed them and they are marked.
+            self.publisher.publish(messages)
+            session.execute(update(t).where(t.c.seq.in_(claimed)).values(published_at=datetime.now(UTC)))
+        return rows
+
+    def drain(self) -> int:
+        """Publish until nothing is pending (or the broker fails); return how many."""
+        total = 0
+        while True:
+            published = self.relay_once()
+            total += published
+            if published < self.batch_size:
+                return total
+
+    def _record_failure(self, seqs: list[int], exc: Exception) -> None:
+        try:
+            with self.db.transaction() as session:
+                session.execute(
+                    update(self.table)
+                    .where(self.table.c.seq.in_(seqs))
+                    .values(attempts=self.table.c.attempts + 1, last_error=str(exc)[:1000])
+                )
+        except Exception:
+            log.warning("could not record outbox failure", exc_info=True)
+
+    def purge(self) -> int:
+        cutoff = datetime.now(UTC) - self.retention
+        with self.db.transaction() as session:
+            result = session.execute(
+                delete(self.table).where(self.table.c.published_at.is_not(None), self.table.c.published_at < cutoff)
+            )
+        return result.rowcount or 0
+
+    # -- background thread ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.run, name=f"relay-{self.service}", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.publisher.close()
+
+    def run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(backoff or self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.drain()
+                backoff = 0.0
+                self._housekeeping()
+            except PublishError as exc:
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                log.warning("outbox relay cannot publish, retrying", extra={"error": str(exc), "retry_in": backoff})
+            except Exception:
+                backoff = min(max(backoff * 2, 0.5), 10.0)
+                log.exception("outbox relay failed")
+
+    def _housekeeping(self) -> None:
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(pending_count(self.db, self.table))
+        if time.monotonic() - self._last_purge > 3600:
+            self._last_purge = time.monotonic()
+            self.purge()

@@ -1,0 +1,223 @@
+"""Typed configuration from environment variables (12-factor).
+
+Every variable is declared once in ``VARIABLES`` with its type, default and help text; the README's
+configuration table is generated from the same list (``xieshang config``). ``load_settings`` parses
+all of them and raises one ``ConfigError`` naming every bad variable, so an operator fixes a
+deployment in one round instead of one variable per restart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SERVICES = ("intake", "meetings", "tracking", "notify", "gateway")
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be a TCP port (1-65535)")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _delays(raw: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in raw.split(",") if part.strip())
+    if not values or any(v <= 0 for v in values):
+        raise ValueError("must be a comma-separated list of positive seconds, e.g. 1,5,30")
+    return values
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return value
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme = raw.split("://", 1)[0] if "://" in raw else ""
+        if scheme not in schemes:
+            raise ValueError(f"must be a URL with scheme {' or '.join(schemes)}")
+        return raw
+
+    return parse
+
+
+_DATABASE_URL = _url(("sqlite", "postgresql", "postgresql+psycopg"))
+_AMQP_URL = _url(("memory", "amqp", "amqps", "pyamqp"))
+_HTTP_URL = _url(("http", "https"))
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    attr: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def _service_vars() -> list[Variable]:
+    out = []
+    for svc in SERVICES:
+        out.append(
+            Variable(
+                f"XIESHANG_{svc.upper()}_DATABASE_URL",
+                f"{svc}_database_url",
+                _DATABASE_URL,
+                None,
+                f"SQLAlchemy URL of the {svc} database (default: SQLite file under the data directory)",
+            )
+        )
+    for svc in SERVICES[:-1]:
+        out.append(
+            Variable(
+                f"XIESHANG_{svc.upper()}_URL",
+                f"{svc}_url",
+                _HTTP_URL,
+                None,
+                f"Base URL of the {svc} API, used by the gateway when services run as separate targets",
+            )
+        )
+    return out
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("XIESHANG_DATA_DIR", "data_dir", Path, Path("var"), "Directory for SQLite files, keys and local state"),
+    Variable("XIESHANG_HOST", "host", str, "127.0.0.1", "Address the HTTP server binds to"),
+    Variable("PORT", "port", _port, 8080, "Port the HTTP server listens on"),
+    Variable(
+        "XIESHANG_WEB_CONCURRENCY", "web_concurrency", _positive_int, 2, "gunicorn worker processes per API target"
+    ),
+    Variable("XIESHANG_LOG_LEVEL", "log_level", _log_level, "INFO", "Log level (JSON logs on stderr)"),
+    Variable("XIESHANG_AMQP_URL", "amqp_url", _AMQP_URL, "memory://", "Broker URL; memory:// is the in-process bus"),
+    Variable("XIESHANG_BUS_NAMESPACE", "bus_namespace", str, "xieshang", "Prefix of the exchange and queue names"),
+    Variable("XIESHANG_QUORUM_QUEUES", "quorum_queues", _bool, False, "Declare quorum queues (RabbitMQ cluster)"),
+    Variable("XIESHANG_PREFETCH", "prefetch", _positive_int, 32, "Unacknowledged messages per consumer"),
+    Variable(
+        "XIESHANG_RETRY_DELAYS",
+        "retry_delays",
+        _delays,
+        (1.0, 5.0, 30.0),
+        "Back-off in seconds before each retry; after the last one a message is dead-lettered",
+    ),
+    Variable(
+        "XIESHANG_RELAY_INTERVAL",
+        "relay_interval",
+        _positive_float,
+        1.0,
+        "Seconds between outbox polls when no commit woke the relay",
+    ),
+    Variable("XIESHANG_RELAY_BATCH", "relay_batch", _positive_int, 500, "Outbox rows published per confirm window"),
+    Variable(
+        "XIESHANG_BROKER_TIMEOUT",
+        "broker_timeout",
+        _positive_float,
+        5.0,
+        "Seconds to wait for the broker to connect or confirm",
+    ),
+    Variable(
+        "XIESHANG_JWT_KEYS_DIR",
+        "jwt_keys_dir",
+        Path,
+        None,
+        "Directory of the gateway's signing keys (default: <data dir>/keys)",
+    ),
+    Variable("XIESHANG_TOKEN_TTL", "token_ttl", _positive_int, 900, "Lifetime of access tokens in seconds"),
+    *_service_vars(),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            return self.values[attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def database_url(self, service: str) -> str:
+        url = self.values.get(f"{service}_database_url")
+        if url:
+            return url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def service_url(self, service: str) -> str | None:
+        return self.values.get(f"{service}_url")
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.jwt_keys_dir or self.data_dir / "keys"
+
+    @property
+    def uses_broker(self) -> bool:
+        return not self.amqp_url.startswith("memory://")
+
+    def replace(self, **changes: Any) -> Settings:
+        return Settings({**self.values, **changes})
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for var in VARIABLES:
+        raw = environ.get(var.name)
+        if raw is None or raw == "":
+            values[var.attr] = var.default
+            continue
+        try:
+            values[var.attr] = var.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{var.name}={raw!r}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return Settings(values)
+
+
+def configuration_table() -> str:
+    """Markdown table of every variable, for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for var in VARIABLES:
+        default = var.default
+        if isinstance(default, tuple):
+            default = ",".join(f"{d:g}" for d in default)
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `{var.name}` | {shown} | {var.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,172 @@
+"""The Flask application every service API is built on.
+
+One place gives every API the same behaviour: request and correlation ids, token verification on
+every route not marked public, problem+json for every error, JSON access logs without personal
+data, Prometheus metrics per route template, ``/healthz``, ``/readyz`` and ``/metrics``, and an
+OpenAPI document from flask-smorest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from flask import Flask, Response, g, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from shared import context, metrics
+from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.problems import PROBLEM_JSON, Problem, Unauthorized, problem_body
+
+log = logging.getLogger("xieshang.http")
+access_log = logging.getLogger("xieshang.access")
+
+MAX_BODY_BYTES = 1024 * 1024
+PUBLIC_BLUEPRINTS = {"api-docs"}
+
+
+def public(view):
+    """Mark a view (function or MethodView class) as reachable without a token."""
+    view._public = True
+    return view
+
+
+def _is_public(view) -> bool:
+    return bool(getattr(view, "_public", False) or getattr(getattr(view, "view_class", None), "_public", False))
+
+
+def problem_response(body: dict, headers: dict | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = body["status"]
+    response.mimetype = PROBLEM_JSON
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+ReadyCheck = Callable[[], None]
+
+
+def create_app(
+    name: str,
+    *,
+    verifier: TokenVerifier | None,
+    blueprints: Iterable = (),
+    ready_checks: dict[str, ReadyCheck] | None = None,
+    title: str | None = None,
+) -> Flask:
+    app = Flask(name)
+    app.config.update(
+        API_TITLE=title or f"Xieshang {name} API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=f"/api/v1/{name}",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["xieshang.service"] = name
+    api = Api(app, spec_kwargs={"info": {"description": f"Xieshang {name} service"}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.extensions["xieshang.api"] = api
+    checks = ready_checks or {}
+
+    @app.before_request
+    def _begin():
+        g.started = time.perf_counter()
+        rid = request.headers.get("X-Request-Id") or context.new_id()
+        g.request_id = rid[:128]
+        g.context_tokens = (
+            context.request_id.set(g.request_id),
+            context.correlation_id.set((request.headers.get("X-Correlation-Id") or g.request_id)[:128]),
+        )
+        view = app.view_functions.get(request.endpoint) if request.endpoint else None
+        if view is None or _is_public(view) or request.blueprint in PUBLIC_BLUEPRINTS:
+            return None
+        if verifier is None:
+            raise Unauthorized("此服务未配置令牌校验")
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise Unauthorized()
+        g.principal = verifier.verify(token)
+        return None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.HTTP_REQUESTS.labels(name, request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(name, request.method, route).observe(elapsed)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if route not in {"/healthz", "/readyz", "/metrics"}:
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": route,
+                    "status": response.status_code,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def _clear(_exc):
+        for token in reversed(g.pop("context_tokens", ())):
+            token.var.reset(token)
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem):
+        return problem_response(exc.to_dict(instance=request.path))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        extra = {}
+        data = getattr(exc, "data", None) or {}
+        if "messages" in data:  # webargs/marshmallow validation errors from flask-smorest
+            extra["errors"] = data["messages"]
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in {"allow", "retry-after"}}
+        return problem_response(problem_body(exc.code or 500, instance=request.path, **extra), headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return problem_response(problem_body(500, instance=request.path))
+
+    @app.get("/healthz")
+    @public
+    def healthz():
+        return jsonify(status="ok", service=name)
+
+    @app.get("/readyz")
+    @public
+    def readyz():
+        failures = {}
+        for check_name, check in checks.items():
+            try:
+                check()
+            except Exception as exc:
+                failures[check_name] = type(exc).__name__
+        if failures:
+            return problem_response(problem_body(503, detail="依赖服务不可用", checks=failures, service=name))
+        return jsonify(status="ready", service=name, checks=sorted(checks))
+
+    @app.get("/metrics")
+    @public
+    def metrics_endpoint():
+        payload, content_type = metrics.exposition()
+        return Response(payload, content_type=content_type)
+
+    return app

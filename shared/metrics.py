@@ -1,0 +1,71 @@
+"""Prometheus metrics shared by every service, correct under gunicorn's several workers.
+
+API targets run with ``PROMETHEUS_MULTIPROC_DIR`` set before this module is imported (the CLI
+does it): each worker process writes its samples to files there and ``/metrics`` aggregates them.
+Gauges therefore declare how processes combine. Names follow Prometheus conventions: a
+``xieshang_`` prefix, base units, ``_total`` for counters. Labels are bounded: service, route
+template, event type, district at most; never a community or a person.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+HTTP_REQUESTS = Counter(
+    "xieshang_http_requests_total", "HTTP requests handled", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "xieshang_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_PUBLISHED = Counter(
+    "xieshang_events_published_total", "Events published from the outbox and confirmed", ["service", "type"]
+)
+EVENTS_CONSUMED = Counter(
+    "xieshang_events_consumed_total",
+    "Events received by a consumer, by outcome (processed, duplicate, retried, dead_lettered, invalid)",
+    ["service", "type", "outcome"],
+)
+DEAD_LETTERED = Counter("xieshang_bus_dead_lettered_total", "Messages moved to a dead-letter queue", ["service"])
+HANDLER_LATENCY = Histogram(
+    "xieshang_event_handler_duration_seconds", "Time to apply one event and commit", ["service", "type"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "xieshang_outbox_backlog", "Outbox rows not yet published", ["service"], multiprocess_mode="livemax"
+)
+OUTBOX_LAG = Histogram(
+    "xieshang_outbox_publish_lag_seconds",
+    "Time from an event's commit to the broker's confirm",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def exposition() -> tuple[bytes, str]:
+    if multiprocess_enabled():
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    if multiprocess_enabled():
+        _multiprocess.mark_process_dead(pid)

@@ -1,0 +1,124 @@
+"""What a service is made of (``ServiceSpec``) and its running parts (``ServiceRuntime``).
+
+Every service package exposes one ``SPEC`` in its ``__init__``; the bootstrap in ``xieshang``
+assembles runtimes from specs, so all services are wired the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import MetaData
+
+from shared.auth import TokenVerifier
+from shared.bus.broker import Publisher, connect
+from shared.bus.consumer import Consumer, Handler
+from shared.bus.outbox import Outbox, Relay
+from shared.bus.tables import BusTables
+from shared.bus.topology import Topology
+from shared.config import Settings
+from shared.db import Database
+from shared.http import create_app
+from shared.keys import KeyStore
+from shared.uow import UnitOfWork, unit_of_work
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    metadata: MetaData
+    tables: BusTables
+    migrations: Path
+    blueprints: Callable[[], Iterable] = tuple
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+
+
+def topology_for(specs: Iterable[ServiceSpec], settings: Settings) -> Topology:
+    return Topology(
+        namespace=settings.bus_namespace,
+        subscriptions={spec.name: sorted(spec.handlers) for spec in specs if spec.handlers},
+        retry_delays=settings.retry_delays,
+        quorum=settings.quorum_queues,
+    )
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, settings: Settings, topology: Topology):
+        self.spec = spec
+        self.name = spec.name
+        self.settings = settings
+        self.topology = topology
+        self.db = Database(settings.database_url(spec.name), spec.name)
+        self.outbox = Outbox(self.db, spec.tables)
+        self._relay: Relay | None = None
+        self._consumer: Consumer | None = None
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        with unit_of_work(self.db, self.outbox, self.name) as uow:
+            yield uow
+
+    def relay(self) -> Relay:
+        if self._relay is None:
+            publisher = Publisher(self.settings.amqp_url, self.topology, self.settings.broker_timeout)
+            self._relay = Relay(
+                self.name,
+                self.db,
+                self.spec.tables,
+                publisher,
+                batch_size=self.settings.relay_batch,
+                interval=self.settings.relay_interval,
+            )
+        return self._relay
+
+    def consumer(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                self.name,
+                self.db,
+                self.spec.tables,
+                self.spec.handlers,
+                self.topology,
+                self.settings.amqp_url,
+                prefetch=self.settings.prefetch,
+                timeout=self.settings.broker_timeout,
+            )
+        return self._consumer
+
+    def check_broker(self) -> None:
+        if self.settings.uses_broker:
+            with connect(self.settings.amqp_url, timeout=2.0):
+                pass
+
+    def ready_checks(self) -> dict[str, Callable[[], None]]:
+        return {"database": self.db.ping, "broker": self.check_broker}
+
+    def verifier(self) -> TokenVerifier:
+        return TokenVerifier(KeyStore(self.settings.keys_dir).public_keys)
+
+    def create_api(self) -> Flask:
+        app = create_app(
+            self.name,
+            verifier=self.verifier(),
+            blueprints=self.spec.blueprints(),
+            ready_checks=self.ready_checks(),
+        )
+        app.extensions["xieshang.runtime"] = self
+        return app
+
+    def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.stop()
+        if self._relay is not None:
+            self._relay.stop()
+        self.db.dispose()
+
+
+def current_runtime() -> ServiceRuntime:
+    from flask import current_app
+
+    return current_app.extensions["xieshang.runtime"]

@@ -1,0 +1,36 @@
+"""Unit of work: one transaction in which a service changes its state and records its events."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.bus.outbox import Outbox
+from shared.db import Database
+from shared.events import Envelope, new_event
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, outbox: Outbox, producer: str):
+        self.session = session
+        self.outbox = outbox
+        self.producer = producer
+        self.events: list[Envelope] = []
+
+    def emit(
+        self, event_type: str, payload: dict[str, Any], *, division_code: str | None, version: int = 1
+    ) -> Envelope:
+        """Validate an event and write it to the outbox in this transaction."""
+        envelope = new_event(event_type, payload, producer=self.producer, division_code=division_code, version=version)
+        self.outbox.add(self.session, envelope)
+        self.events.append(envelope)
+        return envelope
+
+
+@contextlib.contextmanager
+def unit_of_work(db: Database, outbox: Outbox, producer: str) -> Iterator[UnitOfWork]:
+    with db.transaction() as session:
+        yield UnitOfWork(session, outbox, producer)

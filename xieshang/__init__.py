@@ -1,0 +1,1 @@
+"""Entry points: the CLI, the run targets and the bootstrap that wires services together."""

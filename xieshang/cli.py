@@ -1,0 +1,254 @@
+"""``xieshang``: run targets, migrate, load reference data, inspect the bus, mint bootstrap tokens.
+
+Heavy imports happen inside the commands: ``run`` must set ``PROMETHEUS_MULTIPROC_DIR`` before
+prometheus_client is first imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from shared.config import ConfigError, load_settings
+
+
+def _settings(args):
+    settings = load_settings()
+    if getattr(args, "port", None):
+        settings = settings.replace(port=args.port)
+    if getattr(args, "host", None):
+        settings = settings.replace(host=args.host)
+    return settings
+
+
+def _prepare_metrics_dir(settings, target: str) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    else:
+        directory = settings.data_dir.resolve() / "prometheus" / f"{target}-{settings.port}"
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    # Samples of a previous run's dead processes would be summed into this run's figures.
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_run(args) -> int:
+    from shared.logs import configure_logging
+
+    settings = _settings(args)
+    from xieshang.targets import MODULES
+
+    module = MODULES.get(args.target)
+    if module is None:
+        print(f"unknown target {args.target!r}; choose one of: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    if module.serves_http:
+        # ``all`` keeps one process: the in-memory bus cannot cross processes.
+        workers = 1 if args.target == "all" and not settings.uses_broker else settings.web_concurrency
+        if workers > 1:
+            _prepare_metrics_dir(settings, args.target)
+        configure_logging(settings.log_level, args.target)
+        from xieshang.server import GunicornServer
+
+        print(f"Xieshang {args.target} listening on http://{settings.host}:{settings.port}/", file=sys.stderr)
+        GunicornServer(settings, args.target, workers).run()
+        return 0
+    configure_logging(settings.log_level, args.target)
+    from xieshang.server import run_worker
+
+    run_worker(settings, args.target)
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    unknown = set(args.services) - set(platform.specs)
+    if unknown:
+        print(f"unknown service(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    platform.migrate(args.services or None)
+    print(f"migrated: {', '.join(args.services or platform.specs)}")
+    return 0
+
+
+def cmd_db_revision(args) -> int:
+    from shared.migrations import revision
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    spec = platform.specs[args.service]
+    revision(str(spec.migrations), platform.settings.database_url(spec.name), spec.metadata, args.message)
+    return 0
+
+
+def cmd_divisions_load(args) -> int:
+    from services.tracking import registry
+    from shared.divisions import REFERENCE_CSV, DivisionFileError, parse_csv
+    from xieshang.platform import Platform
+
+    path = Path(args.file) if args.file else REFERENCE_CSV
+    try:
+        divisions = parse_csv(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    except DivisionFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    platform = Platform(_settings(args))
+    runtime = platform.runtime("tracking")
+    with runtime.unit_of_work() as uow:
+        changed = registry.load(uow, divisions, resync=args.resync)
+    # Publish now if the broker is there; otherwise the running relay will.
+    if platform.settings.uses_broker:
+        from shared.bus.broker import PublishError
+
+        try:
+            runtime.relay().drain()
+        except PublishError as exc:
+            print(f"broker unreachable ({exc}); events stay in the outbox for the relay", file=sys.stderr)
+    platform.stop()
+    print(f"{len(divisions)} divisions read, {len(changed)} new or changed")
+    return 0
+
+
+def cmd_events_dead_letters(args) -> int:
+    from shared.bus.deadletters import list_dead_letters
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    services = [args.service] if args.service else sorted(platform.topology.subscriptions)
+    letters = []
+    for service in services:
+        letters += list_dead_letters(platform.settings.amqp_url, platform.topology, service, args.limit)
+    if args.json:
+        print(json.dumps([letter.summary() for letter in letters], ensure_ascii=False, indent=2))
+    else:
+        for letter in letters:
+            print(
+                f"{letter.service}\t{letter.event_id}\t{letter.event_type}\t{letter.dead_lettered_at}\t{letter.error}"
+            )
+        print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+def cmd_events_replay(args) -> int:
+    from shared.bus.deadletters import replay_dead_letters
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    ids = set(args.event_id) if args.event_id else None
+    replayed = replay_dead_letters(platform.settings.amqp_url, platform.topology, args.service, ids)
+    print(f"{len(replayed)} message(s) re-queued to {platform.topology.queue_name(args.service)}")
+    return 0
+
+
+def cmd_auth_token(args) -> int:
+    from shared.auth import ROLES, Principal, TokenIssuer
+    from shared.keys import KeyStore
+
+    if args.role not in ROLES:
+        print(f"role must be one of: {', '.join(ROLES)}", file=sys.stderr)
+        return 2
+    if not (args.scope == "" or (args.scope.isdigit() and len(args.scope) <= 12)):
+        print("scope must be a division-code prefix of up to 12 digits", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    issuer = TokenIssuer(KeyStore(settings.keys_dir), settings.token_ttl)
+    print(issuer.issue(Principal(args.subject, args.role, args.scope), ttl=args.ttl))
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    from shared.keys import KeyStore
+
+    key = KeyStore(_settings(args).keys_dir).rotate()
+    print(f"new signing key {key.kid}")
+    return 0
+
+
+def cmd_config(_args) -> int:
+    from shared.config import configuration_table
+
+    print(configuration_table())
+    return 0
+
+
+def cmd_targets(_args) -> int:
+    from xieshang.targets import MODULES
+
+    for module in MODULES.values():
+        deps = f" (= {', '.join(module.deps)} + gateway)" if module.deps else ""
+        print(f"{module.name}{deps}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xieshang", description="Xieshang community consultation platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a target (all, gateway, <service>-api, <service>-worker)")
+    run.add_argument("--target", default="all")
+    run.add_argument("--port", type=int)
+    run.add_argument("--host")
+    run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="database migrations").add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="migrate services' databases to the newest revision")
+    up.add_argument("services", nargs="*")
+    up.set_defaults(func=cmd_db_upgrade)
+    rev = db.add_parser("revision", help="autogenerate a migration for one service")
+    rev.add_argument("service")
+    rev.add_argument("-m", "--message", required=True)
+    rev.set_defaults(func=cmd_db_revision)
+
+    div = sub.add_parser("divisions", help="the division registry").add_subparsers(dest="div_command", required=True)
+    load = div.add_parser("load", help="load or update divisions from a CSV (default: the shipped 池州市 file)")
+    load.add_argument("file", nargs="?")
+    load.add_argument("--resync", action="store_true", help="republish every division, changed or not")
+    load.set_defaults(func=cmd_divisions_load)
+
+    ev = sub.add_parser("events", help="the event bus").add_subparsers(dest="ev_command", required=True)
+    dl = ev.add_parser("dead-letters", help="list dead-lettered events")
+    dl.add_argument("--service")
+    dl.add_argument("--limit", type=int, default=100)
+    dl.add_argument("--json", action="store_true")
+    dl.set_defaults(func=cmd_events_dead_letters)
+    rp = ev.add_parser("replay", help="re-queue dead-lettered events to their service")
+    rp.add_argument("--service", required=True)
+    rp.add_argument("--event-id", action="append")
+    rp.set_defaults(func=cmd_events_replay)
+
+    auth = sub.add_parser("auth", help="bootstrap tokens").add_subparsers(dest="auth_command", required=True)
+    tok = auth.add_parser("token", help="mint an access token signed with the gateway's key")
+    tok.add_argument("--subject", required=True)
+    tok.add_argument("--role", required=True)
+    tok.add_argument("--scope", required=True)
+    tok.add_argument("--ttl", type=int, default=None, help="seconds (default XIESHANG_TOKEN_TTL)")
+    tok.set_defaults(func=cmd_auth_token)
+
+    keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("rotate", help="add a new signing key").set_defaults(func=cmd_keys_rotate)
+
+    sub.add_parser("config", help="print the configuration variables").set_defaults(func=cmd_config)
+    sub.add_parser("targets", help="list run targets").set_defaults(func=cmd_targets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

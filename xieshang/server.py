@@ -1,0 +1,99 @@
+"""Serving a target: gunicorn for HTTP targets, a plain process for workers.
+
+Everything that opens connections or starts threads is built in ``load()``, which gunicorn calls
+in each worker process after the fork. ``all`` runs one gunicorn worker with threads, because the
+in-memory bus lives inside one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from gunicorn.app.base import BaseApplication
+
+from shared import metrics
+from shared.config import Settings
+from shared.http import create_app
+from xieshang.platform import Platform
+from xieshang.targets import Assembly, assemble
+
+log = logging.getLogger("xieshang.server")
+_assembly: Assembly | None = None
+
+
+def build(settings: Settings, target: str) -> Assembly:
+    assembly = assemble(Platform(settings), target)
+    for component in assembly.background:
+        component.start()
+    return assembly
+
+
+def shutdown(assembly: Assembly | None) -> None:
+    if assembly is None:
+        return
+    for component in reversed(assembly.background):
+        component.stop()
+    assembly.platform.stop()
+
+
+def _worker_exit(_server, _worker) -> None:
+    shutdown(_assembly)
+
+
+def _child_exit(_server, worker) -> None:
+    metrics.mark_process_dead(worker.pid)
+
+
+class GunicornServer(BaseApplication):
+    def __init__(self, settings: Settings, target: str, workers: int, threads: int = 8):
+        self.settings = settings
+        self.target = target
+        self.workers = workers
+        self.threads = threads
+        super().__init__()
+
+    def load_config(self) -> None:
+        options = {
+            "bind": f"{self.settings.host}:{self.settings.port}",
+            "workers": self.workers,
+            "worker_class": "gthread",
+            "threads": self.threads,
+            "timeout": 60,
+            "graceful_timeout": 20,
+            "keepalive": 5,
+            "accesslog": None,  # the app writes its own JSON access log
+            "errorlog": "-",
+            "worker_exit": _worker_exit,
+            "child_exit": _child_exit,
+            "proc_name": f"xieshang-{self.target}",
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        global _assembly
+        _assembly = build(self.settings, self.target)
+        return _assembly.http_entry
+
+
+def run_worker(settings: Settings, target: str) -> None:
+    """A process without public HTTP: consumers and relays, plus /healthz, /readyz and /metrics."""
+    from werkzeug.serving import make_server
+
+    assembly = build(settings, target)
+    app = create_app(target, verifier=None, ready_checks=assembly.ready_checks)
+    server = make_server(settings.host, settings.port, app, threaded=True)
+    stopped = threading.Event()
+
+    def stop(_signum, _frame):
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    log.info("worker started", extra={"target": target, "port": settings.port})
+    stopped.wait()
+    server.shutdown()
+    shutdown(assembly)

@@ -1,0 +1,125 @@
+"""Run targets (like Loki's ``-target``): modules with declared dependencies.
+
+A target names what one process runs. ``intake-api`` serves intake's HTTP routes and relays its
+outbox; ``intake-worker`` consumes intake's events (and relays what its handlers emit);
+``gateway`` routes to the service APIs; ``all`` is the union of every module and runs the whole
+platform in one process, the gateway routing in-process. Resolving a target walks its
+dependencies, so adding a module is one entry here, never another branch in the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xieshang.platform import SERVICE_NAMES, Platform
+
+
+@dataclass
+class Assembly:
+    """What a process runs once its modules are initialised."""
+
+    platform: Platform
+    apps: dict[str, Callable] = field(default_factory=dict)  # name -> WSGI app
+    background: list = field(default_factory=list)  # objects with start()/stop()
+    http_entry: Callable | None = None  # the WSGI app the server serves
+    ready_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    init: Callable[[Assembly], None]
+    deps: tuple[str, ...] = ()
+    serves_http: bool = False
+
+
+def _api(service: str) -> Callable[[Assembly], None]:
+    def init(assembly: Assembly) -> None:
+        runtime = assembly.platform.runtime(service)
+        assembly.apps[service] = runtime.create_api()
+        assembly.ready_checks.update({f"{service}.{k}": v for k, v in runtime.ready_checks().items()})
+        _add_once(assembly, runtime.relay())
+
+    return init
+
+
+def _worker(service: str) -> Callable[[Assembly], None]:
+    def init(assembly: Assembly) -> None:
+        runtime = assembly.platform.runtime(service)
+        if runtime.spec.handlers:  # a service that consumes nothing yet only relays its outbox
+            consumer = runtime.consumer()
+            _add_once(assembly, consumer)
+            assembly.ready_checks[f"{service}.consumer"] = consumer.require_connected
+        _add_once(assembly, runtime.relay())
+        assembly.ready_checks.update({f"{service}.{k}": v for k, v in runtime.ready_checks().items()})
+
+    return init
+
+
+def _add_once(assembly: Assembly, component) -> None:
+    if all(component is not existing for existing in assembly.background):
+        assembly.background.append(component)
+
+
+def _gateway(assembly: Assembly) -> None:
+    from gateway.app import create_gateway
+    from gateway.proxy import HttpUpstream
+
+    upstreams: dict[str, Callable] = {}
+    checks: dict[str, Callable[[], None]] = {}
+    for service in SERVICE_NAMES:
+        if service in assembly.apps:  # same process: route in-process
+            upstreams[service] = assembly.apps[service]
+            continue
+        url = assembly.platform.settings.service_url(service)
+        if url:
+            upstream = HttpUpstream(service, url)
+            upstreams[service] = upstream
+            checks[service] = upstream.ready
+    checks.update(assembly.ready_checks)
+    assembly.http_entry = create_gateway(upstreams, checks)
+
+
+def _registry() -> dict[str, Module]:
+    modules: dict[str, Module] = {}
+    for service in SERVICE_NAMES:
+        modules[f"{service}-api"] = Module(f"{service}-api", _api(service), serves_http=True)
+        modules[f"{service}-worker"] = Module(f"{service}-worker", _worker(service))
+    modules["gateway"] = Module("gateway", _gateway, serves_http=True)
+    # ``all`` needs every service module initialised before the gateway so routing is in-process.
+    everything = tuple(name for name in modules if name != "gateway")
+    modules["all"] = Module("all", _gateway, deps=everything, serves_http=True)
+    return modules
+
+
+MODULES = _registry()
+TARGETS = tuple(MODULES)
+
+
+def resolve(target: str) -> list[Module]:
+    """The target's modules in dependency order (dependencies first)."""
+    if target not in MODULES:
+        raise KeyError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+    ordered: list[Module] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ValueError(f"dependency cycle: {' -> '.join((*path, name))}")
+        module = MODULES[name]
+        for dep in module.deps:
+            visit(dep, (*path, name))
+        if module not in ordered:
+            ordered.append(module)
+
+    visit(target, ())
+    return ordered
+
+
+def assemble(platform: Platform, target: str) -> Assembly:
+    assembly = Assembly(platform)
+    for module in resolve(target):
+        module.init(assembly)
+    if assembly.http_entry is None and len(assembly.apps) == 1:
+        assembly.http_entry = next(iter(assembly.apps.values()))
+    return assembly
