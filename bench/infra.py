@@ -1,0 +1,111 @@
+"""Scratch PostgreSQL databases and RabbitMQ names for one benchmark run, removed at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+from kombu import Connection
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from shared.bus.topology import Topology
+
+log = logging.getLogger(__name__)
+
+
+def run_id() -> str:
+    return secrets.token_hex(4)
+
+
+def _libpq_url(url: str, database: str | None = None) -> str:
+    """The SQLAlchemy-style ``url`` as a libpq URI (no ``+driver``), optionally for another database."""
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+class ScratchDatabases:
+    """Creates databases next to ``admin_url``'s and drops them (with their connections) on close."""
+
+    def __init__(self, admin_url: str):
+        self.admin_url = admin_url
+        self.created: list[str] = []
+        self.server_version = ""
+
+    def _admin(self) -> psycopg.Connection:
+        return psycopg.connect(_libpq_url(self.admin_url), autocommit=True, connect_timeout=5)
+
+    def create(self, name: str) -> str:
+        """Create database ``name``; return its SQLAlchemy URL."""
+        with self._admin() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            version = conn.info.server_version  # e.g. 150020
+            self.server_version = f"{version // 10000}.{version % 10000}"
+        self.created.append(name)
+        return _libpq_url(self.admin_url, name)
+
+    def drop_all(self) -> None:
+        if not self.created:
+            return
+        with self._admin() as conn:
+            for name in reversed(self.created):
+                try:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                except psycopg.Error:
+                    log.warning("could not drop scratch database %s", name, exc_info=True)
+        self.created.clear()
+
+
+class BusAdmin:
+    """One plain channel for declaring, counting, purging and finally deleting the bench's names."""
+
+    def __init__(self, url: str, topology: Topology):
+        self.topology = topology
+        self.conn = Connection(url, connect_timeout=5, heartbeat=0)
+        self.conn.ensure_connection(max_retries=1, timeout=5)
+        self.channel = self.conn.channel()
+        version = self.conn.connection.server_properties.get("version", "?")
+        self.server_version = version.decode() if isinstance(version, bytes) else str(version)
+
+    def declare(self) -> None:
+        self.topology.declare(self.channel)
+
+    def depth(self, queue: str) -> int:
+        _name, count, _consumers = self.channel.queue_declare(queue=queue, passive=True)
+        return count
+
+    def purge(self, queue: str) -> None:
+        self.channel.queue_purge(queue=queue)
+
+    def delete_everything(self) -> None:
+        for service in self.topology.subscriptions:
+            for queue in self.topology.queues(service):
+                try:
+                    self.channel.queue_delete(queue=queue.name)
+                except Exception:
+                    log.warning("could not delete queue %s", queue.name, exc_info=True)
+                    self.channel = self.conn.channel()
+        try:
+            self.channel.exchange_delete(exchange=self.topology.exchange.name)
+        except Exception:
+            log.warning("could not delete exchange %s", self.topology.exchange.name, exc_info=True)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.release()
+
+
+@contextlib.contextmanager
+def bus_admin(url: str, topology: Topology) -> Iterator[BusAdmin]:
+    admin = BusAdmin(url, topology)
+    try:
+        admin.declare()
+        yield admin
+    finally:
+        admin.delete_everything()
+        admin.close()

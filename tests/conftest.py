@@ -1,0 +1,118 @@
+"""Fixtures shared by unit and integration tests.
+
+Unit tests run the real code on SQLite files in a temporary directory and kombu's in-memory bus;
+every test gets its own directory and its own bus namespace, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from shared.auth import Principal, TokenIssuer
+from shared.config import load_settings
+from shared.divisions import REFERENCE_CSV, parse_csv
+from shared.keys import KeyStore
+from xieshang.platform import Platform
+
+CHIYANG = "341702001"  # 池阳街道
+YANLIUYUAN = "341702001001"  # 烟柳园社区 (sample code)
+XIJIE = "341702001002"  # 西街社区 (sample)
+QIUPU_COMMUNITY = "341702002001"  # a community of another street
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "var"
+
+
+@pytest.fixture
+def env(data_dir) -> dict[str, str]:
+    """Environment of a platform under test; tests may add to it before ``settings`` is built."""
+    return {
+        "XIESHANG_DATA_DIR": str(data_dir),
+        "XIESHANG_AMQP_URL": "memory://",
+        "XIESHANG_BUS_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+        "XIESHANG_RETRY_DELAYS": "0.05,0.1",
+        "XIESHANG_RELAY_INTERVAL": "0.2",
+    }
+
+
+@pytest.fixture
+def settings(env):
+    return load_settings(env)
+
+
+@pytest.fixture
+def keys(settings) -> KeyStore:
+    store = KeyStore(settings.keys_dir)
+    store.current()
+    return store
+
+
+@pytest.fixture
+def token(keys) -> Callable[..., str]:
+    issuer = TokenIssuer(keys)
+
+    def make(role: str = "resident", scope: str = YANLIUYUAN, subject: str | None = None, ttl: int = 600) -> str:
+        return issuer.issue(Principal(subject or f"{role}-{uuid.uuid4().hex[:6]}", role, scope), ttl=ttl)
+
+    return make
+
+
+@pytest.fixture
+def auth(token) -> Callable[..., dict[str, str]]:
+    def headers(*args, **kwargs) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(*args, **kwargs)}"}
+
+    return headers
+
+
+@pytest.fixture
+def divisions():
+    return parse_csv(REFERENCE_CSV.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def platform(settings, keys):
+    platform = Platform(settings)
+    platform.migrate()
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture
+def probe_db(tmp_path):
+    """A database with the bus tables and a probe effect table, for tests of the bus itself."""
+    from shared.db import Database
+    from tests.support import probe_metadata
+
+    db = Database(f"sqlite:///{tmp_path / 'probe.db'}", "probe")
+    probe_metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+
+
+def probe_topology(settings, retry_delays=None):
+    from shared.bus.topology import Topology
+    from tests.support import PROBE_EVENT
+
+    return Topology(
+        namespace=settings.bus_namespace,
+        subscriptions={"probe": [PROBE_EVENT]},
+        retry_delays=retry_delays or settings.retry_delays,
+    )
+
+
+@pytest.fixture
+def with_divisions(platform, divisions):
+    """Every service's replica of the registry filled, as replication would leave it."""
+    from shared.divisions import upsert
+
+    for name, spec in platform.specs.items():
+        table = spec.metadata.tables["division"]
+        with platform.runtime(name).db.transaction() as session:
+            upsert(session, table, divisions)
+    return divisions

@@ -1,0 +1,160 @@
+"""The bus mechanisms on SQLite and the in-memory transport (the same code runs on RabbitMQ in
+tests/integration)."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.bus.broker import OutgoingMessage, Publisher, PublishError
+from shared.bus.consumer import Consumer
+from shared.bus.deadletters import list_dead_letters, replay_dead_letters
+from shared.bus.outbox import Outbox, Relay
+from shared.events import new_event
+from shared.uow import unit_of_work
+from tests.conftest import probe_topology
+from tests.support import PROBE_EVENT, effect_count, probe_tables, record_effect, wait_until
+
+
+def probe_event(n=1):
+    return new_event(PROBE_EVENT, {"n": n}, producer="probe", division_code="341702001001")
+
+
+def pending(db):
+    table = probe_tables.outbox
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+
+
+@pytest.fixture
+def topology(settings):
+    return probe_topology(settings)
+
+
+@pytest.fixture
+def relay(probe_db, topology, settings):
+    relay = Relay("probe", probe_db, probe_tables, Publisher(settings.amqp_url, topology), interval=0.1)
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture
+def consumer(probe_db, topology, settings):
+    consumer = Consumer("probe", probe_db, probe_tables, {PROBE_EVENT: record_effect}, topology, settings.amqp_url)
+    yield consumer
+    consumer.stop()
+
+
+def test_event_and_state_change_commit_together(probe_db):
+    outbox = Outbox(probe_db, probe_tables)
+    with unit_of_work(probe_db, outbox, "probe") as uow:
+        uow.emit(PROBE_EVENT, {"n": 1}, division_code=None)
+    assert pending(probe_db) == 1
+
+
+def test_a_rolled_back_transaction_leaves_no_event(probe_db):
+    outbox = Outbox(probe_db, probe_tables)
+    with pytest.raises(RuntimeError), unit_of_work(probe_db, outbox, "probe") as uow:
+        uow.emit(PROBE_EVENT, {"n": 1}, division_code=None)
+        raise RuntimeError("domain rule broken after the event was recorded")
+    assert pending(probe_db) == 0
+
+
+def test_relay_publishes_pending_events_and_marks_them(probe_db, relay, consumer):
+    outbox = Outbox(probe_db, probe_tables)
+    with unit_of_work(probe_db, outbox, "probe") as uow:
+        for n in range(5):
+            uow.emit(PROBE_EVENT, {"n": n}, division_code=None)
+    assert relay.drain() == 5
+    assert pending(probe_db) == 0
+    consumer.start()
+    wait_until(lambda: effect_count(probe_db) == 5, what="5 effects")
+
+
+def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(probe_db, topology, settings, consumer):
+    relay = Relay("probe", probe_db, probe_tables, Publisher(settings.amqp_url, topology), interval=3600)
+    relay.start()
+    consumer.start()
+    try:
+        outbox = Outbox(probe_db, probe_tables)
+        with unit_of_work(probe_db, outbox, "probe") as uow:
+            uow.emit(PROBE_EVENT, {"n": 1}, division_code=None)
+        wait_until(lambda: effect_count(probe_db) == 1, timeout=5, what="effect")
+    finally:
+        relay.stop()
+
+
+def test_publish_failure_keeps_events_pending_and_records_why(probe_db, topology):
+    relay = Relay("probe", probe_db, probe_tables, Publisher("amqp://guest:guest@127.0.0.1:1//", topology, 0.5))
+    with unit_of_work(probe_db, Outbox(probe_db, probe_tables), "probe") as uow:
+        uow.emit(PROBE_EVENT, {"n": 1}, division_code=None)
+    with pytest.raises(PublishError):
+        relay.relay_once()
+    assert pending(probe_db) == 1
+    with probe_db.sessions() as session:
+        row = session.execute(select(probe_tables.outbox)).mappings().one()
+    assert row["attempts"] == 1 and row["last_error"]
+
+
+def test_an_event_delivered_twice_has_one_effect(probe_db, consumer):
+    event = probe_event()
+    assert consumer.apply(event.to_dict()) == "processed"
+    assert consumer.apply(event.to_dict()) == "duplicate"
+    assert effect_count(probe_db) == 1
+
+
+def test_a_failing_handler_rolls_back_its_inbox_row_too(probe_db, topology, settings):
+    def broken(uow, envelope):
+        record_effect(uow, envelope)
+        raise RuntimeError("department system down")
+
+    consumer = Consumer("probe", probe_db, probe_tables, {PROBE_EVENT: broken}, topology, settings.amqp_url)
+    event = probe_event()
+    with pytest.raises(RuntimeError):
+        consumer.apply(event.to_dict())
+    assert effect_count(probe_db) == 0
+    consumer.handlers[PROBE_EVENT] = record_effect
+    assert consumer.apply(event.to_dict()) == "processed"
+
+
+def _publish_raw(settings, topology, body: str, message_id: str = "m1"):
+    publisher = Publisher(settings.amqp_url, topology)
+    publisher.publish([OutgoingMessage(topology.exchange.name, PROBE_EVENT, body, message_id, PROBE_EVENT)])
+    publisher.close()
+
+
+def test_failing_handler_is_retried_then_dead_lettered_and_replay_delivers(probe_db, topology, settings):
+    attempts = []
+    healthy = threading.Event()
+
+    def flaky(uow, envelope):
+        attempts.append(envelope.id)
+        if not healthy.is_set():
+            raise RuntimeError("downstream unavailable")
+        record_effect(uow, envelope)
+
+    consumer = Consumer("probe", probe_db, probe_tables, {PROBE_EVENT: flaky}, topology, settings.amqp_url)
+    consumer.start()
+    try:
+        event = probe_event()
+        _publish_raw(settings, topology, __import__("json").dumps(event.to_dict()), event.id)
+        # one delivery plus one per retry delay, then the dead-letter queue
+        wait_until(lambda: len(list_dead_letters(settings.amqp_url, topology, "probe")) == 1, what="dead letter")
+        assert len(attempts) == 1 + len(topology.retry_delays)
+        [letter] = list_dead_letters(settings.amqp_url, topology, "probe")
+        assert letter.event_id == event.id and "downstream unavailable" in letter.error
+        healthy.set()
+        assert replay_dead_letters(settings.amqp_url, topology, "probe") == [event.id]
+        wait_until(lambda: effect_count(probe_db) == 1, what="effect after replay")
+        assert list_dead_letters(settings.amqp_url, topology, "probe") == []
+    finally:
+        consumer.stop()
+
+
+def test_an_invalid_message_goes_straight_to_dead_letters(probe_db, consumer, topology, settings):
+    consumer.start()
+    _publish_raw(settings, topology, '{"type": "probe.sample.sent", "payload": {}}')
+    wait_until(lambda: list_dead_letters(settings.amqp_url, topology, "probe"), what="dead letter")
+    [letter] = list_dead_letters(settings.amqp_url, topology, "probe")
+    assert letter.error.startswith("invalid") and letter.retries == 0
+    assert effect_count(probe_db) == 0

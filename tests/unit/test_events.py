@@ -1,0 +1,52 @@
+import pytest
+
+from shared import context
+from shared.events import EventValidationError, new_event, parse_envelope
+
+PAYLOAD = {
+    "proposal_id": "p1",
+    "community_code": "341702001001",
+    "submitter_id": "u1",
+    "title": "绣春巷开水炉扰民",
+    "category": "environment",
+    "channel": "app",
+    "origin": "resident",
+    "submitted_at": "2026-11-26T08:00:00+00:00",
+}
+
+
+def test_new_event_has_the_design_envelope():
+    with context.bound(correlation_id="corr-1"):
+        event = new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code="341702001001")
+    data = event.to_dict()
+    assert set(data) == {
+        "id", "type", "version", "occurred_at", "producer", "correlation_id", "division_code", "payload",
+    }  # fmt: skip
+    assert data["correlation_id"] == "corr-1"
+    assert data["version"] == 1
+    assert event.routing_key == "intake.proposal.submitted"
+
+
+def test_a_bad_payload_never_becomes_an_event():
+    with pytest.raises(EventValidationError) as caught:
+        new_event("intake.proposal.submitted", {**PAYLOAD, "channel": "pigeon"}, producer="intake", division_code=None)
+    assert "channel" in str(caught.value.errors)
+
+
+def test_unknown_type_or_version_is_refused():
+    with pytest.raises(EventValidationError):
+        new_event("intake.proposal.vanished", {}, producer="intake", division_code=None)
+    with pytest.raises(EventValidationError):
+        new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code=None, version=9)
+
+
+def test_received_envelope_is_validated_round_trip():
+    event = new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code="341702001001")
+    assert parse_envelope(event.to_dict()) == event
+    broken = {**event.to_dict(), "payload": {**PAYLOAD, "community_code": "3417"}}
+    with pytest.raises(EventValidationError):
+        parse_envelope(broken)
+    with pytest.raises(EventValidationError):
+        parse_envelope({**event.to_dict(), "id": "not-a-uuid"})
+    with pytest.raises(EventValidationError):
+        parse_envelope(["not", "an", "object"])

@@ -1,0 +1,142 @@
+"""The behaviour every API shares: authentication, problem+json, request ids, health."""
+
+import time
+
+import jwt
+import pytest
+
+from shared.auth import TokenIssuer
+from shared.keys import KeyStore
+from shared.problems import PROBLEM_JSON
+
+
+@pytest.fixture
+def intake_client(platform):
+    return platform.runtime("intake").create_api().test_client()
+
+
+def test_health_and_metrics_are_public(intake_client):
+    assert intake_client.get("/healthz").json == {"status": "ok", "service": "intake"}
+    ready = intake_client.get("/readyz")
+    assert ready.status_code == 200, ready.json
+    assert ready.json["checks"] == ["broker", "database"]
+    metrics = intake_client.get("/metrics")
+    assert metrics.status_code == 200
+    assert b"xieshang_http_requests_total" in metrics.data
+
+
+def test_openapi_document_is_served(intake_client):
+    spec = intake_client.get("/api/v1/intake/openapi.json").json
+    assert "/api/v1/intake/proposals" in spec["paths"]
+    assert "bearer" in spec["components"]["securitySchemes"]
+
+
+def test_routes_need_a_token(intake_client):
+    response = intake_client.post("/api/v1/intake/proposals", json={})
+    assert response.status_code == 401
+    assert response.mimetype == PROBLEM_JSON
+    body = response.json
+    assert body["status"] == 401 and body["title"] and body["type"].endswith("/unauthorized")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "expired",
+        "other_key",
+        "alg_none",
+        "hs256_with_public_key",
+        "flipped_signature",
+        "garbage",
+    ],
+)
+def test_bad_tokens_are_refused(intake_client, keys, tmp_path, tamper):
+    issuer = TokenIssuer(keys)
+    from shared.auth import Principal
+
+    principal = Principal("u1", "resident", "341702001001")
+    if tamper == "expired":
+        token = issuer.issue(principal, ttl=1)
+        time.sleep(0.01)
+        claims = jwt.decode(token, options={"verify_signature": False})
+        claims["exp"] = int(time.time()) - 3600
+        token = jwt.encode(claims, keys.current().private_pem, algorithm="RS256", headers={"kid": keys.current().kid})
+    elif tamper == "other_key":
+        token = TokenIssuer(KeyStore(tmp_path / "other-keys")).issue(principal)
+    elif tamper == "alg_none":
+        claims = jwt.decode(issuer.issue(principal), options={"verify_signature": False})
+        token = jwt.encode(claims, None, algorithm="none", headers={"kid": keys.current().kid})
+    elif tamper == "hs256_with_public_key":
+        import base64
+        import hashlib
+        import hmac
+        import json
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        claims = jwt.decode(issuer.issue(principal), options={"verify_signature": False})
+        header = b64(json.dumps({"alg": "HS256", "kid": keys.current().kid}).encode())
+        body = b64(json.dumps(claims).encode())
+        signature = hmac.new(keys.current().public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        token = f"{header}.{body}.{b64(signature)}"
+    elif tamper == "flipped_signature":
+        token = issuer.issue(principal)
+        token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    else:
+        token = "not.a.token"
+    response = intake_client.get("/api/v1/intake/proposals/x", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, tamper
+    assert response.mimetype == PROBLEM_JSON
+
+
+def test_unknown_route_and_method_are_problems(intake_client, auth):
+    missing = intake_client.get("/api/v1/intake/nowhere", headers=auth())
+    assert missing.status_code == 404 and missing.mimetype == PROBLEM_JSON
+    wrong = intake_client.delete("/api/v1/intake/proposals", headers=auth())
+    assert wrong.status_code == 405 and wrong.mimetype == PROBLEM_JSON
+    assert "Allow" in wrong.headers
+
+
+def test_schema_errors_list_each_field(intake_client, auth):
+    response = intake_client.post("/api/v1/intake/proposals", json={"title": ""}, headers=auth())
+    assert response.status_code == 422
+    assert response.mimetype == PROBLEM_JSON
+    errors = response.json["errors"]["json"]
+    assert {"community_code", "description", "category", "title"} <= set(errors)
+
+
+def test_non_json_body_is_a_4xx(intake_client, auth):
+    response = intake_client.post(
+        "/api/v1/intake/proposals", data="{oops", headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    assert response.mimetype == PROBLEM_JSON
+
+
+def test_request_id_is_kept_or_generated(intake_client):
+    assert intake_client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
+    assert len(intake_client.get("/healthz").headers["X-Request-Id"]) == 32
+
+
+def test_an_unexpected_error_is_a_500_problem_without_details(platform, auth):
+    app = platform.runtime("intake").create_api()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom", headers=auth())
+    assert response.status_code == 500
+    assert response.mimetype == PROBLEM_JSON
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_oversized_body_is_413(intake_client, auth):
+    response = intake_client.post(
+        "/api/v1/intake/proposals",
+        data=b"x" * (1024 * 1024 + 10),
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.mimetype == PROBLEM_JSON
