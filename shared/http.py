@@ -157,7 +157,7 @@ def create_app(
         for check_name, check in checks.items():
             try:
                 check()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
                 failures[check_name] = type(exc).__name__
         if failures:
             return problem_response(problem_body(503, detail="依赖服务不可用", checks=failures, service=name))

@@ -58,7 +58,8 @@ class Consumer:
         self.url = url
         self.prefetch = prefetch
         self.timeout = timeout
-        self.after_commit: list[Callable[[Envelope], None]] = []
+        # Called with (envelope, outcome) once an event's transaction committed, before the ack.
+        self.after_commit: list[Callable[[Envelope, str], None]] = []
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,8 +72,10 @@ class Consumer:
             insert(self.inbox)
             .values(event_id=envelope.id, event_type=envelope.type, processed_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(self.inbox.c.event_id)
         )
-        return session.execute(stmt).rowcount == 1
+        # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+        return session.execute(stmt).first() is not None
 
     def apply(self, body: object) -> str:
         """Apply one message body; return 'processed' or 'duplicate'. Raises if the handler fails."""
@@ -90,7 +93,7 @@ class Consumer:
                     outcome = "processed"
             metrics.HANDLER_LATENCY.labels(self.service, envelope.type).observe(time.perf_counter() - started)
             for hook in self.after_commit:
-                hook(envelope)
+                hook(envelope, outcome)
             log.info("event %s", outcome, extra={"event_type": envelope.type})
         return outcome
 
@@ -202,7 +205,7 @@ class Consumer:
             try:
                 self._consume()
                 backoff = 0.5
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any broker failure: reconnect with back-off
                 self.connected.clear()
                 if self._publisher is not None:
                     self._publisher.close()

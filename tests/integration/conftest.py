@@ -1,0 +1,134 @@
+"""Integration tests: the real RabbitMQ and PostgreSQL this machine runs.
+
+URLs come from ``XIESHANG_TEST_AMQP_URL`` and ``XIESHANG_TEST_DATABASE_URL`` (defaulting to the
+local servers). Each test gets fresh databases (one per service) and its own exchange and queue
+names, removed afterwards. Under ``CI=true`` an unreachable server fails the run; elsewhere the
+tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from kombu import Connection
+from sqlalchemy.engine import make_url
+
+from shared.db import Database
+from tests.support import probe_metadata
+
+AMQP_URL = os.environ.get("XIESHANG_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+DATABASE_URL = os.environ.get("XIESHANG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SERVICES = ("intake", "meetings", "tracking", "notify", "gateway")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+def _unavailable(what: str, exc: Exception):
+    message = f"{what} is unreachable: {exc!r}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{message} (CI=true: integration tests must not be skipped)", pytrace=False)
+    pytest.skip(message)
+
+
+def _psycopg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def amqp_url():
+    try:
+        with Connection(AMQP_URL, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("RabbitMQ", exc)
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    try:
+        with psycopg.connect(_psycopg_dsn(DATABASE_URL), connect_timeout=3):
+            pass
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("PostgreSQL", exc)
+    return DATABASE_URL
+
+
+@pytest.fixture
+def make_database(postgres_url):
+    """Create fresh PostgreSQL databases for this test; all are dropped afterwards."""
+    created = []
+    admin = psycopg.connect(_psycopg_dsn(postgres_url), autocommit=True)
+
+    def make(label: str = "db") -> str:
+        name = f"xs_{label}_{uuid.uuid4().hex[:10]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return make_url(postgres_url).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+
+    yield make
+    for name in created:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def env(env, amqp_url, make_database):
+    env = {**env, "XIESHANG_AMQP_URL": amqp_url, "XIESHANG_RETRY_DELAYS": "0.2,0.4"}
+    for service in SERVICES:
+        env[f"XIESHANG_{service.upper()}_DATABASE_URL"] = make_database(service)
+    yield env
+    _delete_bus_names(amqp_url, env["XIESHANG_BUS_NAMESPACE"])
+
+
+def _delete_bus_names(url: str, namespace: str) -> None:
+    with Connection(url) as conn:
+        channel = conn.channel()
+        for service in (*SERVICES, "probe"):
+            base = f"{namespace}.{service}"
+            for name in (base, f"{base}.dead", *(f"{base}.retry.{i}" for i in range(5))):
+                with contextlib.suppress(Exception):
+                    channel.queue_delete(name)
+        with contextlib.suppress(Exception):
+            channel.exchange_delete(f"{namespace}.events")
+
+
+@pytest.fixture
+def pg_probe_db(make_database):
+    db = Database(make_database("probe"), "probe")
+    probe_metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def broker_proxy(amqp_url):
+    """A cuttable TCP path to the real broker, and the AMQP URL that goes through it."""
+    from tests.support import TcpProxy
+
+    parts = urlsplit(amqp_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+    proxied = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}").geturl()
+    yield proxy, proxied
+    proxy.close()
+
+
+def drain_queue(url: str, queue_name: str) -> list:
+    """Take every message off a queue on the real broker (bypassing the code under test)."""
+    messages = []
+    with Connection(url) as conn:
+        channel = conn.channel()
+        while True:
+            message = channel.basic_get(queue_name, no_ack=True)
+            if message is None:
+                return messages
+            messages.append(message)
