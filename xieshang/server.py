@@ -12,10 +12,12 @@ import signal
 import threading
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from shared import metrics
 from shared.config import Settings
 from shared.http import create_app
+from shared.logs import JsonFormatter
 from xieshang.platform import Platform
 from xieshang.targets import Assembly, assemble
 
@@ -46,6 +48,15 @@ def _child_exit(_server, worker) -> None:
     metrics.mark_process_dead(worker.pid)
 
 
+class JsonLogger(GunicornLogger):
+    """gunicorn's own messages (start, worker exits) in the same JSON lines as the app's."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter(cfg.proc_name))
+
+
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, target: str, workers: int, threads: int = 8):
         self.settings = settings
@@ -65,6 +76,7 @@ class GunicornServer(BaseApplication):
             "keepalive": 5,
             "accesslog": None,  # the app writes its own JSON access log
             "errorlog": "-",
+            "logger_class": JsonLogger,
             "worker_exit": _worker_exit,
             "child_exit": _child_exit,
             "proc_name": f"xieshang-{self.target}",

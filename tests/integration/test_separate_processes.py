@@ -1,0 +1,120 @@
+"""The thin thread with each target in its own process, over RabbitMQ and PostgreSQL: a proposal
+posted through the gateway to ``intake-api`` reaches the submitter's inbox via ``notify-worker``;
+the divisions arrive by ``xieshang divisions load`` and replication. Killing a service makes the
+gateway answer 503 problem+json."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import YANLIUYUAN
+from tests.support import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = ("intake-api", "intake-worker", "notify-api", "notify-worker")
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], logs: Path):
+        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "XIESHANG_WEB_CONCURRENCY": "1"}
+        self.logs = logs
+        self.running: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+
+    def start(self, target: str, **extra: str) -> str:
+        port = free_port()
+        log = (self.logs / f"{target}.log").open("w")
+        self.running[target] = subprocess.Popen(
+            [sys.executable, "-m", "xieshang.cli", "run", "--target", target],
+            cwd=ROOT,
+            env={**self.env, **extra, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: gunicorn's workers go with it
+        )
+        self.ports[target] = port
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: self._ready(url, target), timeout=60, interval=0.2, what=f"{target} ready")
+        return url
+
+    def _ready(self, url: str, target: str) -> bool:
+        if self.running[target].poll() is not None:
+            raise AssertionError(f"{target} exited:\n{(self.logs / f'{target}.log').read_text()[-3000:]}")
+        try:
+            return requests.get(f"{url}/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "xieshang.cli", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def kill(self, target: str) -> None:
+        process = self.running.pop(target)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.running.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def processes(env, platform, tmp_path):
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def test_thin_thread_with_each_target_in_its_own_process(processes, auth):
+    upstreams = {f"XIESHANG_{t.split('-')[0].upper()}_URL": processes.start(t) for t in TARGETS if t.endswith("-api")}
+    for target in TARGETS:
+        if target.endswith("-worker"):
+            processes.start(target)
+    gateway = processes.start("gateway", **upstreams)
+    assert "80 divisions read" in processes.cli("divisions", "load")
+
+    headers = auth("resident", YANLIUYUAN, subject="resident-7")
+    proposal = {
+        "community_code": YANLIUYUAN,
+        "title": "绣春巷开水炉扰民",
+        "description": "开水炉清晨鼓风噪音扰民",
+        "category": "environment",
+    }
+
+    def submit():
+        response = requests.post(f"{gateway}/api/v1/intake/proposals", json=proposal, headers=headers, timeout=10)
+        return response if response.status_code == 201 else None
+
+    created = wait_until(submit, timeout=30, interval=0.2, what="intake to receive the divisions").json()
+    assert created["status"] == "submitted"
+
+    def inbox():
+        return requests.get(f"{gateway}/api/v1/notify/inbox", headers=headers, timeout=10).json()["items"]
+
+    items = wait_until(inbox, timeout=30, interval=0.2, what="the in-app message")
+    assert items[0]["body"] == "您提交的建议“绣春巷开水炉扰民”已收到,社区将尽快处理。"
+
+    processes.kill("notify-api")
+    down = requests.get(f"{gateway}/api/v1/notify/inbox", headers=headers, timeout=10)
+    assert down.status_code == 503
+    assert down.headers["Content-Type"].startswith("application/problem+json")
+    assert "Retry-After" in down.headers
+    # Other services keep answering through the gateway.
+    assert requests.get(f"{gateway}/api/v1/intake/proposals/{created['id']}", headers=headers, timeout=10).ok
