@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SERVICES = ("intake", "meetings", "tracking", "notify", "gateway")
+SERVICES = ("intake", "meetings", "tracking", "notify")
+DATABASES = (*SERVICES, "gateway")  # the gateway keeps accounts and API keys in its own database
 
 
 class ConfigError(ValueError):
@@ -93,7 +94,7 @@ class Variable:
 
 def _service_vars() -> list[Variable]:
     out = []
-    for svc in SERVICES:
+    for svc in DATABASES:
         out.append(
             Variable(
                 f"XIESHANG_{svc.upper()}_DATABASE_URL",
@@ -103,7 +104,7 @@ def _service_vars() -> list[Variable]:
                 f"SQLAlchemy URL of the {svc} database (default: SQLite file under the data directory)",
             )
         )
-    for svc in SERVICES[:-1]:
+    for svc in SERVICES:
         out.append(
             Variable(
                 f"XIESHANG_{svc.upper()}_URL",

@@ -37,8 +37,6 @@ def _prepare_metrics_dir(settings, target: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from shared.logs import configure_logging
-
     settings = _settings(args)
     from xieshang.targets import MODULES
 
@@ -51,14 +49,18 @@ def cmd_run(args) -> int:
         workers = 1 if args.target == "all" and not settings.uses_broker else settings.web_concurrency
         if workers > 1:
             _prepare_metrics_dir(settings, args.target)
+        from shared.logs import configure_logging
+
         configure_logging(settings.log_level, args.target)
         from xieshang.server import GunicornServer
 
         print(f"Xieshang {args.target} listening on http://{settings.host}:{settings.port}/", file=sys.stderr)
         GunicornServer(settings, args.target, workers).run()
         return 0
-    configure_logging(settings.log_level, args.target)
+    from shared.logs import configure_logging
     from xieshang.server import run_worker
+
+    configure_logging(settings.log_level, args.target)
 
     run_worker(settings, args.target)
     return 0

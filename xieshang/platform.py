@@ -10,15 +10,13 @@ import importlib
 import threading
 
 from shared.bus.topology import Topology
-from shared.config import Settings
+from shared.config import SERVICES, Settings
 from shared.migrations import upgrade
 from shared.service import ServiceRuntime, ServiceSpec, topology_for
 
-SERVICE_NAMES = ("intake", "meetings", "tracking", "notify")
-
 
 def load_specs() -> dict[str, ServiceSpec]:
-    return {name: importlib.import_module(f"services.{name}").SPEC for name in SERVICE_NAMES}
+    return {name: importlib.import_module(f"services.{name}").SPEC for name in SERVICES}
 
 
 class Platform:

@@ -77,6 +77,8 @@ class GunicornServer(BaseApplication):
             "accesslog": None,  # the app writes its own JSON access log
             "errorlog": "-",
             "logger_class": JsonLogger,
+            # Several targets share a host in tests and compose; none needs the runtime control socket.
+            "control_socket_disable": True,
             "worker_exit": _worker_exit,
             "child_exit": _child_exit,
             "proc_name": f"xieshang-{self.target}",

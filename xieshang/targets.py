@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from xieshang.platform import SERVICE_NAMES, Platform
+from shared.config import SERVICES
+
+if TYPE_CHECKING:  # the registry itself stays import-light: `run` reads it before metrics are set up
+    from xieshang.platform import Platform
 
 
 @dataclass
@@ -68,7 +72,7 @@ def _gateway(assembly: Assembly) -> None:
 
     upstreams: dict[str, Callable] = {}
     checks: dict[str, Callable[[], None]] = {}
-    for service in SERVICE_NAMES:
+    for service in SERVICES:
         if service in assembly.apps:  # same process: route in-process
             upstreams[service] = assembly.apps[service]
             continue
@@ -83,7 +87,7 @@ def _gateway(assembly: Assembly) -> None:
 
 def _registry() -> dict[str, Module]:
     modules: dict[str, Module] = {}
-    for service in SERVICE_NAMES:
+    for service in SERVICES:
         modules[f"{service}-api"] = Module(f"{service}-api", _api(service), serves_http=True)
         modules[f"{service}-worker"] = Module(f"{service}-worker", _worker(service))
     modules["gateway"] = Module("gateway", _gateway, serves_http=True)

@@ -4,10 +4,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from xieshang.platform import SERVICE_NAMES
+from shared.config import SERVICES
 
 
-@pytest.mark.parametrize("service", SERVICE_NAMES)
+@pytest.mark.parametrize("service", SERVICES)
 def test_migrations_match_models(platform, service):
     runtime = platform.runtime(service)
     with runtime.db.engine.connect() as connection:

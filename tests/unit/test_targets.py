@@ -1,12 +1,12 @@
 import pytest
 
-from xieshang.platform import SERVICE_NAMES
+from shared.config import SERVICES
 from xieshang.targets import MODULES, resolve
 
 
 def test_all_is_the_union_of_every_module_with_the_gateway_last():
     names = [m.name for m in resolve("all")]
-    expected = {f"{s}-{part}" for s in SERVICE_NAMES for part in ("api", "worker")}
+    expected = {f"{s}-{part}" for s in SERVICES for part in ("api", "worker")}
     assert set(names[:-1]) == expected
     assert names[-1] == "all"
 
