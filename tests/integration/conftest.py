@@ -1,7 +1,8 @@
 """Integration tests: the real RabbitMQ and PostgreSQL this machine runs.
 
 URLs come from ``XIESHANG_TEST_AMQP_URL`` and ``XIESHANG_TEST_DATABASE_URL`` (defaulting to the
-local servers). Each test gets fresh databases (one per service) and its own exchange and queue
+local servers). Where no such server answers but a Docker engine does, testcontainers starts one
+for the session. Each test gets fresh databases (one per service) and its own exchange and queue
 names, removed afterwards. Under ``CI=true`` an unreachable server fails the run; elsewhere the
 tests are skipped with the reason.
 """
@@ -21,8 +22,8 @@ from sqlalchemy.engine import make_url
 from shared.db import Database
 from tests.support import probe_metadata
 
-AMQP_URL = os.environ.get("XIESHANG_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-DATABASE_URL = os.environ.get("XIESHANG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SERVICES = ("intake", "meetings", "tracking", "notify", "gateway")
 
 
@@ -43,24 +44,65 @@ def _psycopg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def amqp_url():
+def _check_amqp(url: str) -> None:
+    with Connection(url, connect_timeout=3) as conn:
+        conn.ensure_connection(max_retries=1, timeout=3)
+
+
+def _check_postgres(url: str) -> None:
+    with psycopg.connect(_psycopg_dsn(url), connect_timeout=3):
+        pass
+
+
+def _docker_available() -> bool:
     try:
-        with Connection(AMQP_URL, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
-    except Exception as exc:  # noqa: BLE001
-        _unavailable("RabbitMQ", exc)
-    return AMQP_URL
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - no engine, no socket, no permission: all mean "no Docker"
+        return False
+    return True
+
+
+def _server(request, what: str, env_var: str, default: str, check, start_container) -> str:
+    url = os.environ.get(env_var, default)
+    try:
+        check(url)
+        return url
+    except Exception as exc:  # noqa: BLE001 - any failure to connect
+        if env_var in os.environ or not _docker_available():
+            _unavailable(what, exc)
+    container, url = start_container()
+    request.addfinalizer(container.stop)
+    check(url)
+    return url
+
+
+def _rabbitmq_container():
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    container = RabbitMqContainer("rabbitmq:3.13").start()
+    params = container.get_connection_params()
+    return container, f"amqp://guest:guest@{params.host}:{params.port}//"
+
+
+def _postgres_container():
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer("postgres:16", driver=None).start()
+    return container, container.get_connection_url()
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
-    try:
-        with psycopg.connect(_psycopg_dsn(DATABASE_URL), connect_timeout=3):
-            pass
-    except Exception as exc:  # noqa: BLE001
-        _unavailable("PostgreSQL", exc)
-    return DATABASE_URL
+def amqp_url(request):
+    return _server(request, "RabbitMQ", "XIESHANG_TEST_AMQP_URL", AMQP_URL, _check_amqp, _rabbitmq_container)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request):
+    return _server(
+        request, "PostgreSQL", "XIESHANG_TEST_DATABASE_URL", DATABASE_URL, _check_postgres, _postgres_container
+    )
 
 
 @pytest.fixture
