@@ -20,9 +20,11 @@ run: $(INSTALLED)
 	$(BIN)/xieshang divisions load
 	@echo ""
 	@echo "Xieshang runs on http://127.0.0.1:$${PORT:-8080}/  (health: /healthz, readiness: /readyz)"
-	@echo "First administrator: mint a city operator token for 池州市 (scope 3417) with"
-	@echo "  $(BIN)/xieshang auth token --subject admin --role city_operator --scope 3417"
-	@echo "and send it as 'Authorization: Bearer <token>'."
+	@echo "First administrator: create a city operator for 池州市 (scope 3417), typing a password of 10+ characters:"
+	@echo "  $(BIN)/xieshang users create --username admin --role city_operator --scope 3417 --password-stdin"
+	@echo "then log in: curl -X POST http://127.0.0.1:$${PORT:-8080}/api/v1/auth/token \\"
+	@echo "  -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"...\"}'"
+	@echo "API documentation: http://127.0.0.1:$${PORT:-8080}/api/v1/docs"
 	@echo ""
 	exec $(BIN)/xieshang run --target all
 

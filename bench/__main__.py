@@ -1,4 +1,4 @@
-"""``python -m bench [--events N] [--profile]``: print the bus benchmark figures."""
+"""``python -m bench [--events N] [--rounds R] [--profile]``: print the bus benchmark figures."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         help="events per phase (default: $XIESHANG_BENCH_EVENTS or 20000)",
     )
     parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=3,
+        help="rounds of the cheap, noisy phases (raw publish, raw consume, relay); medians are reported (default 3)",
+    )
+    parser.add_argument(
         "--amqp-url",
         default=os.environ.get("XIESHANG_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         help="RabbitMQ (default: $XIESHANG_BENCH_AMQP_URL)",
@@ -44,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    bus.run(events=args.events, amqp_url=args.amqp_url, database_url=args.database_url, profile=args.profile)
+    bus.run(
+        events=args.events,
+        rounds=args.rounds,
+        amqp_url=args.amqp_url,
+        database_url=args.database_url,
+        profile=args.profile,
+    )
     return 0
 
 

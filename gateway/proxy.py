@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from http import HTTPStatus
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,13 +30,15 @@ _HOP_BY_HOP = {
 }
 
 
-def problem_wsgi(start_response, status: int, detail: str, retry_after: int | None = None) -> Iterable[bytes]:
-    body = json.dumps(problem_body(status, detail=detail), ensure_ascii=False).encode()
+def problem_wsgi(
+    start_response, status: int, detail: str | None, retry_after: int | None = None, title: str | None = None
+) -> Iterable[bytes]:
+    """A problem+json response straight from WSGI (the gateway answers these without a service)."""
+    body = json.dumps(problem_body(status, title, detail), ensure_ascii=False).encode()
     headers = [("Content-Type", PROBLEM_JSON), ("Content-Length", str(len(body)))]
     if retry_after is not None:
         headers.append(("Retry-After", str(retry_after)))
-    reason = {503: "Service Unavailable", 504: "Gateway Timeout", 502: "Bad Gateway"}[status]
-    start_response(f"{status} {reason}", headers)
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
 
@@ -83,6 +86,11 @@ class HttpUpstream:
 
     def ready(self) -> None:
         self.session.get(f"{self.base_url}/readyz", timeout=self.timeout).raise_for_status()
+
+    def openapi(self) -> dict:
+        response = self.session.get(f"{self.base_url}/api/v1/{self.name}/openapi.json", timeout=self.timeout)
+        response.raise_for_status()
+        return response.json()
 
 
 def _stream(upstream: requests.Response) -> Iterable[bytes]:

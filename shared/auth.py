@@ -8,12 +8,17 @@ verified token. A scope is a division-code prefix: ``3417`` covers all of 池州
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import RSAAlgorithm
 
 from shared.keys import KeyStore
 from shared.problems import Forbidden, Unauthorized
@@ -30,6 +35,30 @@ ROLES = (
     "city_operator",
     "system",
 )
+
+
+# Which scope prefixes a role may hold: a community worker one community (12 digits), a street
+# admin one street (9), a district admin one county/district (6), a city operator a city (4) or a
+# province (2); departments, supervisors and systems any prefix their work needs.
+SCOPE_LENGTHS = {
+    "resident": {12},
+    "community_worker": {12},
+    "street_admin": {9},
+    "district_admin": {6},
+    "city_operator": {2, 4},
+    "department": {2, 4, 6, 9, 12},
+    "supervisor": {2, 4, 6, 9, 12},
+    "system": {2, 4, 6, 9, 12},
+}
+
+
+def validate_scope(role: str, scope: str) -> None:
+    """Raise ``ValueError`` (Chinese message) unless ``scope`` is a prefix ``role`` may hold."""
+    if role not in ROLES:
+        raise ValueError(f"未知角色 {role},可选:{', '.join(ROLES)}")
+    if not scope.isdigit() or len(scope) not in SCOPE_LENGTHS[role]:
+        lengths = "、".join(str(n) for n in sorted(SCOPE_LENGTHS[role]))
+        raise ValueError(f"角色 {role} 的范围必须是 {lengths} 位区划代码前缀")
 
 
 @dataclass(frozen=True)
@@ -72,17 +101,46 @@ class TokenIssuer:
         return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
 
 
-class TokenVerifier:
-    """Verifies bearer tokens against the gateway's public keys, re-read when an unknown kid shows up."""
+def jwks_keys(url: str, timeout: float = 3.0) -> Callable[[], dict[str, bytes]]:
+    """Public keys from the gateway's ``/.well-known/jwks.json``, as PEM by kid."""
 
-    def __init__(self, public_keys: Callable[[], dict[str, bytes]], leeway: int = 30):
+    def load() -> dict[str, bytes]:
+        document = requests.get(url, timeout=timeout).json()
+        keys = {}
+        for jwk in document.get("keys", []):
+            if jwk.get("kty") == "RSA" and jwk.get("kid"):
+                public = RSAAlgorithm.from_jwk(json.dumps(jwk))
+                keys[jwk["kid"]] = public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+        return keys
+
+    return load
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the gateway's public keys.
+
+    Keys are re-read when a token names an unknown kid (a rotation happened), at most once per
+    ``reload_interval`` so that tokens with made-up kids cannot make every request fetch keys.
+    """
+
+    def __init__(self, public_keys: Callable[[], dict[str, bytes]], leeway: int = 30, reload_interval: float = 10.0):
         self._load = public_keys
         self._keys: dict[str, bytes] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
         self.leeway = leeway
+        self.reload_interval = reload_interval
 
     def _key(self, kid: str) -> bytes:
-        if kid not in self._keys:
-            self._keys = self._load()
+        if kid not in self._keys and time.monotonic() - self._loaded_at >= self.reload_interval:
+            with self._lock:
+                try:
+                    self._keys = self._load()
+                except (OSError, ValueError, requests.RequestException):
+                    pass  # keep the keys we have; the kid stays unknown
+                self._loaded_at = time.monotonic()
         try:
             return self._keys[kid]
         except KeyError:

@@ -61,6 +61,14 @@ def _delays(raw: str) -> tuple[float, ...]:
     return values
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValueError("origins must be http(s)://host[:port] or *")
+    return origins
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -159,6 +167,31 @@ VARIABLES: tuple[Variable, ...] = (
         "Directory of the gateway's signing keys (default: <data dir>/keys)",
     ),
     Variable("XIESHANG_TOKEN_TTL", "token_ttl", _positive_int, 900, "Lifetime of access tokens in seconds"),
+    Variable("XIESHANG_REFRESH_TTL", "refresh_ttl", _positive_int, 14 * 24 * 3600, "Lifetime of refresh tokens (s)"),
+    Variable(
+        "XIESHANG_JWKS_URL",
+        "jwks_url",
+        _HTTP_URL,
+        None,
+        "Where services fetch the gateway's public keys (default: read them from the keys directory)",
+    ),
+    Variable("XIESHANG_RATE_LIMIT", "rate_limit", _positive_int, 600, "Requests per minute per client at the gateway"),
+    Variable(
+        "XIESHANG_LOGIN_MAX_FAILURES",
+        "login_max_failures",
+        _positive_int,
+        5,
+        "Failed logins per account or address before it is locked",
+    ),
+    Variable("XIESHANG_LOGIN_LOCK_SECONDS", "login_lock_seconds", _positive_int, 900, "How long a lock lasts (s)"),
+    Variable(
+        "XIESHANG_UPSTREAM_TIMEOUT",
+        "upstream_timeout",
+        _positive_float,
+        30.0,
+        "Seconds the gateway waits for a service's answer before a 504",
+    ),
+    Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),
 )
 

@@ -129,7 +129,9 @@ def create_app(
 
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
-        return problem_response(exc.to_dict(instance=request.path))
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return problem_response(exc.to_dict(instance=request.path), headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

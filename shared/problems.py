@@ -98,3 +98,11 @@ def problem_body(
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
     return body
+
+
+class TooManyRequests(Problem):
+    status = 429
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail, **extra)

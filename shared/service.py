@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import MetaData
 
-from shared.auth import TokenVerifier
+from shared.auth import TokenVerifier, jwks_keys
 from shared.bus.broker import Publisher, connect
 from shared.bus.consumer import Consumer, Handler
 from shared.bus.outbox import Outbox, Relay
@@ -44,6 +44,12 @@ def topology_for(specs: Iterable[ServiceSpec], settings: Settings) -> Topology:
         retry_delays=settings.retry_delays,
         quorum=settings.quorum_queues,
     )
+
+
+def token_verifier(settings: Settings) -> TokenVerifier:
+    """Verify with the gateway's JWKS when configured (separate hosts), else its keys directory."""
+    source = jwks_keys(settings.jwks_url) if settings.jwks_url else KeyStore(settings.keys_dir).public_keys
+    return TokenVerifier(source)
 
 
 class ServiceRuntime:
@@ -98,7 +104,7 @@ class ServiceRuntime:
         return {"database": self.db.ping, "broker": self.check_broker}
 
     def verifier(self) -> TokenVerifier:
-        return TokenVerifier(KeyStore(self.settings.keys_dir).public_keys)
+        return token_verifier(self.settings)
 
     def create_api(self) -> Flask:
         app = create_app(

@@ -70,12 +70,13 @@ def cmd_db_upgrade(args) -> int:
     from xieshang.platform import Platform
 
     platform = Platform(_settings(args))
-    unknown = set(args.services) - set(platform.specs)
+    owners = platform.migrations()
+    unknown = set(args.services) - set(owners)
     if unknown:
-        print(f"unknown service(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        print(f"unknown database(s): {', '.join(sorted(unknown))}; choose from {', '.join(owners)}", file=sys.stderr)
         return 2
     platform.migrate(args.services or None)
-    print(f"migrated: {', '.join(args.services or platform.specs)}")
+    print(f"migrated: {', '.join(args.services or owners)}")
     return 0
 
 
@@ -84,8 +85,8 @@ def cmd_db_revision(args) -> int:
     from xieshang.platform import Platform
 
     platform = Platform(_settings(args))
-    spec = platform.specs[args.service]
-    revision(str(spec.migrations), platform.settings.database_url(spec.name), spec.metadata, args.message)
+    script_location, metadata = platform.migrations()[args.service]
+    revision(script_location, platform.settings.database_url(args.service), metadata, args.message)
     return 0
 
 
@@ -152,18 +153,66 @@ def cmd_events_replay(args) -> int:
 
 
 def cmd_auth_token(args) -> int:
-    from shared.auth import ROLES, Principal, TokenIssuer
+    from shared.auth import Principal, TokenIssuer, validate_scope
     from shared.keys import KeyStore
 
-    if args.role not in ROLES:
-        print(f"role must be one of: {', '.join(ROLES)}", file=sys.stderr)
-        return 2
-    if not (args.scope == "" or (args.scope.isdigit() and len(args.scope) <= 12)):
-        print("scope must be a division-code prefix of up to 12 digits", file=sys.stderr)
+    try:
+        validate_scope(args.role, args.scope)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
         return 2
     settings = _settings(args)
     issuer = TokenIssuer(KeyStore(settings.keys_dir), settings.token_ttl)
     print(issuer.issue(Principal(args.subject, args.role, args.scope), ttl=args.ttl))
+    return 0
+
+
+def _accounts(args):
+    from xieshang.platform import Platform
+
+    return Platform(_settings(args)).gateway().accounts
+
+
+def _problem_exit(exc) -> int:
+    print(exc.detail or exc.title, file=sys.stderr)
+    return 2
+
+
+def cmd_users_create(args) -> int:
+    from shared.problems import Problem
+
+    if not args.password_stdin:
+        print("give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        account_id = _accounts(args).create_user(args.username, password, args.role, args.scope)
+    except Problem as exc:
+        return _problem_exit(exc)
+    print(f"created {args.role} {args.username} (scope {args.scope}, id {account_id})")
+    return 0
+
+
+def cmd_apikeys_create(args) -> int:
+    from shared.problems import Problem
+
+    try:
+        key = _accounts(args).create_api_key(args.name, args.scope, args.rate)
+    except Problem as exc:
+        return _problem_exit(exc)
+    print(f"API key for {args.name} (role system, scope {args.scope}, {args.rate}/min); it is shown only once:")
+    print(key)
+    return 0
+
+
+def cmd_apikeys_revoke(args) -> int:
+    from shared.problems import Problem
+
+    try:
+        _accounts(args).revoke_api_key(args.name)
+    except Problem as exc:
+        return _problem_exit(exc)
+    print(f"revoked {args.name}")
     return 0
 
 
@@ -234,6 +283,25 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--scope", required=True)
     tok.add_argument("--ttl", type=int, default=None, help="seconds (default XIESHANG_TOKEN_TTL)")
     tok.set_defaults(func=cmd_auth_token)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    uc = users.add_parser("create", help="create an account (password read from standard input)")
+    uc.add_argument("--username", required=True)
+    uc.add_argument("--password-stdin", action="store_true")
+    uc.add_argument("--role", required=True)
+    uc.add_argument("--scope", required=True, help="division-code prefix, e.g. 3417 for 池州市")
+    uc.set_defaults(func=cmd_users_create)
+
+    apikeys = sub.add_parser("apikeys", help="API keys of district systems")
+    apikeys = apikeys.add_subparsers(dest="apikeys_command", required=True)
+    ac = apikeys.add_parser("create", help="create a key (printed once, on the last line)")
+    ac.add_argument("--name", required=True)
+    ac.add_argument("--scope", required=True)
+    ac.add_argument("--rate", type=int, default=600, help="requests per minute")
+    ac.set_defaults(func=cmd_apikeys_create)
+    ar = apikeys.add_parser("revoke", help="revoke a key by name")
+    ar.add_argument("--name", required=True)
+    ar.set_defaults(func=cmd_apikeys_revoke)
 
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("rotate", help="add a new signing key").set_defaults(func=cmd_keys_rotate)

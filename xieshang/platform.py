@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+from sqlalchemy import MetaData
+
 from shared.bus.topology import Topology
 from shared.config import SERVICES, Settings
 from shared.migrations import upgrade
@@ -25,6 +27,7 @@ class Platform:
         self.specs = load_specs()
         self.topology: Topology = topology_for(self.specs.values(), settings)
         self._runtimes: dict[str, ServiceRuntime] = {}
+        self._gateway = None
         self._lock = threading.Lock()
 
     def runtime(self, service: str) -> ServiceRuntime:
@@ -33,11 +36,31 @@ class Platform:
                 self._runtimes[service] = ServiceRuntime(self.specs[service], self.settings, self.topology)
             return self._runtimes[service]
 
-    def migrate(self, services: list[str] | None = None) -> None:
-        for name in services or list(self.specs):
-            spec = self.specs[name]
-            upgrade(str(spec.migrations), self.settings.database_url(name), spec.metadata)
+    def gateway(self):
+        from gateway.runtime import GatewayRuntime
+
+        with self._lock:
+            if self._gateway is None:
+                self._gateway = GatewayRuntime(self.settings)
+            return self._gateway
+
+    def migrations(self) -> dict[str, tuple[str, MetaData]]:
+        """Alembic script directory and models of every database, by owner."""
+        from gateway import models as gateway_models
+        from gateway.runtime import MIGRATIONS
+
+        found = {name: (str(spec.migrations), spec.metadata) for name, spec in self.specs.items()}
+        found["gateway"] = (str(MIGRATIONS), gateway_models.metadata)
+        return found
+
+    def migrate(self, owners: list[str] | None = None) -> None:
+        migrations = self.migrations()
+        for name in owners or list(migrations):
+            script_location, metadata = migrations[name]
+            upgrade(script_location, self.settings.database_url(name), metadata)
 
     def stop(self) -> None:
         for runtime in self._runtimes.values():
             runtime.stop()
+        if self._gateway is not None:
+            self._gateway.stop()

@@ -70,19 +70,23 @@ def _gateway(assembly: Assembly) -> None:
     from gateway.app import create_gateway
     from gateway.proxy import HttpUpstream
 
+    settings = assembly.platform.settings
     upstreams: dict[str, Callable] = {}
+    specs: dict[str, Callable[[], dict]] = {}
     checks: dict[str, Callable[[], None]] = {}
     for service in SERVICES:
-        if service in assembly.apps:  # same process: route in-process
-            upstreams[service] = assembly.apps[service]
+        app = assembly.apps.get(service)
+        if app is not None:  # same process: route in-process
+            upstreams[service] = app
+            specs[service] = app.extensions["xieshang.api"].spec.to_dict
             continue
-        url = assembly.platform.settings.service_url(service)
+        url = settings.service_url(service)
         if url:
-            upstream = HttpUpstream(service, url)
-            upstreams[service] = upstream
-            checks[service] = upstream.ready
+            upstream = HttpUpstream(service, url, read_timeout=settings.upstream_timeout)
+            upstreams[service], specs[service], checks[service] = upstream, upstream.openapi, upstream.ready
     checks.update(assembly.ready_checks)
-    assembly.http_entry = create_gateway(upstreams, checks)
+    runtime = assembly.platform.gateway()
+    assembly.http_entry = create_gateway(runtime, upstreams, specs, checks)
 
 
 def _registry() -> dict[str, Module]:

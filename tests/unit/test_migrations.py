@@ -4,14 +4,17 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from shared.config import SERVICES
+from shared.config import DATABASES
+from shared.db import make_engine
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_migrations_match_models(platform, service):
-    runtime = platform.runtime(service)
-    with runtime.db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), runtime.spec.metadata)
+@pytest.mark.parametrize("owner", DATABASES)
+def test_migrations_match_models(platform, owner):
+    _, metadata = platform.migrations()[owner]
+    engine = make_engine(platform.settings.database_url(owner))
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
     assert diff == []
 
 
