@@ -136,7 +136,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("XIESHANG_AMQP_URL", "amqp_url", _AMQP_URL, "memory://", "Broker URL; memory:// is the in-process bus"),
     Variable("XIESHANG_BUS_NAMESPACE", "bus_namespace", str, "xieshang", "Prefix of the exchange and queue names"),
     Variable("XIESHANG_QUORUM_QUEUES", "quorum_queues", _bool, False, "Declare quorum queues (RabbitMQ cluster)"),
-    Variable("XIESHANG_PREFETCH", "prefetch", _positive_int, 32, "Unacknowledged messages per consumer"),
+    Variable("XIESHANG_PREFETCH", "prefetch", _positive_int, 128, "Unacknowledged messages per consumer"),
     Variable(
         "XIESHANG_RETRY_DELAYS",
         "retry_delays",

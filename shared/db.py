@@ -53,6 +53,27 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+_IGNORE_DUPLICATES: dict[tuple[str, int], object] = {}
+
+
+def insert_ignoring_duplicates(session: Session, table, rows: dict | list[dict]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, for effects that must happen once however often asked.
+
+    The statement is built once per table and dialect and rows are passed as parameters, so
+    SQLAlchemy compiles it once instead of on every call (a hot path in event handlers).
+    """
+    dialect = session.bind.dialect.name
+    key = (dialect, id(table))
+    stmt = _IGNORE_DUPLICATES.get(key)
+    if stmt is None:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = _IGNORE_DUPLICATES[key] = insert(table).on_conflict_do_nothing()
+    session.execute(stmt, rows)
+
+
 class Database:
     """A service's database: engine, sessions and commit hooks.
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shared.bus.outbox import Outbox
-from shared.db import Database
+from shared.db import Database, insert_ignoring_duplicates
 from shared.events import Envelope, new_event
 
 
@@ -19,6 +19,17 @@ class UnitOfWork:
         self.outbox = outbox
         self.producer = producer
         self.events: list[Envelope] = []
+        self._once: dict = {}  # table -> rows for insert_once
+
+    def insert_once(self, table, row: dict) -> None:
+        """Insert ``row`` unless its unique key already exists; rows are written together, in bulk,
+        when the unit of work commits (one statement per table, not one round trip per row)."""
+        self._once.setdefault(table, []).append(row)
+
+    def flush(self) -> None:
+        for table, rows in self._once.items():
+            insert_ignoring_duplicates(self.session, table, rows)
+        self._once.clear()
 
     def emit(
         self, event_type: str, payload: dict[str, Any], *, division_code: str | None, version: int = 1
@@ -33,4 +44,6 @@ class UnitOfWork:
 @contextlib.contextmanager
 def unit_of_work(db: Database, outbox: Outbox, producer: str) -> Iterator[UnitOfWork]:
     with db.transaction() as session:
-        yield UnitOfWork(session, outbox, producer)
+        uow = UnitOfWork(session, outbox, producer)
+        yield uow
+        uow.flush()

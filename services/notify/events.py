@@ -1,10 +1,6 @@
 """What notify consumes: every step a resident or department should hear about."""
 
-from dataclasses import asdict
 from datetime import UTC, datetime
-
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.notify import domain
 from services.notify.models import divisions, notifications
@@ -15,8 +11,7 @@ from shared.uow import UnitOfWork
 
 
 def _store(uow: UnitOfWork, notification: domain.Notification) -> None:
-    insert = sqlite_insert if uow.session.bind.dialect.name == "sqlite" else pg_insert
-    uow.session.execute(insert(notifications).values(**asdict(notification)).on_conflict_do_nothing())
+    uow.insert_once(notifications, vars(notification).copy())  # shallow: asdict deep-copies every field
 
 
 def on_proposal_submitted(uow: UnitOfWork, event: Envelope) -> None:

@@ -62,8 +62,8 @@ class Publisher:
         self.timeout = timeout
         self._conn: Connection | None = None
         self._channel = None
-        self._acked: set[int] = set()
-        self._nacked: set[int] = set()
+        self._unconfirmed: set[int] = set()  # delivery tags of the current window not yet confirmed
+        self._refused: set[int] = set()
         self._next_tag = 1
 
     # -- connection -------------------------------------------------------------------------
@@ -78,8 +78,8 @@ class Publisher:
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
         self._conn, self._channel, self._next_tag = conn, channel, 1
-        self._acked.clear()
-        self._nacked.clear()
+        self._unconfirmed.clear()
+        self._refused.clear()
         return channel
 
     def close(self) -> None:
@@ -91,16 +91,16 @@ class Publisher:
                 log.debug("error closing publisher connection", exc_info=True)
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        self._record(self._acked, delivery_tag, multiple)
+        self._confirm(delivery_tag, multiple)
 
     def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
-        self._record(self._nacked, delivery_tag, multiple)
+        self._refused.update(self._confirm(delivery_tag, multiple))
 
-    def _record(self, into: set[int], tag: int, multiple: bool) -> None:
-        if multiple:
-            into.update(t for t in range(1, tag + 1) if t not in self._acked and t not in self._nacked)
-        else:
-            into.add(tag)
+    def _confirm(self, tag: int, multiple: bool) -> set[int]:
+        """Remove the confirmed tags (``multiple``: all up to ``tag``) from the window; return them."""
+        done = {t for t in self._unconfirmed if t <= tag} if multiple else {tag} & self._unconfirmed
+        self._unconfirmed -= done
+        return done
 
     # -- publishing -------------------------------------------------------------------------
     def publish(self, messages: list[OutgoingMessage]) -> None:
@@ -120,7 +120,6 @@ class Publisher:
             raise PublishError(f"publish failed: {exc!r}") from exc
 
     def _publish_confirmed(self, channel, messages: list[OutgoingMessage]) -> None:
-        first = self._next_tag
         for message in messages:
             channel.basic_publish(
                 amqp.Message(
@@ -135,17 +134,15 @@ class Publisher:
                 exchange=message.exchange,
                 routing_key=message.routing_key,
             )
+            self._unconfirmed.add(self._next_tag)
             self._next_tag += 1
-        wanted = set(range(first, self._next_tag))
         deadline = time.monotonic() + self.timeout
-        while not wanted <= (self._acked | self._nacked):
+        while self._unconfirmed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise PublishError(f"broker did not confirm {len(wanted - self._acked)} messages in time")
+                raise PublishError(f"broker did not confirm {len(self._unconfirmed)} messages in time")
             self._conn.drain_events(timeout=remaining)
-        refused = wanted & self._nacked
-        self._acked -= wanted
-        self._nacked -= wanted
+        refused, self._refused = self._refused, set()
         if refused:
             raise PublishError(f"broker refused {len(refused)} messages")
 

@@ -158,3 +158,31 @@ def test_an_invalid_message_goes_straight_to_dead_letters(probe_db, consumer, to
     [letter] = list_dead_letters(settings.amqp_url, topology, "probe")
     assert letter.error.startswith("invalid") and letter.retries == 0
     assert effect_count(probe_db) == 0
+
+
+def test_a_burst_is_applied_together_and_one_bad_event_does_not_hold_back_the_others(probe_db, topology, settings):
+    def refuses_three(uow, envelope):
+        if envelope.payload["n"] == 3:
+            raise RuntimeError("event 3 cannot be applied")
+        record_effect(uow, envelope)
+
+    outbox = Outbox(probe_db, probe_tables)
+    with unit_of_work(probe_db, outbox, "probe") as uow:
+        for n in range(6):
+            uow.emit(PROBE_EVENT, {"n": n}, division_code=None)
+    Relay("probe", probe_db, probe_tables, Publisher(settings.amqp_url, topology)).drain()
+    consumer = Consumer("probe", probe_db, probe_tables, {PROBE_EVENT: refuses_three}, topology, settings.amqp_url)
+    consumer.start()
+    try:
+        wait_until(lambda: list_dead_letters(settings.amqp_url, topology, "probe"), what="event 3 dead-lettered")
+    finally:
+        consumer.stop()
+    assert effect_count(probe_db) == 5
+    [letter] = list_dead_letters(settings.amqp_url, topology, "probe")
+    assert letter.body["payload"] == {"n": 3}
+
+
+def test_two_copies_in_one_burst_have_one_effect(probe_db, consumer):
+    event = probe_event()
+    assert consumer.apply_all([event, event]) == ["processed", "duplicate"]
+    assert effect_count(probe_db) == 1
