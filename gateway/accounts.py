@@ -6,6 +6,7 @@ the same 401, cost the same argon2 verification, and count against the same thro
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from shared.db import Database
 from shared.problems import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 
 BAD_LOGIN = "用户名或密码错误"
+log = logging.getLogger("xieshang.gateway.accounts")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Accounts:
         with self.db.transaction() as session:
             for state in (self._throttle(session, key) for key in limits):
                 if state is not None and state.locked(now):
+                    log.warning("login refused: locked", extra={"address": address})
                     raise TooManyRequests("登录失败次数过多,请稍后再试", retry_after=state.retry_after(now))
             row = session.execute(select(accounts).where(accounts.c.username == username)).mappings().first()
         valid = domain.verify_password(row["password_hash"] if row else None, password)
@@ -111,6 +114,7 @@ class Accounts:
             with self.db.transaction() as session:
                 for key, limit in limits.items():
                     self._count_failure(session, key, now, limit)
+            log.warning("login refused: bad credentials", extra={"address": address})
             raise Unauthorized(BAD_LOGIN)
         with self.db.transaction() as session:
             return self._issue(session, row, family_id=str(uuid.uuid4()), now=now)
@@ -125,15 +129,19 @@ class Accounts:
             )
             if stored is None or stored["revoked_at"] is not None or stored["expires_at"] <= now:
                 raise Unauthorized("刷新令牌无效或已过期")
-            if stored["used_at"] is not None:
-                # A spent token came back: someone holds a copy. End the whole login.
+            reused = stored["used_at"] is not None
+            if reused:
+                # A spent token came back: someone holds a copy. End the whole login (committed,
+                # so the refusal below cannot roll it back).
                 self._revoke_family(session, stored["family_id"], now)
-                raise Unauthorized("刷新令牌已被使用,请重新登录")
-            session.execute(update(refresh_tokens).where(refresh_tokens.c.id == stored["id"]).values(used_at=now))
-            row = session.execute(select(accounts).where(accounts.c.id == stored["account_id"])).mappings().one()
-            if not row["active"]:
-                raise Unauthorized("账户已停用")
-            return self._issue(session, row, family_id=stored["family_id"], now=now)
+            else:
+                session.execute(update(refresh_tokens).where(refresh_tokens.c.id == stored["id"]).values(used_at=now))
+                row = session.execute(select(accounts).where(accounts.c.id == stored["account_id"])).mappings().one()
+                if not row["active"]:
+                    raise Unauthorized("账户已停用")
+                return self._issue(session, row, family_id=stored["family_id"], now=now)
+        log.warning("refresh token reused: login revoked", extra={"family": stored["family_id"]})
+        raise Unauthorized("刷新令牌已被使用,请重新登录")
 
     def logout(self, token: str) -> None:
         now = datetime.now(UTC)

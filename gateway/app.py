@@ -93,12 +93,18 @@ class Gateway:
         header = environ.get("HTTP_AUTHORIZATION", "")
         api_key = environ.get("HTTP_X_API_KEY") or self._api_key_parameter(environ)
         if header.lower().startswith("bearer "):
-            principal = self.runtime.authenticate_bearer(header[7:].strip())
+            try:
+                principal = self.runtime.authenticate_bearer(header[7:].strip())
+            except Unauthorized as refused:
+                log.warning("refused token", extra={"reason": refused.detail, "address": environ.get("REMOTE_ADDR")})
+                raise
             client, rate = f"sub:{principal.subject}", settings.rate_limit
         elif api_key:
             key = self.runtime.accounts.resolve_api_key(api_key)
             if key is None:
-                log.warning("refused api key", extra={"reason": "unknown or revoked"})
+                log.warning(
+                    "refused api key", extra={"reason": "unknown or revoked", "address": environ.get("REMOTE_ADDR")}
+                )
                 raise Unauthorized("API密钥无效或已吊销")
             environ["HTTP_AUTHORIZATION"] = f"Bearer {self.runtime.internal_token(key)}"
             client, rate = f"key:{key.id}", key.rate_per_minute

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared import context, metrics
 from shared.auth import Principal, TokenVerifier, bearer_token
-from shared.problems import PROBLEM_JSON, Problem, Unauthorized, problem_body
+from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, problem_body
 
 log = logging.getLogger("xieshang.http")
 access_log = logging.getLogger("xieshang.access")
@@ -31,6 +31,21 @@ def public(view):
     """Mark a view (function or MethodView class) as reachable without a token."""
     view._public = True
     return view
+
+
+def requires(*roles: str):
+    """Declare which roles may call a route (checked before the view runs; scope is the view's job)."""
+
+    def decorate(view):
+        view._roles = frozenset(roles)
+        return view
+
+    return decorate
+
+
+def allowed_roles(view) -> frozenset[str] | None:
+    """The roles a route admits, or None for every authenticated caller."""
+    return getattr(view, "_roles", None) or getattr(getattr(view, "view_class", None), "_roles", None)
 
 
 def _is_public(view) -> bool:
@@ -101,6 +116,9 @@ def create_app(
         if token is None:
             raise Unauthorized()
         g.principal = verifier.verify(token)
+        roles = allowed_roles(view)
+        if roles is not None and g.principal.role not in roles:
+            raise Forbidden("您的角色无权执行此操作")
         return None
 
     @app.after_request

@@ -116,3 +116,36 @@ def with_divisions(platform, divisions):
         with platform.runtime(name).db.transaction() as session:
             upsert(session, table, divisions)
     return divisions
+
+
+@pytest.fixture
+def platform_all(settings, keys, with_divisions):
+    """The whole platform in this process (``--target all``), background parts running."""
+    from xieshang.server import build, shutdown
+
+    assembly = build(settings, "all")
+    yield assembly
+    shutdown(assembly)
+
+
+@pytest.fixture
+def gateway(platform_all):
+    """A client of the gateway of the in-process platform."""
+    from werkzeug.test import Client
+
+    return Client(platform_all.http_entry)
+
+
+@pytest.fixture
+def cli(env, monkeypatch, capsys):
+    """Run ``xieshang`` commands in this process against the test's platform; returns (code, stdout)."""
+    from xieshang.cli import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        return code, capsys.readouterr().out
+
+    return run

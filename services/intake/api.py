@@ -10,7 +10,7 @@ from services.intake import domain, events
 from services.intake.models import divisions, proposals
 from services.intake.schemas import ProposalIn, ProposalOut
 from shared.divisions import Registry
-from shared.http import current_principal
+from shared.http import current_principal, requires
 from shared.problems import NotFound
 from shared.service import current_runtime
 
@@ -18,9 +18,15 @@ blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake/proposals", de
 registry = Registry(divisions)
 
 
+# Who may raise a matter: residents, workers recording one for a resident, officials raising a
+# top-down topic, district systems relaying hotline cases. Departments and supervisors only read.
+SUBMITTERS = ("resident", "community_worker", "street_admin", "district_admin", "city_operator", "system")
+
+
 @blp.post("")
 @blp.arguments(ProposalIn)
 @blp.response(201, ProposalOut)
+@requires(*SUBMITTERS)
 def submit_proposal(data):
     """Submit a proposal for a community."""
     principal = current_principal()

@@ -6,7 +6,6 @@ from shared.bus.consumer import Consumer
 from shared.bus.topology import Topology
 from tests.integration.test_bus_mechanisms import probe_event, publish_copies
 from tests.support import PROBE_EVENT, effect_count, probe_tables, record_effect, wait_until
-from xieshang.cli import main
 
 
 def test_quorum_queues_carry_events_and_retries(pg_probe_db, settings, amqp_url):
@@ -33,9 +32,7 @@ def test_quorum_queues_carry_events_and_retries(pg_probe_db, settings, amqp_url)
     assert failures == [event.id]
 
 
-def test_operators_list_and_replay_dead_letters_from_the_cli(platform, env, monkeypatch, capsys):
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+def test_operators_list_and_replay_dead_letters_from_the_cli(platform, env, cli):
     notify = platform.runtime("notify")
     topology = platform.topology
     # A valid event whose handler breaks: it ends in notify's dead-letter queue.
@@ -62,14 +59,14 @@ def test_operators_list_and_replay_dead_letters_from_the_cli(platform, env, monk
             division_code="341702001001",
         )
         publish_copies(env["XIESHANG_AMQP_URL"], topology, event)
-        wait_until(lambda: _dead_letters(capsys), timeout=20, what="dead letter listed")
+        wait_until(lambda: json.loads(cli("events", "dead-letters", "--service", "notify", "--json")[1]), timeout=20)
     finally:
         consumer.stop()
-    assert main(["events", "dead-letters", "--service", "notify", "--json"]) == 0
-    [listed] = json.loads(capsys.readouterr().out)
+    code, out = cli("events", "dead-letters", "--service", "notify", "--json")
+    [listed] = json.loads(out)
     assert listed["event_id"] == event.id and "broken on purpose" in listed["error"]
-    assert main(["events", "replay", "--service", "notify"]) == 0
-    assert "1 message(s) re-queued" in capsys.readouterr().out
+    code, out = cli("events", "replay", "--service", "notify")
+    assert code == 0 and "1 message(s) re-queued" in out
     consumer = notify.consumer()
     consumer.handlers = dict(notify.spec.handlers)
     consumer.start()
@@ -91,8 +88,3 @@ def test_operators_list_and_replay_dead_letters_from_the_cli(platform, env, monk
 
 def _broken(uow, envelope):
     raise RuntimeError("broken on purpose")
-
-
-def _dead_letters(capsys) -> bool:
-    main(["events", "dead-letters", "--service", "notify", "--json"])
-    return bool(json.loads(capsys.readouterr().out))
