@@ -1,4 +1,5 @@
-"""``python -m bench [--events N] [--rounds R] [--profile]``: print the bus benchmark figures."""
+"""``python -m bench [--only bus|gateway] [--events N] [--requests N] [--rounds R] [--profile]``: print the
+bus and the gateway benchmark figures (both by default, in one run)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import logging
 import os
 import sys
 
-from bench import bus
+from bench import bus, gateway
+
+BENCHES = ("bus", "gateway")
 
 
 def _positive(raw: str) -> int:
@@ -17,19 +20,59 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _natural(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or a positive integer")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--only",
+        choices=BENCHES,
+        default=os.environ.get("XIESHANG_BENCH_ONLY") or None,
+        help="run one benchmark only (default: $XIESHANG_BENCH_ONLY, else both)",
+    )
     parser.add_argument(
         "--events",
         type=_positive,
         default=_positive(os.environ.get("XIESHANG_BENCH_EVENTS", "20000")),
-        help="events per phase (default: $XIESHANG_BENCH_EVENTS or 20000)",
+        help="bus: events per phase (default: $XIESHANG_BENCH_EVENTS or 20000)",
     )
     parser.add_argument(
         "--rounds",
         type=_positive,
         default=3,
-        help="rounds of the cheap, noisy phases (raw publish, raw consume, relay); medians are reported (default 3)",
+        help="rounds of the noisy phases (bus: raw publish, raw consume, relay; gateway: every loaded phase); "
+        "medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_REQUESTS", "3000")),
+        help="gateway: writes and reads per path (direct, gateway), split over the rounds "
+        "(default: $XIESHANG_BENCH_REQUESTS or 3000)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_THREADS", "8")),
+        help="gateway: concurrent client threads (default: $XIESHANG_BENCH_THREADS or 8)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_WORKERS", "2")),
+        help="gateway: gunicorn workers of intake-api and of the gateway (default: $XIESHANG_BENCH_WORKERS or 2)",
+    )
+    parser.add_argument(
+        "--latency-requests",
+        type=_natural,
+        default=_natural(os.environ.get("XIESHANG_BENCH_LATENCY_REQUESTS", "500")),
+        help="gateway: requests per kind and path with one client at a time, for the added latency without "
+        "queueing; 0 skips that phase (default: $XIESHANG_BENCH_LATENCY_REQUESTS or 500)",
     )
     parser.add_argument(
         "--amqp-url",
@@ -45,18 +88,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="after the figures, run the relay and the inbox consumer again under cProfile and print where the "
-        "time goes (slower; figures of the profiled runs are not comparable)",
+        help="after the figures, profile under cProfile where the time goes (bus: the relay and the inbox "
+        "consumer; gateway: the gateway in this process proxying to the running intake-api); slower, and "
+        "figures of the profiled runs are not comparable",
     )
     args = parser.parse_args(argv)
+    if args.only not in (None, *BENCHES):
+        parser.error(f"--only must be one of {', '.join(BENCHES)}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    bus.run(
-        events=args.events,
-        rounds=args.rounds,
-        amqp_url=args.amqp_url,
-        database_url=args.database_url,
-        profile=args.profile,
-    )
+    if args.only in (None, "bus"):
+        bus.run(
+            events=args.events,
+            rounds=args.rounds,
+            amqp_url=args.amqp_url,
+            database_url=args.database_url,
+            profile=args.profile,
+        )
+    if args.only is None:
+        print(flush=True)
+    if args.only in (None, "gateway"):
+        gateway.run(
+            requests=args.requests,
+            rounds=args.rounds,
+            threads=args.threads,
+            workers=args.workers,
+            latency_requests=args.latency_requests,
+            amqp_url=args.amqp_url,
+            database_url=args.database_url,
+            profile=args.profile,
+        )
     return 0
 
 

@@ -18,6 +18,7 @@ def _runtime():
 @auth.post("/token")
 @auth.arguments(LoginIn)
 @auth.response(200, TokenOut)
+@auth.doc(security=[])
 @public
 def login(credentials):
     """Exchange a username and password for an access token and a refresh token."""
@@ -28,6 +29,7 @@ def login(credentials):
 @auth.post("/refresh")
 @auth.arguments(RefreshIn)
 @auth.response(200, TokenOut)
+@auth.doc(security=[])
 @public
 def refresh(body):
     """A new token pair for a refresh token; the old refresh token is spent."""
@@ -37,6 +39,7 @@ def refresh(body):
 @auth.post("/logout")
 @auth.arguments(RefreshIn)
 @auth.response(204)
+@auth.doc(security=[])
 @public
 def logout(body):
     """End a login: its refresh tokens are revoked (access tokens expire within their lifetime)."""
@@ -52,6 +55,7 @@ def me():
 
 
 @documents.get("/.well-known/jwks.json")
+@documents.doc(security=[])
 @public
 def jwks():
     """The public keys that verify the gateway's tokens (all keys in rotation)."""
@@ -59,6 +63,7 @@ def jwks():
 
 
 @documents.get("/api/v1/openapi.json")
+@documents.doc(security=[])
 @public
 def openapi():
     """The whole public API in one OpenAPI document."""
@@ -66,6 +71,7 @@ def openapi():
 
 
 @documents.get("/api/v1/docs")
+@documents.doc(security=[])
 @public
 def docs():
     """A browsable list of every route."""

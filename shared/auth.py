@@ -98,7 +98,7 @@ class TokenIssuer:
             "exp": now + (ttl or self.ttl),
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
+        return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
 def jwks_keys(url: str, timeout: float = 3.0) -> Callable[[], dict[str, bytes]]:

@@ -21,8 +21,9 @@ from jwt.algorithms import RSAAlgorithm
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    private_pem: bytes | None
     public_pem: bytes
+    # Parsed once: loading an RSA private key costs tens of milliseconds (it is validated).
+    private_key: rsa.RSAPrivateKey | None = None
 
     def jwk(self) -> dict:
         public = serialization.load_pem_public_key(self.public_pem)
@@ -34,6 +35,7 @@ class SigningKey:
 class KeyStore:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
+        self._cache: tuple[tuple, list[SigningKey]] | None = None
 
     def _files(self) -> list[Path]:
         if not self.directory.is_dir():
@@ -41,17 +43,23 @@ class KeyStore:
         return sorted(self.directory.glob("*.pem"))
 
     def keys(self) -> list[SigningKey]:
+        """Every key in the directory, oldest first; parsed again only when the files change."""
+        files = self._files()
+        stamp = tuple((path.name, path.stat().st_mtime_ns) for path in files)
+        if self._cache is not None and self._cache[0] == stamp:
+            return self._cache[1]
         out = []
-        for path in self._files():
+        for path in files:
             pem = path.read_bytes()
             if b"PRIVATE KEY" in pem:
                 private = serialization.load_pem_private_key(pem, password=None)
                 public_pem = private.public_key().public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
                 )
-                out.append(SigningKey(path.stem, pem, public_pem))
+                out.append(SigningKey(path.stem, public_pem, private))
             else:
-                out.append(SigningKey(path.stem, None, pem))
+                out.append(SigningKey(path.stem, pem))
+        self._cache = (stamp, out)
         return out
 
     def public_keys(self) -> dict[str, bytes]:
@@ -59,7 +67,7 @@ class KeyStore:
 
     def current(self) -> SigningKey:
         """The newest private key (file names sort by creation time); created if there is none."""
-        private = [key for key in self.keys() if key.private_pem]
+        private = [key for key in self.keys() if key.private_key]
         return private[-1] if private else self.rotate()
 
     def rotate(self) -> SigningKey:
@@ -73,4 +81,4 @@ class KeyStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
-        return self.keys()[[k.kid for k in self.keys()].index(kid)]
+        return next(k for k in self.keys() if k.kid == kid)

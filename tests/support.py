@@ -126,3 +126,42 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+def forged_tokens(keys, principal, other_keys) -> dict[str, str]:
+    """Tokens a service must refuse, each broken in one way, for ``principal``."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    import jwt
+
+    from shared.auth import TokenIssuer
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    key = keys.current()
+    good = TokenIssuer(keys).issue(principal)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    expired = jwt.encode(
+        {**claims, "iat": claims["iat"] - 7200, "nbf": claims["iat"] - 7200, "exp": claims["iat"] - 3600},
+        key.private_key,
+        algorithm="RS256",
+        headers={"kid": key.kid},
+    )
+    header = b64(json.dumps({"alg": "HS256", "kid": key.kid, "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    hs_signature = hmac.new(key.public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    none_header = b64(json.dumps({"alg": "none", "kid": key.kid, "typ": "JWT"}).encode())
+    elevated = b64(json.dumps({**claims, "role": "city_operator", "scope": "34"}).encode())
+    head, _, signature = good.split(".")
+    return {
+        "expired": expired,
+        "other_key": TokenIssuer(other_keys).issue(principal),
+        "alg_none": f"{none_header}.{body}.",
+        "hs256_with_public_key": f"{header}.{body}.{b64(hs_signature)}",
+        "tampered_claims": f"{head}.{elevated}.{signature}",
+        "garbage": "not.a.token",
+    }
