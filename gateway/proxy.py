@@ -65,7 +65,7 @@ class HttpUpstream:
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         headers["X-Forwarded-For"] = environ.get("REMOTE_ADDR", "")
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else None
+        body = _RequestBody(environ["wsgi.input"], length) if length else None
         try:
             upstream = self.session.request(
                 environ["REQUEST_METHOD"],
@@ -91,6 +91,25 @@ class HttpUpstream:
         response = self.session.get(f"{self.base_url}/api/v1/{self.name}/openapi.json", timeout=self.timeout)
         response.raise_for_status()
         return response.json()
+
+
+class _RequestBody:
+    """The client's body streamed to the upstream as it is read, with its known length."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.remaining = length
+
+    def __len__(self) -> int:
+        return self.remaining
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        chunk = self.stream.read(size)
+        self.remaining -= len(chunk)
+        return chunk
 
 
 def _stream(upstream: requests.Response) -> Iterable[bytes]:

@@ -51,3 +51,10 @@ def test_configuration_table_documents_every_variable():
     table = configuration_table()
     assert "`XIESHANG_AMQP_URL`" in table
     assert "`XIESHANG_TRACKING_DATABASE_URL`" in table
+
+
+def test_the_readme_table_is_the_current_one():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert configuration_table() in readme, "run `xieshang config` and paste the table into README.md"
