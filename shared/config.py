@@ -191,6 +191,13 @@ VARIABLES: tuple[Variable, ...] = (
         30.0,
         "Seconds the gateway waits for a service's answer before a 504",
     ),
+    Variable(
+        "XIESHANG_SUPPORT_THRESHOLD",
+        "support_threshold",
+        _positive_int,
+        10,
+        "Co-signatures (附议) that make a proposal eligible, where a community set no threshold",
+    ),
     Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),
 )

@@ -224,10 +224,21 @@ def cmd_keys_rotate(args) -> int:
     return 0
 
 
-def cmd_config(_args) -> int:
+def cmd_config(args) -> int:
     from shared.config import configuration_table
 
-    print(configuration_table())
+    table = configuration_table()
+    if not args.update:
+        print(table)
+        return 0
+    path = Path(args.update)
+    text = path.read_text(encoding="utf-8")
+    start, end = "<!-- config:start", "<!-- config:end -->"
+    head, _, rest = text.partition(start)
+    marker_line, _, _ = rest.partition("\n")
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}{marker_line}\n{table}\n{end}{tail}", encoding="utf-8")
+    print(f"updated the configuration table in {path}")
     return 0
 
 
@@ -306,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="token signing keys").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("rotate", help="add a new signing key").set_defaults(func=cmd_keys_rotate)
 
-    sub.add_parser("config", help="print the configuration variables").set_defaults(func=cmd_config)
+    cfg = sub.add_parser("config", help="print the configuration variables")
+    cfg.add_argument("--update", metavar="FILE", help="replace the table between the config markers in FILE")
+    cfg.set_defaults(func=cmd_config)
     sub.add_parser("targets", help="list run targets").set_defaults(func=cmd_targets)
     return parser
 

@@ -1,8 +1,9 @@
-"""Intake's tables: proposals, plus the outbox/inbox and the division replica every service has."""
+"""Intake's tables: proposals and their history, co-signatures, categories, community settings,
+plus the outbox/inbox and the division replica every service has."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
@@ -24,6 +25,54 @@ proposals = Table(
     Column("origin", String(16), nullable=False),
     Column("submitter_id", String(64), nullable=False),
     Column("status", String(16), nullable=False),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("address", String(200), nullable=True),
+    Column("attachments", JSON, nullable=False),
+    Column("supporters", Integer, nullable=False),
+    Column("merged_into", String(36), nullable=True),
+    Column("department_id", String(64), nullable=True),
     Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_proposal_community_submitted", "community_code", "submitted_at"),
+    Index("ix_proposal_submitter", "submitter_id"),
+)
+
+# Every change of status, with who and why (the matter's whole life).
+proposal_history = Table(
+    "proposal_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("proposal_id", String(36), nullable=False, index=True),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(32), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# One co-signature (附议) per resident per proposal; withdrawing deletes it.
+supports = Table(
+    "proposal_support",
+    metadata,
+    Column("proposal_id", String(36), primary_key=True),
+    Column("supporter_id", String(64), primary_key=True),
+    Column("supported_at", UTCDateTime(), nullable=False),
+)
+
+categories = Table(
+    "category",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+# Per-community rules; a community without a row uses the defaults of the configuration.
+community_settings = Table(
+    "community_setting",
+    metadata,
+    Column("community_code", String(12), primary_key=True),
+    Column("support_threshold", Integer, nullable=False),
 )

@@ -2,15 +2,31 @@
 
 from marshmallow import Schema, fields, validate
 
-from services.intake.domain import CHANNELS, MAX_DESCRIPTION, MAX_TITLE
+from services.intake.domain import CHANNELS, MAX_DESCRIPTION, MAX_TITLE, STATUSES
+from services.intake.repository import SORTS
+
+COMMUNITY_CODE = validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字")
+
+
+class LocationIn(Schema):
+    latitude = fields.Float(load_default=None, validate=validate.Range(-90, 90, error="纬度须在-90到90之间"))
+    longitude = fields.Float(load_default=None, validate=validate.Range(-180, 180, error="经度须在-180到180之间"))
+    address = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
 class ProposalIn(Schema):
-    community_code = fields.String(required=True, validate=validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字"))
+    community_code = fields.String(required=True, validate=COMMUNITY_CODE)
     title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
     description = fields.String(required=True, validate=validate.Length(min=1, max=MAX_DESCRIPTION))
     category = fields.String(required=True)
     channel = fields.String(load_default="app", validate=validate.OneOf(CHANNELS))
+    location = fields.Nested(LocationIn, load_default=None)
+    attachments = fields.List(fields.String(), load_default=list)
+    submitter_id = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The resident a worker or district system records the matter for"},
+    )
 
 
 class ProposalOut(Schema):
@@ -22,4 +38,97 @@ class ProposalOut(Schema):
     channel = fields.String()
     origin = fields.String()
     status = fields.String()
+    latitude = fields.Float(allow_none=True)
+    longitude = fields.Float(allow_none=True)
+    address = fields.String(allow_none=True)
+    attachments = fields.List(fields.String())
+    supporters = fields.Integer()
+    merged_into = fields.String(allow_none=True)
+    department_id = fields.String(allow_none=True)
     submitted_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    mine = fields.Boolean(metadata={"description": "Whether the caller submitted it"})
+
+
+class DuplicateOut(Schema):
+    id = fields.String()
+    title = fields.String()
+    status = fields.String()
+    score = fields.Float()
+
+
+class SubmittedOut(ProposalOut):
+    possible_duplicates = fields.List(fields.Nested(DuplicateOut))
+
+
+class ProposalQuery(Schema):
+    community = fields.String(load_default=None, validate=validate.Regexp(r"^\d{2,12}$"))
+    category = fields.List(fields.String(), load_default=None)
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)), load_default=None)
+    channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=None)
+    origin = fields.List(fields.String(validate=validate.OneOf(("resident", "top_down"))), load_default=None)
+    since = fields.AwareDateTime(load_default=None)
+    until = fields.AwareDateTime(load_default=None)
+    q = fields.String(load_default=None, validate=validate.Length(max=100))
+    mine = fields.Boolean(load_default=False)
+    sort = fields.String(load_default="-submitted_at", validate=validate.OneOf(sorted(SORTS)))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None)
+
+
+class ProposalPage(Schema):
+    items = fields.List(fields.Nested(ProposalOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class HistoryOut(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    actor_role = fields.String()
+    reason = fields.String(allow_none=True)
+    at = fields.DateTime()
+
+
+class RejectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class MergeIn(Schema):
+    into = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class ReferIn(Schema):
+    department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class SupportOut(Schema):
+    proposal_id = fields.String()
+    supporters = fields.Integer()
+    status = fields.String()
+    supported = fields.Boolean()
+
+
+class SupporterOut(Schema):
+    supporter = fields.String()
+    supported_at = fields.DateTime()
+
+
+class CategoryIn(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,31}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    active = fields.Boolean(load_default=True)
+
+
+class CategoryOut(Schema):
+    code = fields.String()
+    name = fields.String()
+
+
+class SettingsIn(Schema):
+    support_threshold = fields.Integer(required=True, validate=validate.Range(1, 100_000))
+
+
+class SettingsOut(Schema):
+    community_code = fields.String()
+    support_threshold = fields.Integer()

@@ -53,3 +53,101 @@ class DivisionsChanged(_Payload):
     part = fields.Integer(required=True, validate=validate.Range(min=1))
     parts = fields.Integer(required=True, validate=validate.Range(min=1))
     divisions = fields.List(fields.Nested(DivisionRecord), required=True)
+
+
+class _ProposalRef(_Payload):
+    proposal_id = fields.String(required=True)
+    community_code = fields.String(required=True, validate=DIVISION_CODE)
+
+
+@register("intake.proposal.supported")
+class ProposalSupported(_ProposalRef):
+    supporter_id = fields.String(required=True)
+    withdrawn = fields.Boolean(required=True)
+    supporters = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+@register("intake.proposal.eligible")
+class ProposalEligible(_ProposalRef):
+    supporters = fields.Integer(required=True)
+    threshold = fields.Integer(required=True)
+
+
+class _Triaged(_ProposalRef):
+    submitter_id = fields.String(required=True)
+    title = fields.String(required=True)
+    actor_id = fields.String(required=True)
+
+
+@register("intake.proposal.accepted")
+class ProposalAccepted(_Triaged):
+    category = fields.String(required=True)
+    origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
+
+
+@register("intake.proposal.rejected")
+class ProposalRejected(_Triaged):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+@register("intake.proposal.merged")
+class ProposalMerged(_Triaged):
+    into_proposal_id = fields.String(required=True)
+    supporters_moved = fields.Integer(required=True)
+
+
+@register("intake.proposal.referred")
+class ProposalReferred(_Triaged):
+    category = fields.String(required=True)
+    department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    note = fields.String(required=True, validate=validate.Length(max=500))
+
+
+# -- meetings and tracking events that move a proposal along (produced by those services) -------
+
+
+class _Topics(_Payload):
+    consultation_id = fields.String(required=True)
+    community_code = fields.String(required=True, validate=validate.Regexp(r"^\d{9}(\d{3})?$"))
+    proposal_ids = fields.List(fields.String(), required=True)
+
+
+@register("meetings.consultation.scheduled")
+class ConsultationScheduled(_Topics):
+    starts_at = fields.AwareDateTime(required=True)
+
+
+@register("meetings.consultation.decided")
+class ConsultationDecided(_Topics):
+    pass
+
+
+@register("meetings.consultation.no_consensus")
+class ConsultationNoConsensus(_Topics):
+    pass
+
+
+@register("meetings.consultation.cancelled")
+class ConsultationCancelled(_Topics):
+    reason = fields.String(required=True)
+
+
+class _TaskProgress(_Payload):
+    task_id = fields.String(required=True)
+    community_code = fields.String(required=True, validate=DIVISION_CODE)
+    proposal_ids = fields.List(fields.String(), required=True)
+
+
+@register("tracking.task.started")
+class TaskStarted(_TaskProgress):
+    pass
+
+
+@register("tracking.task.completed")
+class TaskCompleted(_TaskProgress):
+    pass
+
+
+@register("tracking.task.closed")
+class TaskClosed(_TaskProgress):
+    pass

@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import insert
 
+from services.intake import domain, repository
+from services.intake.models import divisions
 from services.notify.models import notifications
 from shared.auth import ROLES, Principal, TokenIssuer
+from shared.divisions import Registry
 from shared.http import allowed_roles
 from shared.keys import KeyStore
 from tests.conftest import YANLIUYUAN
@@ -54,6 +57,8 @@ class World:
 
     proposal_id: str
     seed_notification: Callable[[str], str]
+    new_proposal: Callable[..., str]  # a fresh proposal, for requests that change one
+    seed_support: Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,9 @@ class Request:
 @dataclass(frozen=True)
 class Scenario:
     build: Callable[[World, Principal], Request]
-    own_data: bool = False  # answers with the caller's own data: 200 either way, never another's
+    # Answers with the caller's own data, or with platform-wide reference data that belongs to no
+    # division: 2xx either way, and never anybody else's data.
+    own_data: bool = False
     # Does a 2xx answer to an out-of-scope caller show data that is not theirs to see?
     leaks: Callable[[dict, Principal], bool] = lambda body, principal: True
 
@@ -81,10 +88,62 @@ def _proposal(world, principal):
     return Request("POST", "/api/v1/intake/proposals", body)
 
 
+def _withdraw(world, principal):
+    proposal_id = world.new_proposal()
+    world.seed_support(proposal_id, principal.subject)
+    return Request("DELETE", f"/api/v1/intake/proposals/{proposal_id}/support")
+
+
+def _merge(world, principal):
+    duplicate, target = world.new_proposal(), world.new_proposal()
+    return Request("POST", f"/api/v1/intake/proposals/{duplicate}/merge", {"into": target})
+
+
+INTAKE = "/api/v1/intake"
+
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("POST", "/api/v1/intake/proposals"): Scenario(_proposal),
     ("GET", "/api/v1/intake/proposals/{proposal_id}"): Scenario(
         lambda w, p: Request("GET", f"/api/v1/intake/proposals/{w.proposal_id}")
+    ),
+    ("GET", f"{INTAKE}/proposals"): Scenario(
+        lambda w, p: Request("GET", f"{INTAKE}/proposals?community={YANLIUYUAN}"),
+        leaks=lambda body, p: any(item["community_code"] == YANLIUYUAN for item in body["items"]),
+    ),
+    ("GET", f"{INTAKE}/proposals/{{proposal_id}}/history"): Scenario(
+        lambda w, p: Request("GET", f"{INTAKE}/proposals/{w.proposal_id}/history")
+    ),
+    ("GET", f"{INTAKE}/proposals/{{proposal_id}}/supporters"): Scenario(
+        lambda w, p: Request("GET", f"{INTAKE}/proposals/{w.proposal_id}/supporters")
+    ),
+    ("POST", f"{INTAKE}/proposals/{{proposal_id}}/support"): Scenario(
+        lambda w, p: Request("POST", f"{INTAKE}/proposals/{w.new_proposal()}/support")
+    ),
+    ("DELETE", f"{INTAKE}/proposals/{{proposal_id}}/support"): Scenario(_withdraw),
+    ("POST", f"{INTAKE}/proposals/{{proposal_id}}/accept"): Scenario(
+        lambda w, p: Request("POST", f"{INTAKE}/proposals/{w.new_proposal()}/accept")
+    ),
+    ("POST", f"{INTAKE}/proposals/{{proposal_id}}/reject"): Scenario(
+        lambda w, p: Request("POST", f"{INTAKE}/proposals/{w.new_proposal()}/reject", {"reason": "已由物业处理"})
+    ),
+    ("POST", f"{INTAKE}/proposals/{{proposal_id}}/merge"): Scenario(_merge),
+    ("POST", f"{INTAKE}/proposals/{{proposal_id}}/refer"): Scenario(
+        lambda w, p: Request("POST", f"{INTAKE}/proposals/{w.new_proposal()}/refer", {"department_id": "贵池区住建局"})
+    ),
+    ("GET", f"{INTAKE}/categories"): Scenario(
+        lambda w, p: Request("GET", f"{INTAKE}/categories"), own_data=True, leaks=lambda body, p: False
+    ),
+    ("PUT", f"{INTAKE}/categories"): Scenario(
+        lambda w, p: Request("PUT", f"{INTAKE}/categories", {"code": "safety", "name": "安全"}),
+        own_data=True,
+        leaks=lambda body, p: False,
+    ),
+    ("GET", f"{INTAKE}/communities/{{community_code}}/settings"): Scenario(
+        lambda w, p: Request("GET", f"{INTAKE}/communities/{YANLIUYUAN}/settings")
+    ),
+    ("PUT", f"{INTAKE}/communities/{{community_code}}/settings"): Scenario(
+        lambda w, p: Request("PUT", f"{INTAKE}/communities/{YANLIUYUAN}/settings", {"support_threshold": 5})
     ),
     ("GET", "/api/v1/tracking/divisions"): Scenario(
         lambda w, p: Request("GET", "/api/v1/tracking/divisions?parent=341702001000"),
@@ -137,6 +196,12 @@ def roles_admitted(platform_all, method: str, template: str) -> frozenset[str]:
 
 
 @pytest.fixture
+def env(env):
+    # Some 1,700 requests from one address in a few seconds: not what the rate limit is tested on here.
+    return {**env, "XIESHANG_RATE_LIMIT": "1000000"}
+
+
+@pytest.fixture
 def world(platform_all, gateway, token):
     created = gateway.post(
         "/api/v1/intake/proposals",
@@ -159,7 +224,31 @@ def world(platform_all, gateway, token):
         return notification_id
 
     seed_notification("x")  # somebody else's message, which no inbox but theirs may show
-    return World(created.json["id"], seed_notification)
+
+    intake = platform_all.platform.runtime("intake")
+
+    def new_proposal() -> str:
+        principal = Principal(f"resident-{uuid.uuid4().hex[:6]}", "resident", YANLIUYUAN)
+        with intake.unit_of_work() as uow:
+            proposal = domain.submit(
+                principal=principal,
+                community=Registry(divisions).active_community(uow.session, YANLIUYUAN),
+                community_code=YANLIUYUAN,
+                title="楼道灯不亮",
+                description="三号楼楼道灯坏了",
+                category="management",
+                categories=repository.active_categories(uow.session),
+                channel="app",
+                now=datetime.now(UTC),
+            )
+            repository.add(uow.session, proposal)
+        return proposal.id
+
+    def seed_support(proposal_id: str, supporter: str) -> None:
+        with intake.db.transaction() as session:
+            repository.add_support(session, proposal_id, supporter, datetime.now(UTC))
+
+    return World(created.json["id"], seed_notification, new_proposal, seed_support)
 
 
 def call(gateway, request: Request, token: str | None):

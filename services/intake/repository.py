@@ -1,0 +1,208 @@
+"""Proposals in and out of intake's tables (the adapter between the domain and SQL)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, fields
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.intake.domain import Proposal, Transition
+from services.intake.models import categories, community_settings, proposal_history, proposals, supports
+from shared.problems import BadRequest
+
+_COLUMNS = [f.name for f in fields(Proposal)]
+
+
+def _proposal(row) -> Proposal:
+    return Proposal(**{name: row[name] for name in _COLUMNS})
+
+
+def get(session: Session, proposal_id: str, *, for_update: bool = False) -> Proposal | None:
+    query = select(proposals).where(proposals.c.id == proposal_id)
+    if for_update and session.bind.dialect.name != "sqlite":
+        query = query.with_for_update()  # co-signs and triage of one proposal queue up, never interleave
+    row = session.execute(query).mappings().first()
+    return _proposal(row) if row else None
+
+
+def add(session: Session, proposal: Proposal) -> None:
+    session.execute(insert(proposals).values(**asdict(proposal)))
+
+
+def save(session: Session, proposal: Proposal) -> None:
+    values = asdict(proposal)
+    session.execute(update(proposals).where(proposals.c.id == values.pop("id")).values(**values))
+
+
+def record(session: Session, transition: Transition) -> None:
+    session.execute(insert(proposal_history).values(**asdict(transition)))
+
+
+def history(session: Session, proposal_id: str) -> list[dict]:
+    h = proposal_history.c
+    query = select(proposal_history).where(h.proposal_id == proposal_id).order_by(h.at, h.id)
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+# -- categories and community settings --------------------------------------------------------------
+
+
+def active_categories(session: Session) -> dict[str, str]:
+    rows = session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
+    return dict(rows)
+
+
+def upsert_category(session: Session, code: str, name: str, active: bool) -> None:
+    if session.scalar(select(func.count()).select_from(categories).where(categories.c.code == code)):
+        session.execute(update(categories).where(categories.c.code == code).values(name=name, active=active))
+    else:
+        session.execute(insert(categories).values(code=code, name=name, active=active))
+
+
+def support_threshold(session: Session, community_code: str, default: int) -> int:
+    found = session.scalar(
+        select(community_settings.c.support_threshold).where(community_settings.c.community_code == community_code)
+    )
+    return found if found is not None else default
+
+
+def set_support_threshold(session: Session, community_code: str, threshold: int) -> None:
+    c = community_settings.c
+    if session.scalar(select(func.count()).select_from(community_settings).where(c.community_code == community_code)):
+        session.execute(
+            update(community_settings).where(c.community_code == community_code).values(support_threshold=threshold)
+        )
+    else:
+        session.execute(insert(community_settings).values(community_code=community_code, support_threshold=threshold))
+
+
+# -- co-signatures -----------------------------------------------------------------------------------
+
+
+def has_support(session: Session, proposal_id: str, supporter_id: str) -> bool:
+    s = supports.c
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(supports)
+            .where(s.proposal_id == proposal_id, s.supporter_id == supporter_id)
+        )
+    )
+
+
+def add_support(session: Session, proposal_id: str, supporter_id: str, at: datetime) -> None:
+    session.execute(insert(supports).values(proposal_id=proposal_id, supporter_id=supporter_id, supported_at=at))
+
+
+def remove_support(session: Session, proposal_id: str, supporter_id: str) -> bool:
+    s = supports.c
+    result = session.execute(delete(supports).where(s.proposal_id == proposal_id, s.supporter_id == supporter_id))
+    return bool(result.rowcount)
+
+
+def count_supports(session: Session, proposal_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(supports).where(supports.c.proposal_id == proposal_id))
+
+
+def list_supports(session: Session, proposal_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+    s = supports.c
+    query = (
+        select(s.supporter_id, s.supported_at)
+        .where(s.proposal_id == proposal_id)
+        .order_by(s.supported_at, s.supporter_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+def move_supports(session: Session, source_id: str, target: Proposal, at: datetime) -> int:
+    """Carry a merged proposal's supporters (and its submitter, who supports it too) over to the
+    target, skipping anyone already counted there and the target's own submitter."""
+    s = supports.c
+    source = get(session, source_id)
+    candidates = {row.supporter_id for row in session.execute(select(s.supporter_id).where(s.proposal_id == source_id))}
+    candidates.add(source.submitter_id)
+    existing = {row.supporter_id for row in session.execute(select(s.supporter_id).where(s.proposal_id == target.id))}
+    moving = sorted(candidates - existing - {target.submitter_id})
+    if moving:
+        session.execute(
+            insert(supports), [{"proposal_id": target.id, "supporter_id": who, "supported_at": at} for who in moving]
+        )
+    session.execute(delete(supports).where(s.proposal_id == source_id))
+    return len(moving)
+
+
+# -- listing -----------------------------------------------------------------------------------------
+
+
+def encode_cursor(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("分页游标无效", field="cursor") from None
+    if not isinstance(values, list) or len(values) != 2:
+        raise BadRequest("分页游标无效", field="cursor")
+    return values
+
+
+SORTS = {
+    "-submitted_at": (proposals.c.submitted_at, True),
+    "submitted_at": (proposals.c.submitted_at, False),
+    "-supporters": (proposals.c.supporters, True),
+    "-updated_at": (proposals.c.updated_at, True),
+}
+
+
+def search(session: Session, *, scope: str, visible_to: str | None, filters: dict, sort: str, limit: int, cursor):
+    """One page of proposals within ``scope`` (and, for a resident, only their own and public
+    ones: every matter not rejected is public within the community). Keyset pagination on
+    (sort key, id), so pages stay stable while new proposals arrive."""
+    p = proposals.c
+    conditions = [p.community_code.startswith(scope)] if scope else []
+    if visible_to is not None:
+        conditions.append(or_(p.submitter_id == visible_to, p.status != "rejected"))
+    if filters.get("community"):
+        conditions.append(p.community_code.startswith(filters["community"]))
+    for name in ("category", "status", "channel", "origin"):
+        if filters.get(name):
+            conditions.append(getattr(p, name).in_(filters[name]))
+    if filters.get("since"):
+        conditions.append(p.submitted_at >= filters["since"])
+    if filters.get("until"):
+        conditions.append(p.submitted_at < filters["until"])
+    if filters.get("mine"):
+        conditions.append(p.submitter_id == visible_to)
+    if filters.get("q"):
+        words = [w for w in filters["q"].split() if w][:5]
+        for word in words:
+            pattern = f"%{word.replace('%', '').replace('_', '')}%"
+            conditions.append(or_(p.title.like(pattern), p.description.like(pattern)))
+    column, descending = SORTS[sort]
+    if cursor:
+        key, last_id = decode_cursor(cursor)
+        if column.type.python_type is datetime:
+            key = datetime.fromisoformat(key)
+        after = (
+            or_(column < key, and_(column == key, p.id < last_id))
+            if descending
+            else or_(column > key, and_(column == key, p.id > last_id))
+        )
+        conditions.append(after)
+    order = [column.desc(), p.id.desc()] if descending else [column.asc(), p.id.asc()]
+    rows = session.execute(select(proposals).where(*conditions).order_by(*order).limit(limit + 1)).mappings().all()
+    items = [_proposal(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor([getattr(last, column.key), last.id])
+    return items, next_cursor
