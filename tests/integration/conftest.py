@@ -174,3 +174,23 @@ def drain_queue(url: str, queue_name: str) -> list:
             if message is None:
                 return messages
             messages.append(message)
+
+
+@pytest.fixture
+def observed_events(env, amqp_url):
+    """A queue bound to every event of this test's exchange, read straight off the real broker."""
+    from kombu import Exchange, Queue
+
+    name = f"{env['XIESHANG_BUS_NAMESPACE']}.observer"
+    with Connection(amqp_url) as conn:
+        channel = conn.channel()
+        exchange = Exchange(f"{env['XIESHANG_BUS_NAMESPACE']}.events", type="topic", durable=True)
+        exchange(channel).declare()
+        Queue(name, exchange, routing_key="#", durable=False, auto_delete=False)(channel).declare()
+
+    def read() -> list[str]:
+        return [m.properties["type"] for m in drain_queue(amqp_url, name)]
+
+    yield read
+    with Connection(amqp_url) as conn, contextlib.suppress(Exception):
+        conn.channel().queue_delete(name)
