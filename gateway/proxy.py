@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from shared.problems import PROBLEM_JSON, problem_body
 
@@ -28,6 +28,8 @@ _HOP_BY_HOP = {
     "host",
     "content-length",
 }
+# A response keeps its Content-Length (the body is passed on byte for byte, never re-encoded).
+_RESPONSE_HOP_BY_HOP = _HOP_BY_HOP - {"content-length"}
 
 
 def problem_wsgi(
@@ -43,19 +45,28 @@ def problem_wsgi(
 
 
 class HttpUpstream:
+    """A service over HTTP through a urllib3 connection pool (the gateway's hot path: no proxy or
+    .netrc look-ups per request, as ``requests`` would make)."""
+
+    SMALL_BODY = 64 * 1024
+
     def __init__(self, name: str, base_url: str, connect_timeout: float = 2.0, read_timeout: float = 30.0):
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        parts = urlsplit(self.base_url)
+        self.pool = urllib3.connection_from_url(
+            self.base_url,
+            maxsize=64,
+            block=False,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            retries=False,
+        )
+        self.host_header = parts.netloc
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
-        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        url = f"{path}?{query}" if query else path
         headers = {
             key[5:].replace("_", "-").title(): value
             for key, value in environ.items()
@@ -64,56 +75,61 @@ class HttpUpstream:
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         headers["X-Forwarded-For"] = environ.get("REMOTE_ADDR", "")
+        headers["Host"] = self.host_header
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = _RequestBody(environ["wsgi.input"], length) if length else None
-        try:
-            upstream = self.session.request(
-                environ["REQUEST_METHOD"],
-                url,
-                headers=headers,
-                data=body,
-                stream=True,
-                timeout=self.timeout,
-                allow_redirects=False,
+        body = None
+        if length:
+            headers["Content-Length"] = str(length)
+            # Small bodies go in one write; larger ones are streamed as the client sends them.
+            body = (
+                environ["wsgi.input"].read(length)
+                if length <= self.SMALL_BODY
+                else _chunks(environ["wsgi.input"], length)
             )
-        except requests.Timeout:
+        try:
+            upstream = self.pool.urlopen(
+                environ["REQUEST_METHOD"], url, body=body, headers=headers,
+                preload_content=False, decode_content=False, redirect=False, assert_same_host=False,
+            )  # fmt: skip
+        except urllib3.exceptions.ReadTimeoutError:
             return problem_wsgi(start_response, 504, f"{self.name} 服务响应超时")
-        except requests.ConnectionError:
+        except urllib3.exceptions.HTTPError:  # refused, unreachable, connection dropped
             return problem_wsgi(start_response, 503, f"{self.name} 服务暂时不可用", retry_after=5)
-        response_headers = [(key, value) for key, value in upstream.headers.items() if key.lower() not in _HOP_BY_HOP]
-        start_response(f"{upstream.status_code} {upstream.reason}", response_headers)
+        response_headers = [
+            (key, value) for key, value in upstream.headers.items() if key.lower() not in _RESPONSE_HOP_BY_HOP
+        ]
+        start_response(f"{upstream.status} {upstream.reason}", response_headers)
         return _stream(upstream)
 
+    def _get(self, path: str) -> urllib3.BaseHTTPResponse:
+        response = self.pool.request("GET", path, retries=False)
+        if response.status >= 400:
+            raise ValueError(f"{self.name} answered {response.status} for {path}")
+        return response
+
     def ready(self) -> None:
-        self.session.get(f"{self.base_url}/readyz", timeout=self.timeout).raise_for_status()
+        self._get("/readyz")
 
     def openapi(self) -> dict:
-        response = self.session.get(f"{self.base_url}/api/v1/{self.name}/openapi.json", timeout=self.timeout)
-        response.raise_for_status()
-        return response.json()
+        try:
+            return self._get(f"/api/v1/{self.name}/openapi.json").json()
+        except urllib3.exceptions.HTTPError as exc:
+            raise ValueError(f"{self.name} is unreachable: {exc}") from exc
 
 
-class _RequestBody:
-    """The client's body streamed to the upstream as it is read, with its known length."""
-
-    def __init__(self, stream, length: int):
-        self.stream = stream
-        self.remaining = length
-
-    def __len__(self) -> int:
-        return self.remaining
-
-    def read(self, size: int = -1) -> bytes:
-        if self.remaining <= 0:
-            return b""
-        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        chunk = self.stream.read(size)
-        self.remaining -= len(chunk)
-        return chunk
+def _chunks(stream, length: int, size: int = 64 * 1024) -> Iterable[bytes]:
+    """The client's body, read as it arrives and passed on in pieces."""
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(size, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
 
 
-def _stream(upstream: requests.Response) -> Iterable[bytes]:
+def _stream(upstream: urllib3.BaseHTTPResponse) -> Iterable[bytes]:
     try:
-        yield from upstream.raw.stream(64 * 1024, decode_content=False)
+        yield from upstream.stream(64 * 1024, decode_content=False)
     finally:
-        upstream.close()
+        upstream.release_conn()

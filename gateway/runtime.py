@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import requests
-
 from gateway import accounts as accounts_module
 from gateway.openapi import RouteTemplates, merge_specs
 from gateway.ratelimit import RateLimiter
@@ -72,7 +70,7 @@ class GatewayRuntime:
         for name, load in self.upstream_specs.items():
             try:
                 specs[name] = load()
-            except (requests.RequestException, ValueError):
+            except (OSError, ValueError):
                 complete = False  # a service is down: serve what we have, ask again in a while
         spec = merge_specs(self._own_spec(), specs)
         self._spec = (spec, RouteTemplates(list(spec["paths"])), float("inf") if complete else now + 30)

@@ -132,6 +132,10 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self.leeway = leeway
         self.reload_interval = reload_interval
+        # Verified tokens until they expire: a client sends the same token for many requests, and
+        # an RSA check plus claim validation costs more than the rest of the gateway's work.
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self.cache_size = 10_000
 
     def _key(self, kid: str) -> bytes:
         if kid not in self._keys and time.monotonic() - self._loaded_at >= self.reload_interval:
@@ -147,6 +151,16 @@ class TokenVerifier:
             raise Unauthorized("令牌的签名密钥未知") from None
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            return cached[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            self._verified.clear()  # bounded; refilling costs one verification per live token
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -170,7 +184,7 @@ class TokenVerifier:
         role, scope = claims.get("role"), claims.get("scope")
         if role not in ROLES or not isinstance(scope, str) or (not scope.isdigit() and scope != ""):
             raise Unauthorized("访问令牌缺少有效的角色或范围")
-        return Principal(subject=str(claims["sub"]), role=role, scope=scope)
+        return Principal(subject=str(claims["sub"]), role=role, scope=scope), float(claims["exp"])
 
 
 def bearer_token(header: str | None) -> str | None:

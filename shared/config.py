@@ -198,8 +198,13 @@ VARIABLES: tuple[Variable, ...] = (
         10,
         "Co-signatures (附议) that make a proposal eligible, where a community set no threshold",
     ),
-    Variable("XIESHANG_JURISDICTION_ID", "jurisdiction_id", str, "341700000000",
-             "Open311 jurisdiction_id: the 12-digit code of the city this platform serves"),
+    Variable(
+        "XIESHANG_JURISDICTION_ID",
+        "jurisdiction_id",
+        str,
+        "341700000000",
+        "Open311 jurisdiction_id: the 12-digit code of the city this platform serves",
+    ),
     Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),
 )

@@ -63,6 +63,13 @@ def submit_proposal(data):
     """Raise a matter for a community; likely duplicates in the community come back with it."""
     principal = current_principal()
     location = domain.Location(**(data.pop("location") or {}))
+    proposal = create_proposal(principal, location, **data)
+    return _out(principal, proposal, possible_duplicates=[])
+
+
+def create_proposal(principal: Principal, location: domain.Location, **data) -> domain.Proposal:
+    """Check a new proposal, store it with its first history line and announce it, in one
+    transaction. Every way in (this API, Open311) raises matters through here."""
     with current_runtime().unit_of_work() as uow:
         proposal = domain.submit(
             principal=principal,
@@ -75,7 +82,7 @@ def submit_proposal(data):
         repository.add(uow.session, proposal)
         repository.record(uow.session, domain.first_entry(proposal, domain.Actor.of(principal)))
         events.proposal_submitted(uow, proposal)
-    return _out(principal, proposal, possible_duplicates=[])
+    return proposal
 
 
 @blp.get("/proposals")
@@ -308,4 +315,6 @@ def put_settings(body, community_code: str):
 
 
 def blueprints():
-    return [blp]
+    from services.intake.open311 import blp as open311  # imported here: it builds on create_proposal
+
+    return [blp, open311]
