@@ -163,16 +163,21 @@ SORTS = {
 }
 
 
+def _within(column, prefix: str):
+    """Codes under a division: a community is an equality (an index look-up), a wider area a prefix."""
+    return column == prefix if len(prefix) == 12 else column.startswith(prefix)
+
+
 def search(session: Session, *, scope: str, visible_to: str | None, filters: dict, sort: str, limit: int, cursor):
     """One page of proposals within ``scope`` (and, for a resident, only their own and public
     ones: every matter not rejected is public within the community). Keyset pagination on
     (sort key, id), so pages stay stable while new proposals arrive."""
     p = proposals.c
-    conditions = [p.community_code.startswith(scope)] if scope else []
+    conditions = [_within(p.community_code, scope)] if scope else []
     if visible_to is not None:
         conditions.append(or_(p.submitter_id == visible_to, p.status != "rejected"))
     if filters.get("community"):
-        conditions.append(p.community_code.startswith(filters["community"]))
+        conditions.append(_within(p.community_code, filters["community"]))
     for name in ("category", "status", "channel", "origin"):
         if filters.get(name):
             conditions.append(getattr(p, name).in_(filters[name]))
