@@ -1,5 +1,5 @@
-"""``python -m bench [--only bus|gateway] [--events N] [--requests N] [--rounds R] [--profile]``: print the
-bus and the gateway benchmark figures (both by default, in one run)."""
+"""``python -m bench [--only bus|gateway|duplicates] [--events N] [--requests N] [--rounds R] [--profile]``:
+print the bus, gateway and duplicate look-up benchmark figures (all by default, in one run)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 import os
 import sys
 
-from bench import bus, gateway
+from bench import bus, duplicates, gateway
 
-BENCHES = ("bus", "gateway")
+BENCHES = ("bus", "gateway", "duplicates")
 
 
 def _positive(raw: str) -> int:
@@ -75,6 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         "queueing; 0 skips that phase (default: $XIESHANG_BENCH_LATENCY_REQUESTS or 500)",
     )
     parser.add_argument(
+        "--proposals",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_PROPOSALS", "100000")),
+        help="duplicates: proposals in the one community (default: $XIESHANG_BENCH_PROPOSALS or 100000)",
+    )
+    parser.add_argument(
+        "--lookups",
+        type=_positive,
+        default=1000,
+        help="duplicates: timed look-ups (default 1000)",
+    )
+    parser.add_argument(
         "--amqp-url",
         default=os.environ.get("XIESHANG_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         help="RabbitMQ (default: $XIESHANG_BENCH_AMQP_URL)",
@@ -117,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             profile=args.profile,
         )
+    if args.only in (None, "duplicates"):
+        if args.only is None:
+            print(flush=True)
+        duplicates.run(proposals=args.proposals, lookups=args.lookups, database_url=args.database_url)
     return 0
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask_smorest import Blueprint
 
-from services.intake import domain, events, repository
+from services.intake import domain, events, models, repository
 from services.intake.models import divisions
 from services.intake.schemas import (
     CategoryIn,
@@ -26,6 +26,7 @@ from services.intake.schemas import (
     SupporterOut,
     SupportOut,
 )
+from services.intake.similarity import DuplicateIndex
 from shared.auth import Principal
 from shared.divisions import Registry
 from shared.http import current_principal, requires
@@ -34,6 +35,8 @@ from shared.service import current_runtime
 
 blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake", description="居民提出的事项(百姓点事、两委定事)")
 registry = Registry(divisions)
+# Rejected and merged proposals leave the index: only live matters are suggested as duplicates.
+duplicate_index = DuplicateIndex(models.duplicates)
 # Categories are the platform's reference data, not a division's: only city operators change them.
 CATEGORY_ADMINS = ("city_operator",)
 
@@ -63,13 +66,14 @@ def submit_proposal(data):
     """Raise a matter for a community; likely duplicates in the community come back with it."""
     principal = current_principal()
     location = domain.Location(**(data.pop("location") or {}))
-    proposal = create_proposal(principal, location, **data)
-    return _out(principal, proposal, possible_duplicates=[])
+    proposal, duplicates = create_proposal(principal, location, **data)
+    return _out(principal, proposal, possible_duplicates=duplicates)
 
 
-def create_proposal(principal: Principal, location: domain.Location, **data) -> domain.Proposal:
-    """Check a new proposal, store it with its first history line and announce it, in one
-    transaction. Every way in (this API, Open311) raises matters through here."""
+def create_proposal(principal: Principal, location: domain.Location, **data) -> tuple[domain.Proposal, list[dict]]:
+    """Check a new proposal, store it with its first history line, index it for duplicate
+    look-ups and announce it, in one transaction; return it with the community's likely
+    duplicates. Every way in (this API, Open311) raises matters through here."""
     with current_runtime().unit_of_work() as uow:
         proposal = domain.submit(
             principal=principal,
@@ -81,8 +85,14 @@ def create_proposal(principal: Principal, location: domain.Location, **data) -> 
         )
         repository.add(uow.session, proposal)
         repository.record(uow.session, domain.first_entry(proposal, domain.Actor.of(principal)))
+        matches = duplicate_index.candidates(
+            uow.session, proposal.community_code, proposal.title, proposal.description, exclude_ids=[proposal.id]
+        )
+        duplicate_index.add(uow.session, proposal.id, proposal.community_code, proposal.title, proposal.description)
         events.proposal_submitted(uow, proposal)
-    return proposal
+        found = repository.summaries(uow.session, [m.proposal_id for m in matches])
+    duplicates = [{**found[m.proposal_id], "score": round(m.score, 3)} for m in matches if m.proposal_id in found]
+    return proposal, duplicates
 
 
 @blp.get("/proposals")
@@ -197,6 +207,8 @@ def _triage(proposal_id: str, decide, details):
     with current_runtime().unit_of_work() as uow:
         proposal = _visible(principal, repository.get(uow.session, proposal_id, for_update=True))
         moved, transition = decide(uow, proposal, principal)
+        if moved.status in ("rejected", "merged"):
+            duplicate_index.remove(uow.session, moved.id)
         repository.save(uow.session, moved)
         repository.record(uow.session, transition)
         events.proposal_triaged(uow, moved, principal.subject, **details(moved))

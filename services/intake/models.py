@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
+from services.intake.similarity import duplicate_tables
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.divisions import division_table
@@ -12,6 +13,7 @@ from shared.divisions import division_table
 metadata = MetaData()
 bus = bus_tables(metadata)
 divisions = division_table(metadata)
+duplicates = duplicate_tables(metadata)
 
 proposals = Table(
     "proposal",
@@ -35,6 +37,8 @@ proposals = Table(
     Column("submitted_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_proposal_community_submitted", "community_code", "submitted_at"),
+    # Prefix look-ups (a street's or district's proposals) whatever the database's collation.
+    Index("ix_proposal_community_prefix", "community_code", postgresql_ops={"community_code": "varchar_pattern_ops"}),
     Index("ix_proposal_submitter", "submitter_id"),
 )
 

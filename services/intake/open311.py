@@ -471,7 +471,7 @@ def create_request(fmt=None):
         raise BadRequest("account_id 不能超过64个字符")
     media_url = _text(params, "media_url")
     location = domain.Location(_float(params, "lat"), _float(params, "long"), _text(params, "address_string"))
-    proposal = api.create_proposal(
+    proposal, _duplicates = api.create_proposal(
         principal,
         location,
         community_code=community_code,

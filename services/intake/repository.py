@@ -33,6 +33,15 @@ def add(session: Session, proposal: Proposal) -> None:
     session.execute(insert(proposals).values(**asdict(proposal)))
 
 
+def summaries(session: Session, proposal_ids: list[str]) -> dict[str, dict]:
+    """id, title and status of the given proposals, by id."""
+    if not proposal_ids:
+        return {}
+    p = proposals.c
+    rows = session.execute(select(p.id, p.title, p.status).where(p.id.in_(proposal_ids))).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
 def save(session: Session, proposal: Proposal) -> None:
     values = asdict(proposal)
     session.execute(update(proposals).where(proposals.c.id == values.pop("id")).values(**values))

@@ -319,3 +319,25 @@ def test_operators_add_categories(client, auth, submit):
     assert (
         client.put("/api/v1/intake/categories", json={"code": "x1", "name": "X"}, headers=district).status_code == 403
     )
+
+
+# -- duplicates ----------------------------------------------------------------------------------------------
+
+
+def test_a_near_identical_complaint_comes_back_as_a_likely_duplicate(submit, client, worker):
+    first = submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息")
+    unrelated = submit(title="红光市场3号楼地下管网堵塞", description="地下管网经常堵塞,污水外溢")
+    second = submit(title="开水炉噪音扰民(绣春巷)", description="绣春巷口开水房锅炉一早就响,吵得睡不着")
+    suggested = {d["id"]: d for d in second["possible_duplicates"]}
+    assert first["id"] in suggested and unrelated["id"] not in suggested
+    assert suggested[first["id"]]["title"] == "绣春巷开水炉扰民" and 0 < suggested[first["id"]]["score"] <= 1
+    # Merged away, it is no longer suggested: the matter lives on in the proposal it joined.
+    client.post(f"{P}/{second['id']}/merge", json={"into": first["id"]}, headers=worker)
+    third = submit(title="绣春巷开水炉太吵", description="绣春巷开水炉清晨噪音扰民")
+    assert [d["id"] for d in third["possible_duplicates"]] == [first["id"]]
+
+
+def test_duplicates_are_looked_for_in_the_same_community_only(submit):
+    submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
+    elsewhere = submit(community=XIJIE, title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
+    assert elsewhere["possible_duplicates"] == []

@@ -1,14 +1,14 @@
 """initial schema
 
-Revision ID: 481608a3c2f5
+Revision ID: 033dc9abced8
 Revises:
-Create Date: 2026-11-26 12:33:44.603591
+Create Date: 2026-11-26 12:54:39.780779
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "481608a3c2f5"
+revision = "033dc9abced8"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -42,6 +42,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("division", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_division_parent_code"), ["parent_code"], unique=False)
+
+    op.create_table(
+        "gram_frequency",
+        sa.Column("community_code", sa.String(length=12), nullable=False),
+        sa.Column("gram", sa.String(length=8), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("community_code", "gram"),
+    )
+    with op.batch_alter_table("gram_frequency", schema=None) as batch_op:
+        batch_op.create_index("ix_gram_frequency_common", ["community_code", "n"], unique=False)
 
     op.create_table(
         "inbox",
@@ -95,9 +105,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("proposal", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_proposal_community_prefix",
+            ["community_code"],
+            unique=False,
+            postgresql_ops={"community_code": "varchar_pattern_ops"},
+        )
         batch_op.create_index("ix_proposal_community_submitted", ["community_code", "submitted_at"], unique=False)
         batch_op.create_index("ix_proposal_submitter", ["submitter_id"], unique=False)
 
+    op.create_table(
+        "proposal_features",
+        sa.Column("proposal_id", sa.String(length=36), nullable=False),
+        sa.Column("community_code", sa.String(length=12), nullable=False),
+        sa.Column("title_grams", sa.Text(), nullable=False),
+        sa.Column("text_grams", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("proposal_id"),
+    )
+    op.create_table(
+        "proposal_gram",
+        sa.Column("community_code", sa.String(length=12), nullable=False),
+        sa.Column("gram", sa.String(length=8), nullable=False),
+        sa.Column("proposal_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("community_code", "gram", "proposal_id"),
+    )
     op.create_table(
         "proposal_history",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -143,9 +174,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_proposal_history_proposal_id"))
 
     op.drop_table("proposal_history")
+    op.drop_table("proposal_gram")
+    op.drop_table("proposal_features")
     with op.batch_alter_table("proposal", schema=None) as batch_op:
         batch_op.drop_index("ix_proposal_submitter")
         batch_op.drop_index("ix_proposal_community_submitted")
+        batch_op.drop_index("ix_proposal_community_prefix", postgresql_ops={"community_code": "varchar_pattern_ops"})
 
     op.drop_table("proposal")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
@@ -157,6 +191,10 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    with op.batch_alter_table("gram_frequency", schema=None) as batch_op:
+        batch_op.drop_index("ix_gram_frequency_common")
+
+    op.drop_table("gram_frequency")
     with op.batch_alter_table("division", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_division_parent_code"))
 
