@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from flask import Flask
 
 from gateway.api import blueprints
-from gateway.proxy import problem_wsgi
+from gateway.proxy import open311_error_wsgi, problem_wsgi
 from gateway.ratelimit import retry_after_header
 from gateway.runtime import GatewayRuntime
 from shared import context, metrics
@@ -71,6 +71,8 @@ class Gateway:
                 return upstream(environ, respond)
             except Problem as problem:
                 retry = getattr(problem, "retry_after", None)
+                if path.startswith("/open311/"):  # Open311 clients expect the spec's error format
+                    return open311_error_wsgi(respond, path, problem.status, problem.detail or problem.title, retry)
                 return problem_wsgi(respond, problem.status, problem.detail, retry_after=retry, title=problem.title)
             finally:
                 if upstream is not None:

@@ -7,6 +7,7 @@ and answers 503 (upstream unreachable) or 504 (upstream too slow) as problem+jso
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -42,6 +43,32 @@ def problem_wsgi(
         headers.append(("Retry-After", str(retry_after)))
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
+
+
+def open311_error_wsgi(
+    start_response, path: str, status: int, description: str, retry_after: int | None = None
+) -> Iterable[bytes]:
+    """An error in GeoReport v2's format: ``[{"code", "description"}]`` or ``<errors>`` XML. A
+    missing or refused ``api_key`` is a 403 there."""
+    status = 403 if status == 401 else status
+    if path.endswith(".json"):
+        body, content_type = (
+            json.dumps([{"code": status, "description": description}], ensure_ascii=False),
+            "application/json",
+        )
+    else:
+        root = ET.Element("errors")
+        error = ET.SubElement(root, "error")
+        ET.SubElement(error, "code").text = str(status)
+        ET.SubElement(error, "description").text = description
+        body = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+        content_type = "text/xml; charset=utf-8"
+    data = body.encode("utf-8")
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [data]
 
 
 class HttpUpstream:

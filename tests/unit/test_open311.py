@@ -424,9 +424,13 @@ def test_refusals_are_in_the_specs_format_too(fmt, base, post, platform_all):
     assert proposal_count(platform_all) == 0
 
 
-def test_a_revoked_key_is_refused_at_the_gateway(base, post, platform_all):
+def test_a_revoked_key_is_refused_at_the_gateway_in_the_spec_format(base, post, platform_all):
     platform_all.platform.gateway().accounts.revoke_api_key("guichi-12345")
-    assert post().status_code == 401  # the gateway's own answer (problem+json)
+    refused = post()
+    assert refused.status_code == 403  # the spec's answer for a bad api_key
+    assert refused.json()[0]["code"] == 403 and "API密钥" in refused.json()[0]["description"]
+    as_xml = post(fmt="xml")
+    assert as_xml.status_code == 403 and spec_error(as_xml, "xml")[0] == 403
     assert proposal_count(platform_all) == 0
 
 
