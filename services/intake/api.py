@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 from flask_smorest import Blueprint
@@ -150,7 +150,7 @@ def support(proposal_id: str):
         domain.check_support(proposal, principal, already)
         now = _now()
         repository.add_support(uow.session, proposal_id, principal.subject, now)
-        proposal = domain.Proposal(**{**asdict(proposal), "supporters": proposal.supporters + 1, "updated_at": now})
+        proposal = replace(proposal, supporters=proposal.supporters + 1, updated_at=now)
         threshold = repository.support_threshold(
             uow.session, proposal.community_code, runtime.settings.support_threshold
         )
@@ -175,7 +175,7 @@ def withdraw_support(proposal_id: str):
         proposal = _visible(principal, repository.get(uow.session, proposal_id, for_update=True))
         if not repository.remove_support(uow.session, proposal_id, principal.subject):
             raise NotFound("您没有附议过该建议")
-        proposal = domain.Proposal(**{**asdict(proposal), "supporters": max(0, proposal.supporters - 1)})
+        proposal = replace(proposal, supporters=max(0, proposal.supporters - 1), updated_at=_now())
         repository.save(uow.session, proposal)
         events.proposal_supported(uow, proposal, principal.subject, withdrawn=True)
     return {
@@ -255,9 +255,9 @@ def merge(body, proposal_id: str):
         now = _now()
         moved, transition = domain.merge(duplicate, target, who, now)
         moved_count["n"] = repository.move_supports(uow.session, duplicate.id, target, now)
-        target = domain.Proposal(**{**asdict(target), "supporters": target.supporters + moved_count["n"]})
+        target = replace(target, supporters=target.supporters + moved_count["n"], updated_at=now)
         repository.save(uow.session, target)
-        return domain.Proposal(**{**asdict(moved), "supporters": 0}), transition
+        return replace(moved, supporters=0), transition
 
     return _triage(
         proposal_id, decide, details=lambda p: {"into_proposal_id": p.merged_into, "supporters_moved": moved_count["n"]}

@@ -20,16 +20,6 @@ def proposal(**changes):
     }
 
 
-@pytest.fixture
-def intake(platform, with_divisions):
-    return platform.runtime("intake")
-
-
-@pytest.fixture
-def client(intake):
-    return intake.create_api().test_client()
-
-
 def stored(intake):
     with intake.db.sessions() as session:
         return (

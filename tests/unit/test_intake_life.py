@@ -13,16 +13,6 @@ P = "/api/v1/intake/proposals"
 
 
 @pytest.fixture
-def intake(platform, with_divisions):
-    return platform.runtime("intake")
-
-
-@pytest.fixture
-def client(intake):
-    return intake.create_api().test_client()
-
-
-@pytest.fixture
 def submit(client, auth):
     def make(community=YANLIUYUAN, subject="submitter", **changes):
         body = {
