@@ -151,3 +151,77 @@ class TaskCompleted(_TaskProgress):
 @register("tracking.task.closed")
 class TaskClosed(_TaskProgress):
     pass
+
+
+# -- meetings: the procedure's other steps -----------------------------------------------------------
+
+
+class _Consultation(_Topics):
+    title = fields.String(required=True)
+    form = fields.String(required=True)
+    mode = fields.String(required=True)
+
+
+@register("meetings.consultation.announced")
+class ConsultationAnnounced(_Consultation):
+    starts_at = fields.AwareDateTime(required=True)
+    venue = fields.String(allow_none=True, load_default=None)
+    online_link = fields.String(allow_none=True, load_default=None)
+    invitee_ids = fields.List(fields.String(), required=True)
+
+
+@register("meetings.consultation.postponed")
+class ConsultationPostponed(_Consultation):
+    starts_at = fields.AwareDateTime(required=True)
+    previous_starts_at = fields.AwareDateTime(required=True)
+    reason = fields.String(required=True)
+    invitee_ids = fields.List(fields.String(), required=True)
+
+
+@register("meetings.consultation.started")
+class ConsultationStarted(_Topics):
+    attendees = fields.Integer(required=True)
+
+
+@register("meetings.consultation.held")
+class ConsultationHeld(_Topics):
+    """Counted by tracking for coverage and regularity: a consultation took place, with its figures."""
+
+    held_at = fields.AwareDateTime(required=True)
+    form = fields.String(required=True)
+    mode = fields.String(required=True)
+    decision = fields.String(required=True)
+    attendees = fields.Integer(required=True)
+    origins = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class _TopicOutcome(Schema):
+    topic_id = fields.String(required=True)
+    title = fields.String(required=True)
+    origin = fields.String(required=True)
+    proposal_id = fields.String(allow_none=True, required=True)
+    adopted = fields.Boolean(required=True)
+    support = fields.Integer(required=True)
+    oppose = fields.Integer(required=True)
+    abstain = fields.Integer(required=True)
+    block = fields.Integer(required=True)
+    dissent_reasons = fields.List(fields.String(), required=True)
+
+
+class _Resolution(Schema):
+    resolution_id = fields.String(required=True)
+    topic_id = fields.String(required=True)
+    proposal_id = fields.String(allow_none=True, required=True)
+    responsible_party = fields.String(required=True)
+    deadline = fields.Date(required=True)
+    agreed = fields.String(required=True)
+
+
+@register("meetings.outcome.published")
+class OutcomePublished(_Topics):
+    decision = fields.String(required=True, validate=validate.OneOf(("decided", "no_consensus")))
+    method = fields.String(required=True)
+    published_at = fields.AwareDateTime(required=True)
+    explanation = fields.String(allow_none=True, required=True)
+    topics = fields.List(fields.Nested(_TopicOutcome), required=True)
+    resolutions = fields.List(fields.Nested(_Resolution), required=True)
