@@ -4,11 +4,10 @@ submit → co-sign to the threshold → accept; every step's event is seen on th
 from __future__ import annotations
 
 import pytest
-import requests
 from werkzeug.test import Client
 
 from tests.conftest import YANLIUYUAN
-from tests.integration.test_separate_processes import Processes
+from tests.integration.processes import Http, Processes
 from tests.support import wait_until
 
 EXPECTED = [
@@ -18,20 +17,6 @@ EXPECTED = [
     "intake.proposal.eligible",
     "intake.proposal.accepted",
 ]
-
-
-class Http:
-    """The same calls over a werkzeug test client (in-process) or real HTTP (separate processes)."""
-
-    def __init__(self, client=None, base_url: str | None = None):
-        self.client, self.base_url = client, base_url
-
-    def call(self, method: str, path: str, headers: dict, json: dict | None = None) -> tuple[int, dict]:
-        if self.client is not None:
-            response = self.client.open(path, method=method, json=json, headers=headers)
-            return response.status_code, response.json
-        response = requests.request(method, self.base_url + path, json=json, headers=headers, timeout=10)
-        return response.status_code, response.json()
 
 
 def run_chain(http: Http, auth) -> str:

@@ -6,74 +6,17 @@ their own: they verify tokens with the gateway's JWKS. Killing a service makes t
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import YANLIUYUAN
+from tests.integration.processes import Processes
 from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("intake-api", "intake-worker", "notify-api", "notify-worker")
-
-
-class Processes:
-    def __init__(self, env: dict[str, str], logs: Path):
-        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "XIESHANG_WEB_CONCURRENCY": "1"}
-        self.logs = logs
-        self.running: dict[str, subprocess.Popen] = {}
-        self.ports: dict[str, int] = {}
-
-    def start(self, target: str, port: int | None = None, **extra: str) -> str:
-        port = port or free_port()
-        log = (self.logs / f"{target}.log").open("w")
-        self.running[target] = subprocess.Popen(
-            [sys.executable, "-m", "xieshang.cli", "run", "--target", target],
-            cwd=ROOT,
-            env={**self.env, **extra, "PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: gunicorn's workers go with it
-        )
-        self.ports[target] = port
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: self._ready(url, target), timeout=60, interval=0.2, what=f"{target} ready")
-        return url
-
-    def _ready(self, url: str, target: str) -> bool:
-        if self.running[target].poll() is not None:
-            raise AssertionError(f"{target} exited:\n{(self.logs / f'{target}.log').read_text()[-3000:]}")
-        try:
-            return requests.get(f"{url}/readyz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "xieshang.cli", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-            timeout=60, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def kill(self, target: str) -> None:
-        process = self.running.pop(target)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in self.running.values():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
