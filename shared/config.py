@@ -40,6 +40,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -197,6 +204,20 @@ VARIABLES: tuple[Variable, ...] = (
         _positive_int,
         10,
         "Co-signatures (附议) that make a proposal eligible, where a community set no threshold",
+    ),
+    Variable(
+        "XIESHANG_NOTICE_DAYS",
+        "notice_days",
+        _non_negative_int,
+        3,
+        "Days a consultation must be announced before it starts (2015 procedure: notify in advance)",
+    ),
+    Variable(
+        "XIESHANG_HEARING_NOTICE_DAYS",
+        "hearing_notice_days",
+        _non_negative_int,
+        7,
+        "Days of notice a hearing (民主听证会) needs",
     ),
     Variable(
         "XIESHANG_JURISDICTION_ID",

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import asdict, fields
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.intake.domain import Proposal, Transition
 from services.intake.models import categories, community_settings, proposal_history, proposals, supports
-from shared.problems import BadRequest
+from shared.pagination import Keyset, page
 
 _COLUMNS = [f.name for f in fields(Proposal)]
 
@@ -149,21 +147,6 @@ def move_supports(session: Session, source_id: str, target: Proposal, at: dateti
 # -- listing -----------------------------------------------------------------------------------------
 
 
-def encode_cursor(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("分页游标无效", field="cursor") from None
-    if not isinstance(values, list) or len(values) != 2:
-        raise BadRequest("分页游标无效", field="cursor")
-    return values
-
-
 SORTS = {
     "-submitted_at": (proposals.c.submitted_at, True),
     "submitted_at": (proposals.c.submitted_at, False),
@@ -202,21 +185,5 @@ def search(session: Session, *, scope: str, visible_to: str | None, filters: dic
             pattern = f"%{word.replace('%', '').replace('_', '')}%"
             conditions.append(or_(p.title.like(pattern), p.description.like(pattern)))
     column, descending = SORTS[sort]
-    if cursor:
-        key, last_id = decode_cursor(cursor)
-        if column.type.python_type is datetime:
-            key = datetime.fromisoformat(key)
-        after = (
-            or_(column < key, and_(column == key, p.id < last_id))
-            if descending
-            else or_(column > key, and_(column == key, p.id > last_id))
-        )
-        conditions.append(after)
-    order = [column.desc(), p.id.desc()] if descending else [column.asc(), p.id.asc()]
-    rows = session.execute(select(proposals).where(*conditions).order_by(*order).limit(limit + 1)).mappings().all()
-    items = [_proposal(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor([getattr(last, column.key), last.id])
-    return items, next_cursor
+    query = select(proposals).where(*conditions)
+    return page(session, query, Keyset(column, p.id, descending), limit=limit, cursor=cursor, convert=_proposal)

@@ -1,7 +1,137 @@
-"""What meetings publishes and consumes."""
+"""What meetings publishes at each step of a consultation, and what it consumes: the division
+registry and the proposals intake accepted as topics. Payloads carry ids, never names or phones."""
 
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from services.meetings import domain, repository
 from services.meetings.models import divisions
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
 from shared.divisions import replica_handler
+from shared.events import Envelope
+from shared.uow import UnitOfWork
 
-HANDLERS = {DIVISIONS_CHANGED: replica_handler(divisions)}
+
+def _emit(uow: UnitOfWork, verb: str, consultation: domain.Consultation, proposal_ids=None, **payload) -> None:
+    uow.emit(
+        f"meetings.consultation.{verb}",
+        {
+            "consultation_id": consultation.id,
+            "community_code": consultation.division_code,
+            "proposal_ids": list(consultation.proposal_ids if proposal_ids is None else proposal_ids),
+            **payload,
+        },
+        division_code=consultation.division_code,
+    )
+
+
+def _details(consultation: domain.Consultation) -> dict:
+    return {"title": consultation.title, "form": consultation.form, "mode": consultation.mode}
+
+
+def announced(uow: UnitOfWork, consultation: domain.Consultation, participants: Sequence[domain.Participant]) -> None:
+    """The notice goes out to everyone invited; intake schedules the topics' proposals."""
+    _emit(
+        uow,
+        "announced",
+        consultation,
+        **_details(consultation),
+        starts_at=consultation.starts_at,
+        venue=consultation.venue,
+        online_link=consultation.online_link,
+        invitee_ids=list(domain.invitees(participants)),
+    )
+    _emit(uow, "scheduled", consultation, starts_at=consultation.starts_at)
+
+
+def postponed(
+    uow: UnitOfWork,
+    consultation: domain.Consultation,
+    previous_starts_at: datetime,
+    reason: str,
+    participants: Sequence[domain.Participant],
+) -> None:
+    _emit(
+        uow,
+        "postponed",
+        consultation,
+        **_details(consultation),
+        starts_at=consultation.starts_at,
+        previous_starts_at=previous_starts_at,
+        reason=reason,
+        invitee_ids=list(domain.invitees(participants)),
+    )
+
+
+def cancelled(uow: UnitOfWork, consultation: domain.Consultation) -> None:
+    """Intake returns the topics' proposals to accepted, for another consultation."""
+    _emit(uow, "cancelled", consultation, reason=consultation.cancel_reason)
+
+
+def started(uow: UnitOfWork, consultation: domain.Consultation, participants: Sequence[domain.Participant]) -> None:
+    _emit(uow, "started", consultation, attendees=_attendees(participants))
+
+
+def concluded(
+    uow: UnitOfWork,
+    consultation: domain.Consultation,
+    participants: Sequence[domain.Participant],
+    held_at: datetime,
+) -> None:
+    """After a decision or a declared lack of consensus: ``decided`` names the adopted topics'
+    proposals (intake marks them decided), ``no_consensus`` the others (intake returns them for a
+    further consultation), and ``held`` counts the consultation for coverage and regularity."""
+    adopted = set(consultation.adopted_topic_ids)
+    if consultation.status == "decided":
+        _emit(uow, "decided", consultation, consultation.adopted_proposal_ids)
+    if any(topic.id not in adopted for topic in consultation.topics):
+        _emit(uow, "no_consensus", consultation, consultation.further_proposal_ids)
+    _emit(
+        uow,
+        "held",
+        consultation,
+        held_at=held_at,
+        form=consultation.form,
+        mode=consultation.mode,
+        decision=consultation.decision,
+        attendees=_attendees(participants),
+        origins=dict(Counter(topic.origin for topic in consultation.topics)),
+    )
+
+
+def outcome_published(uow: UnitOfWork, consultation: domain.Consultation) -> None:
+    uow.emit(
+        "meetings.outcome.published", domain.outcome_payload(consultation), division_code=consultation.division_code
+    )
+
+
+def _attendees(participants: Sequence[domain.Participant]) -> int:
+    return sum(1 for p in participants if p.attended)
+
+
+# -- consumed ----------------------------------------------------------------------------------------
+
+
+def on_proposal_accepted(uow: UnitOfWork, event: Envelope) -> None:
+    """Keep the replica of accepted proposals: the topics a consultation may take from residents."""
+    payload = event.payload
+    repository.upsert_accepted(
+        uow.session,
+        {
+            "proposal_id": payload["proposal_id"],
+            "community_code": payload["community_code"],
+            "title": payload["title"],
+            "origin": payload["origin"],
+            "category": payload["category"],
+            "accepted_at": datetime.fromisoformat(event.occurred_at).astimezone(UTC),
+        },
+    )
+
+
+HANDLERS = {
+    DIVISIONS_CHANGED: replica_handler(divisions),
+    "intake.proposal.accepted": on_proposal_accepted,
+}

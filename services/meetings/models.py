@@ -1,10 +1,166 @@
-"""Meetings' tables: outbox/inbox and the division replica (consultations arrive with their issue)."""
+"""Meetings' tables: consultations with their small owned parts (JSON), participants, rounds of
+deliberation, opinions and their moderation, votes, the audit of every step; the replica of the
+proposals intake accepted as topics; plus the outbox/inbox and the division replica every service has."""
 
-from sqlalchemy import MetaData
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from shared.bus.tables import bus_tables
+from shared.db import UTCDateTime
 from shared.divisions import division_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)
 divisions = division_table(metadata)
+
+# One consultation (协商). Topics, materials, the decision rule (fractions as "2/3"), the topics'
+# results and the resolutions are small parts it owns, kept beside it as JSON.
+consultations = Table(
+    "consultation",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("division_code", String(12), nullable=False),  # a community, or a street ending in 000
+    Column("title", String(200), nullable=False),
+    Column("form", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("organiser_id", String(64), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=True),
+    Column("venue", String(200), nullable=True),
+    Column("online_link", String(500), nullable=True),
+    Column("materials", JSON, nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("rule", JSON, nullable=False),
+    Column("announced_at", UTCDateTime(), nullable=True),
+    Column("attendance_code", String(16), nullable=True),
+    Column("decision", String(16), nullable=True),
+    Column("results", JSON, nullable=False),
+    Column("minutes", Text, nullable=True),
+    Column("explanation", Text, nullable=True),
+    Column("resolutions", JSON, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=True),
+    Column("cancel_reason", String(500), nullable=True),
+    Column("follows_id", String(36), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_consultation_division_starts", "division_code", "starts_at"),
+    # Prefix look-ups (a street's or district's consultations) whatever the database's collation.
+    Index("ix_consultation_division_prefix", "division_code", postgresql_ops={"division_code": "varchar_pattern_ops"}),
+    Index("ix_consultation_status_starts", "status", "starts_at"),
+)
+
+# One invitation per person per consultation; the profile is self-declared and only ever counted.
+participants = Table(
+    "participant",
+    metadata,
+    Column("consultation_id", String(36), nullable=False),
+    Column("participant_id", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("invited_at", UTCDateTime(), nullable=False),
+    Column("rsvp", String(16), nullable=False),
+    Column("rsvp_at", UTCDateTime(), nullable=True),
+    Column("attended", Boolean, nullable=False),
+    Column("attended_at", UTCDateTime(), nullable=True),
+    Column("attended_via", String(16), nullable=True),
+    Column("age_band", String(16), nullable=True),
+    Column("occupation", String(16), nullable=True),
+    Column("stakeholder_type", String(16), nullable=True),
+    PrimaryKeyConstraint("consultation_id", "participant_id"),
+    Index("ix_participant_person", "participant_id"),  # "the consultations I am invited to"
+)
+
+rounds = Table(
+    "deliberation_round",
+    metadata,
+    Column("consultation_id", String(36), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("opens_at", UTCDateTime(), nullable=False),
+    Column("closes_at", UTCDateTime(), nullable=False),
+    Column("summary", Text, nullable=True),
+    Column("summarised_by", String(64), nullable=True),
+    Column("summarised_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("consultation_id", "number"),
+)
+
+opinions = Table(
+    "opinion",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("consultation_id", String(36), nullable=False),
+    Column("topic_id", String(36), nullable=False),
+    Column("round_number", Integer, nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("stance", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("posted_at", UTCDateTime(), nullable=False),
+    Column("parent_id", String(36), nullable=True),
+    Column("hidden", Boolean, nullable=False),
+    Column("hidden_reason", String(500), nullable=True),
+    Index("ix_opinion_consultation_posted", "consultation_id", "posted_at"),
+)
+
+# One vote per participant per topic.
+votes = Table(
+    "vote",
+    metadata,
+    Column("consultation_id", String(36), nullable=False),
+    Column("topic_id", String(36), nullable=False),
+    Column("participant_id", String(64), nullable=False),
+    Column("choice", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("consultation_id", "topic_id", "participant_id"),
+)
+
+# A moderator's act on an opinion (hiding it), with who and why.
+moderations = Table(
+    "moderation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consultation_id", String(36), nullable=False, index=True),
+    Column("opinion_id", String(36), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(32), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# Every step of the procedure, with who, when and why (the audit of the 2015 procedure).
+transitions = Table(
+    "consultation_transition",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consultation_id", String(36), nullable=False, index=True),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_role", String(32), nullable=False),
+    Column("reason", String(1000), nullable=True),  # a postponement's reason comes with both times
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+# Intake's accepted proposals (replica from ``intake.proposal.accepted``): what a topic may name.
+accepted_proposals = Table(
+    "accepted_proposal",
+    metadata,
+    Column("proposal_id", String(36), primary_key=True),
+    Column("community_code", String(12), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("accepted_at", UTCDateTime(), nullable=False),
+)

@@ -10,16 +10,21 @@ nothing of anyone else's.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import insert
 
 from services.intake import domain, repository
 from services.intake.models import divisions
+from services.meetings import domain as meetings_domain
+from services.meetings import repository as meetings_repository
+from services.meetings.models import divisions as meetings_divisions
 from services.notify.models import notifications
 from shared.auth import ROLES, Principal, TokenIssuer
 from shared.divisions import Registry
@@ -59,6 +64,10 @@ class World:
     seed_notification: Callable[[str], str]
     new_proposal: Callable[..., str]  # a fresh proposal, for requests that change one
     seed_support: Callable[[str, str], None]
+    # A fresh consultation of 烟柳园 at a stage of its procedure (``new_consultation(stage,
+    # participant=…)``), for requests that change one; and an announced one, for reads.
+    new_consultation: Callable[..., SimpleNamespace] = None
+    consultation_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,113 @@ def _merge(world, principal):
 
 
 INTAKE = "/api/v1/intake"
+MEETINGS = "/api/v1/meetings/consultations"
+ONE = f"{MEETINGS}/{{consultation_id}}"
+
+
+def _invitee(principal) -> str | None:
+    """The caller is invited in scope; out of scope they are nobody's guest."""
+    return principal.subject if principal.scope == IN_SCOPE[principal.role] else None
+
+
+def _meeting(stage: str, action: str, body=None, participant: bool = False, method: str = "POST"):
+    """A request acting on a fresh consultation at ``stage``."""
+
+    def build(world, principal):
+        c = world.new_consultation(stage, participant=_invitee(principal) if participant else None)
+        path = action.format(id=c.id, topic_id=c.topic_id, opinion_id=c.opinion_id)
+        return Request(method, f"{MEETINGS}/{path}", body(c) if callable(body) else body)
+
+    return build
+
+
+def _new_consultation_body(world, principal):
+    body = {
+        "division_code": YANLIUYUAN,
+        "title": "杏花家园停车难协商",
+        "form": "community_council",
+        "mode": "offline",
+        "starts_at": (datetime.now(UTC) + timedelta(days=10)).isoformat(),
+        "venue": "烟柳园社区议事厅",
+        "materials": ["https://docs.example/plan.pdf"],
+    }
+    return Request("POST", MEETINGS, body)
+
+
+def _read(suffix: str = ""):
+    return lambda w, p: Request("GET", f"{MEETINGS}/{w.consultation_id}{suffix}")
+
+
+MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
+    ("POST", MEETINGS): Scenario(_new_consultation_body),
+    ("GET", MEETINGS): Scenario(
+        lambda w, p: Request("GET", f"{MEETINGS}?division={YANLIUYUAN}"),
+        leaks=lambda body, p: any(item["division_code"] == YANLIUYUAN for item in body["items"]),
+    ),
+    ("GET", ONE): Scenario(_read()),
+    ("PATCH", ONE): Scenario(_meeting("draft", "{id}", {"title": "新名称"}, method="PATCH")),
+    ("POST", f"{ONE}/topics"): Scenario(_meeting("draft", "{id}/topics", {"title": "夜间施工时间"})),
+    ("DELETE", f"{ONE}/topics/{{topic_id}}"): Scenario(_meeting("draft", "{id}/topics/{topic_id}", method="DELETE")),
+    ("POST", f"{ONE}/participants"): Scenario(
+        _meeting("draft", "{id}/participants", lambda c: {"person_id": str(uuid.uuid4()), "category": "expert"})
+    ),
+    ("GET", f"{ONE}/participants"): Scenario(_read("/participants")),
+    ("GET", f"{ONE}/checklist"): Scenario(_read("/checklist")),
+    ("GET", f"{ONE}/attendance-code"): Scenario(_read("/attendance-code")),
+    ("POST", f"{ONE}/announce"): Scenario(_meeting("draft", "{id}/announce")),
+    ("POST", f"{ONE}/postpone"): Scenario(
+        _meeting(
+            "announced",
+            "{id}/postpone",
+            lambda c: {"starts_at": (c.starts_at + timedelta(days=1)).isoformat(), "reason": "场地维修"},
+        )
+    ),
+    ("POST", f"{ONE}/cancel"): Scenario(_meeting("draft", "{id}/cancel", {"reason": "场地不可用"})),
+    ("POST", f"{ONE}/start"): Scenario(_meeting("starting", "{id}/start")),
+    ("POST", f"{ONE}/decide"): Scenario(_meeting("in_session", "{id}/decide")),
+    ("POST", f"{ONE}/no-consensus"): Scenario(_meeting("in_session", "{id}/no-consensus", {"reason": "分歧较大"})),
+    ("POST", f"{ONE}/publish"): Scenario(
+        _meeting("no_consensus", "{id}/publish", {"minutes": "未达成共识", "explanation": "下月再议"})
+    ),
+    ("POST", f"{ONE}/close"): Scenario(_meeting("published", "{id}/close")),
+    ("POST", f"{ONE}/rsvp"): Scenario(_meeting("announced", "{id}/rsvp", {"answer": "accepted"}, participant=True)),
+    ("POST", f"{ONE}/profile"): Scenario(
+        _meeting("announced", "{id}/profile", {"occupation": "employed"}, participant=True)
+    ),
+    ("POST", f"{ONE}/sign-in"): Scenario(
+        _meeting("starting", "{id}/sign-in", lambda c: {"code": c.attendance_code}, participant=True)
+    ),
+    ("POST", f"{ONE}/join"): Scenario(_meeting("starting", "{id}/join", participant=True)),
+    ("POST", f"{ONE}/rounds"): Scenario(
+        _meeting(
+            "draft",
+            "{id}/rounds",
+            lambda c: {
+                "opens_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                "closes_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+            },
+        )
+    ),
+    ("POST", f"{ONE}/rounds/{{number}}/summary"): Scenario(
+        _meeting("summarisable", "{id}/rounds/1/summary", {"summary": "居民普遍支持"})
+    ),
+    ("GET", f"{ONE}/opinions"): Scenario(_read("/opinions")),
+    ("POST", f"{ONE}/opinions"): Scenario(
+        _meeting(
+            "announced",
+            "{id}/opinions",
+            lambda c: {"topic_id": c.topic_id, "stance": "support", "text": "支持建设停车场"},
+            participant=True,
+        )
+    ),
+    ("POST", f"{ONE}/opinions/{{opinion_id}}/hide"): Scenario(
+        _meeting("announced", "{id}/opinions/{opinion_id}/hide", {"reason": "含个人信息"})
+    ),
+    ("POST", f"{ONE}/votes"): Scenario(
+        _meeting("in_session", "{id}/votes", lambda c: {"topic_id": c.topic_id, "choice": "support"}, participant=True)
+    ),
+    ("GET", f"{ONE}/quality"): Scenario(_read("/quality")),
+}
 
 
 SCENARIOS: dict[tuple[str, str], Scenario] = {
@@ -169,6 +285,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         own_data=True,
         leaks=lambda body, p: (body["subject"], body["scope"]) != (p.subject, p.scope),
     ),
+    **MEETING_SCENARIOS,
 }
 
 
@@ -187,10 +304,10 @@ def route_table(gateway) -> list[tuple[str, str, bool]]:
 
 def roles_admitted(platform_all, method: str, template: str) -> frozenset[str]:
     """The roles the owning service's view admits (every role when it declares none)."""
-    flask_path = template.replace("{", "<").replace("}", ">")
     for app in [*platform_all.apps.values(), platform_all.http_entry.own]:
         for rule in app.url_map.iter_rules():
-            if rule.rule == flask_path and method in rule.methods:
+            # Flask's <int:number> is OpenAPI's {number}.
+            if re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule) == template and method in rule.methods:
                 return allowed_roles(app.view_functions[rule.endpoint]) or frozenset(ROLES)
     raise AssertionError(f"{method} {template} is in the API document but no service serves it")
 
@@ -248,7 +365,84 @@ def world(platform_all, gateway, token):
         with intake.db.transaction() as session:
             repository.add_support(session, proposal_id, supporter, datetime.now(UTC))
 
-    return World(created.json["id"], seed_notification, new_proposal, seed_support)
+    meetings = platform_all.platform.runtime("meetings")
+
+    def new_consultation(stage: str = "draft", participant: str | None = None) -> SimpleNamespace:
+        """A consultation of 烟柳园 brought to ``stage`` along the domain's path, its times set so
+        that the stage's next step is allowed now: draft (complete, ready to announce), announced
+        (a round open, one opinion posted), summarisable (a round closed), starting (the start
+        time just passed), in_session (everyone signed in), no_consensus, published."""
+        m = meetings_domain
+        organiser = Principal("seed-worker", "community_worker", YANLIUYUAN)
+        now = datetime.now(UTC)
+        held = stage in ("starting", "in_session", "no_consensus", "published")
+        prepared_at = now - timedelta(days=8) if held else now
+        starts_at = now - timedelta(minutes=10) if held else now + timedelta(days=10)
+        rounds, opinions = [], []
+        with meetings.unit_of_work() as uow:
+            consultation, _ = m.create(
+                principal=organiser,
+                division=Registry(meetings_divisions).get(uow.session, YANLIUYUAN),
+                division_code=YANLIUYUAN,
+                title="杏花家园停车难协商",
+                form="community_council",
+                mode="hybrid",
+                starts_at=starts_at,
+                now=prepared_at,
+                venue="烟柳园社区议事厅",
+                online_link="https://meet.example/yanliuyuan",
+                materials=["https://docs.example/plan.pdf"],
+            )
+            c = m.add_topic(consultation, organiser, prepared_at, title="空地改建停车场", origin="top_down")
+            people = []
+            for person_id in ("invitee-1", participant) if participant else ("invitee-1",):
+                people.append(m.invite(c, people, organiser, prepared_at, person_id=person_id, category="stakeholder"))
+            if stage != "draft":
+                c, _ = m.announce(c, people, organiser, prepared_at)
+            if stage == "announced":
+                opens, closes = now - timedelta(hours=1), now + timedelta(days=1)
+                rounds.append(m.open_round(c, rounds, organiser, now, opens_at=opens, closes_at=closes))
+                author = Principal("invitee-1", "resident", YANLIUYUAN)
+                opinions.append(
+                    m.post_opinion(c, rounds, people[0], author, now, topic_id=c.topics[0].id, stance="oppose",
+                                   text="反对,电话13800000000")
+                )  # fmt: skip
+            if stage == "summarisable":
+                opens, closes = now - timedelta(hours=3), now - timedelta(hours=1)
+                rounds.append(m.open_round(c, rounds, organiser, opens, opens_at=opens, closes_at=closes))
+            if stage in ("in_session", "no_consensus", "published"):
+                people = [
+                    m.sign_in(c, p, Principal(p.id, "resident", YANLIUYUAN), starts_at, c.attendance_code)
+                    for p in people
+                ]
+                c, _ = m.start(c, organiser, starts_at)
+            if stage in ("no_consensus", "published"):
+                c, _ = m.declare_no_consensus(c, organiser, starts_at, "分歧较大")
+            if stage == "published":
+                c, _ = m.publish_outcome(c, organiser, starts_at, minutes="未达成共识", explanation="下月再议")
+            meetings_repository.add(uow.session, c)
+            for participant_ in people:
+                meetings_repository.add_participant(uow.session, participant_)
+            for round_ in rounds:
+                meetings_repository.add_round(uow.session, round_)
+            for opinion in opinions:
+                meetings_repository.add_opinion(uow.session, opinion)
+        return SimpleNamespace(
+            id=c.id,
+            topic_id=c.topics[0].id,
+            starts_at=c.starts_at,
+            attendance_code=c.attendance_code,
+            opinion_id=opinions[0].id if opinions else None,
+        )
+
+    return World(
+        created.json["id"],
+        seed_notification,
+        new_proposal,
+        seed_support,
+        new_consultation=new_consultation,
+        consultation_id=new_consultation("announced").id,
+    )
 
 
 def call(gateway, request: Request, token: str | None):
@@ -303,4 +497,5 @@ def test_every_role_on_every_route(platform_all, gateway, world, keys, tmp_path)
 def test_public_routes_answer_without_a_token(gateway):
     for method, template, public in route_table(gateway):
         if public and method == "GET":
-            assert gateway.get(template).status_code == 200, template
+            path = re.sub(r"\{[^/{}]+\}", YANLIUYUAN, template)  # a real community for every parameter
+            assert gateway.get(path).status_code == 200, path

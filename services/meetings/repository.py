@@ -1,0 +1,362 @@
+"""Consultations and their parts in and out of meetings' tables (the adapter between the domain's
+dataclasses and the rows). The consultation's small owned parts (topics, materials, the decision
+rule, results, resolutions) live in JSON columns beside it; fractions are stored as "2/3"."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from fractions import Fraction
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from services.meetings.domain import (
+    Consultation,
+    DecisionRule,
+    Moderation,
+    Opinion,
+    Participant,
+    Profile,
+    Resolution,
+    Round,
+    Topic,
+    TopicResult,
+    Transition,
+    Vote,
+)
+from services.meetings.models import (
+    accepted_proposals,
+    consultations,
+    moderations,
+    opinions,
+    participants,
+    rounds,
+    transitions,
+    votes,
+)
+from shared.auth import Principal
+from shared.pagination import Keyset, page
+
+
+def _locked(session: Session, query):
+    if session.bind.dialect.name != "sqlite":
+        query = query.with_for_update()  # steps on one consultation queue up, never interleave
+    return query
+
+
+# -- the consultation --------------------------------------------------------------------------------
+
+
+def _rule_to_json(rule: DecisionRule) -> dict:
+    return {
+        "method": rule.method,
+        "threshold": str(rule.threshold) if rule.threshold is not None else None,
+        "quorum": str(rule.quorum),
+    }
+
+
+def _rule(data: dict) -> DecisionRule:
+    threshold = data.get("threshold")
+    return DecisionRule(data["method"], Fraction(threshold) if threshold else None, Fraction(data["quorum"]))
+
+
+def _row(consultation: Consultation) -> dict:
+    values = {name: getattr(consultation, name) for name in _SCALARS}
+    values.update(
+        materials=list(consultation.materials),
+        topics=[asdict(t) for t in consultation.topics],
+        rule=_rule_to_json(consultation.rule),
+        results=[{**asdict(r), "dissent": [[who, reason] for who, reason in r.dissent]} for r in consultation.results],
+        resolutions=[{**asdict(r), "deadline": r.deadline.isoformat()} for r in consultation.resolutions],
+    )
+    return values
+
+
+_SCALARS = (
+    "id",
+    "division_code",
+    "title",
+    "form",
+    "mode",
+    "organiser_id",
+    "status",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "online_link",
+    "announced_at",
+    "attendance_code",
+    "decision",
+    "minutes",
+    "explanation",
+    "published_at",
+    "cancel_reason",
+    "follows_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def _consultation(row) -> Consultation:
+    return Consultation(
+        **{name: row[name] for name in _SCALARS},
+        rule=_rule(row["rule"]),
+        materials=tuple(row["materials"]),
+        topics=tuple(Topic(**t) for t in row["topics"]),
+        results=tuple(
+            TopicResult(**{**r, "dissent": tuple((who, reason) for who, reason in r["dissent"])})
+            for r in row["results"]
+        ),
+        resolutions=tuple(
+            Resolution(**{**r, "deadline": date.fromisoformat(r["deadline"])}) for r in row["resolutions"]
+        ),
+    )
+
+
+def get(session: Session, consultation_id: str, *, for_update: bool = False) -> Consultation | None:
+    query = select(consultations).where(consultations.c.id == consultation_id)
+    row = session.execute(_locked(session, query) if for_update else query).mappings().first()
+    return _consultation(row) if row else None
+
+
+def add(session: Session, consultation: Consultation) -> None:
+    session.execute(insert(consultations).values(**_row(consultation)))
+
+
+def save(session: Session, consultation: Consultation) -> None:
+    values = _row(consultation)
+    session.execute(update(consultations).where(consultations.c.id == values.pop("id")).values(**values))
+
+
+def record(session: Session, transition: Transition) -> None:
+    session.execute(insert(transitions).values(**asdict(transition)))
+
+
+def history(session: Session, consultation_id: str) -> list[dict]:
+    t = transitions.c
+    query = select(transitions).where(t.consultation_id == consultation_id).order_by(t.at, t.id)
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+def started_at(session: Session, consultation_id: str) -> datetime | None:
+    """When the session actually opened (the audit's move to ``in_session``)."""
+    t = transitions.c
+    return session.scalar(
+        select(func.min(t.at)).where(t.consultation_id == consultation_id, t.to_status == "in_session")
+    )
+
+
+# -- participants ------------------------------------------------------------------------------------
+
+_PARTICIPANT = ("category", "invited_at", "rsvp", "rsvp_at", "attended", "attended_at", "attended_via")
+
+
+def _participant(row) -> Participant:
+    declared = any(row[name] is not None for name in ("age_band", "occupation", "stakeholder_type"))
+    profile = Profile(row["age_band"], row["occupation"], row["stakeholder_type"]) if declared else None
+    return Participant(
+        consultation_id=row["consultation_id"],
+        id=row["participant_id"],
+        profile=profile,
+        **{name: row[name] for name in _PARTICIPANT},
+    )
+
+
+def _participant_row(participant: Participant) -> dict:
+    profile = participant.profile or Profile()
+    return {
+        "consultation_id": participant.consultation_id,
+        "participant_id": participant.id,
+        **{name: getattr(participant, name) for name in _PARTICIPANT},
+        "age_band": profile.age_band,
+        "occupation": profile.occupation,
+        "stakeholder_type": profile.stakeholder_type,
+    }
+
+
+def list_participants(session: Session, consultation_id: str) -> list[Participant]:
+    p = participants.c
+    query = select(participants).where(p.consultation_id == consultation_id).order_by(p.invited_at, p.participant_id)
+    return [_participant(row) for row in session.execute(query).mappings()]
+
+
+def get_participant(session: Session, consultation_id: str, person_id: str) -> Participant | None:
+    p = participants.c
+    query = select(participants).where(p.consultation_id == consultation_id, p.participant_id == person_id)
+    row = session.execute(query).mappings().first()
+    return _participant(row) if row else None
+
+
+def add_participant(session: Session, participant: Participant) -> None:
+    session.execute(insert(participants).values(**_participant_row(participant)))
+
+
+def save_participant(session: Session, participant: Participant) -> None:
+    values = _participant_row(participant)
+    p = participants.c
+    consultation_id, person_id = values.pop("consultation_id"), values.pop("participant_id")
+    session.execute(
+        update(participants).where(p.consultation_id == consultation_id, p.participant_id == person_id).values(**values)
+    )
+
+
+# -- deliberation ------------------------------------------------------------------------------------
+
+
+def list_rounds(session: Session, consultation_id: str) -> list[Round]:
+    r = rounds.c
+    query = select(rounds).where(r.consultation_id == consultation_id).order_by(r.number)
+    return [Round(**row) for row in session.execute(query).mappings()]
+
+
+def add_round(session: Session, round_: Round) -> None:
+    session.execute(insert(rounds).values(**asdict(round_)))
+
+
+def save_round(session: Session, round_: Round) -> None:
+    values = asdict(round_)
+    r = rounds.c
+    consultation_id, number = values.pop("consultation_id"), values.pop("number")
+    session.execute(update(rounds).where(r.consultation_id == consultation_id, r.number == number).values(**values))
+
+
+def list_opinions(session: Session, consultation_id: str, *, include_hidden: bool = True) -> list[Opinion]:
+    o = opinions.c
+    query = select(opinions).where(o.consultation_id == consultation_id)
+    if not include_hidden:
+        query = query.where(o.hidden.is_(False))
+    return [Opinion(**row) for row in session.execute(query.order_by(o.posted_at, o.id)).mappings()]
+
+
+def get_opinion(session: Session, opinion_id: str) -> Opinion | None:
+    row = session.execute(select(opinions).where(opinions.c.id == opinion_id)).mappings().first()
+    return Opinion(**row) if row else None
+
+
+def add_opinion(session: Session, opinion: Opinion) -> None:
+    session.execute(insert(opinions).values(**asdict(opinion)))
+
+
+def save_opinion(session: Session, opinion: Opinion) -> None:
+    values = asdict(opinion)
+    session.execute(update(opinions).where(opinions.c.id == values.pop("id")).values(**values))
+
+
+def record_moderation(session: Session, moderation: Moderation) -> None:
+    session.execute(insert(moderations).values(**asdict(moderation)))
+
+
+def moderation_reasons(session: Session, consultation_id: str) -> dict[str, str]:
+    m = moderations.c
+    rows = session.execute(select(m.opinion_id, m.reason).where(m.consultation_id == consultation_id)).all()
+    return dict(rows)
+
+
+# -- votes -------------------------------------------------------------------------------------------
+
+
+def list_votes(session: Session, consultation_id: str) -> list[Vote]:
+    v = votes.c
+    query = select(votes).where(v.consultation_id == consultation_id).order_by(v.at, v.participant_id)
+    return [Vote(**row) for row in session.execute(query).mappings()]
+
+
+def add_vote(session: Session, vote: Vote) -> None:
+    session.execute(insert(votes).values(**asdict(vote)))
+
+
+# -- the replica of accepted proposals ---------------------------------------------------------------
+
+
+def upsert_accepted(session: Session, row: dict) -> None:
+    insert_ = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
+    stmt = insert_(accepted_proposals).values(**row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["proposal_id"],
+        set_={c: stmt.excluded[c] for c in ("community_code", "title", "origin", "category", "accepted_at")},
+    )
+    session.execute(stmt)
+
+
+def accepted_proposal(session: Session, proposal_id: str) -> dict | None:
+    query = select(accepted_proposals).where(accepted_proposals.c.proposal_id == proposal_id)
+    row = session.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+# -- listing -----------------------------------------------------------------------------------------
+
+SORTS = {
+    "-starts_at": (consultations.c.starts_at, True),
+    "starts_at": (consultations.c.starts_at, False),
+    "-updated_at": (consultations.c.updated_at, True),
+}
+
+
+def _within(column, prefix: str):
+    """Codes under a division: a 12-digit code is an equality (an index look-up), a wider area a prefix."""
+    return column == prefix if len(prefix) == 12 else column.startswith(prefix)
+
+
+def covering_codes(scope: str) -> list[str]:
+    """The consultation divisions that take in all of ``scope``: its community and its street."""
+    codes = []
+    if len(scope) == 12:
+        codes.append(scope)
+    if len(scope) >= 9:
+        codes.append(scope[:9] + "000")
+    return codes
+
+
+def visible(principal: Principal):
+    """The condition of the consultations ``principal`` may see. Officials (every role but
+    residents) see everything inside their scope, drafts included; once announced, a consultation
+    is also seen by those it reaches: whoever lives or works in the area it covers (a street's
+    consultation reaches its communities) and everyone invited to it."""
+    c = consultations.c
+    invited = c.id.in_(select(participants.c.consultation_id).where(participants.c.participant_id == principal.subject))
+    public = and_(c.announced_at.is_not(None), or_(c.division_code.in_(covering_codes(principal.scope)), invited))
+    if principal.role == "resident":
+        return public
+    return or_(_within(c.division_code, principal.scope), public)
+
+
+def search(session: Session, *, principal: Principal, filters: dict, sort: str, limit: int, cursor: str | None):
+    """One page of the consultations ``principal`` may see, filtered: ``division`` (a code or a
+    prefix), ``status`` (any of), ``since``/``until`` (start time). Keyset pagination on (sort key, id)."""
+    c = consultations.c
+    conditions = [visible(principal)]
+    if filters.get("division"):
+        conditions.append(_within(c.division_code, filters["division"]))
+    if filters.get("status"):
+        conditions.append(c.status.in_(filters["status"]))
+    if filters.get("since"):
+        conditions.append(c.starts_at >= filters["since"])
+    if filters.get("until"):
+        conditions.append(c.starts_at < filters["until"])
+    column, descending = SORTS[sort]
+    query = select(consultations).where(*conditions)
+    return page(session, query, Keyset(column, c.id, descending), limit=limit, cursor=cursor, convert=_consultation)
+
+
+def calendar(session: Session, community_code: str, cancelled_since: datetime) -> list[Consultation]:
+    """A community's announced consultations (its own and its street's) that are upcoming or in
+    session, and those cancelled after being announced since ``cancelled_since``."""
+    c = consultations.c
+    query = (
+        select(consultations)
+        .where(
+            c.division_code.in_(covering_codes(community_code)),
+            c.announced_at.is_not(None),
+            or_(
+                c.status.in_(("announced", "in_session")),
+                and_(c.status == "cancelled", c.updated_at >= cancelled_since),
+            ),
+        )
+        .order_by(c.starts_at, c.id)
+        .limit(500)
+    )
+    return [_consultation(row) for row in session.execute(query).mappings()]

@@ -1,0 +1,193 @@
+"""A whole consultation through the gateway, on RabbitMQ and PostgreSQL, in both run modes:
+a resident's proposal accepted in intake becomes a topic; the consultation is announced, deliberated
+online in two rounds, attended offline (attendance code) and online, voted on, decided, its outcome
+published with a resolution, and closed. Intake's proposal moves to scheduled and then decided from
+meetings' events, and each step's event is seen on the real broker."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from werkzeug.test import Client
+
+from tests.conftest import YANLIUYUAN
+from tests.integration.processes import Http, Processes
+from tests.support import wait_until
+
+C = "/api/v1/meetings/consultations"
+MEETINGS_EVENTS = [
+    "meetings.consultation.announced",
+    "meetings.consultation.scheduled",
+    "meetings.consultation.started",
+    "meetings.consultation.decided",
+    "meetings.consultation.held",
+    "meetings.outcome.published",
+]
+
+
+@pytest.fixture
+def env(env):
+    # The notice period is the setting under test elsewhere; here the meeting starts in seconds.
+    return {**env, "XIESHANG_NOTICE_DAYS": "0", "XIESHANG_RATE_LIMIT": "100000"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def ok(result, status=200):
+    code, body = result
+    assert code == status, body
+    return body
+
+
+def proposal_status(http, auth, proposal_id):
+    return http.call("GET", f"/api/v1/intake/proposals/{proposal_id}", auth("community_worker", YANLIUYUAN))[1][
+        "status"
+    ]
+
+
+def run_consultation(http: Http, auth) -> None:
+    worker = auth("community_worker", YANLIUYUAN, subject="organiser")
+    people = {name: auth("resident", YANLIUYUAN, subject=name) for name in ("rep-1", "member-2", "expert-3")}
+    proposal = ok(
+        http.call(
+            "POST",
+            "/api/v1/intake/proposals",
+            auth("resident", YANLIUYUAN, subject="rep-1"),
+            {
+                "community_code": YANLIUYUAN,
+                "title": "杏花家园地块停车场建设",
+                "description": "停车位不足",
+                "category": "management",
+            },
+        ),
+        201,
+    )
+    ok(http.call("POST", f"/api/v1/intake/proposals/{proposal['id']}/accept", worker))
+
+    starts_at = datetime.now(UTC) + timedelta(seconds=12)
+    consultation = ok(
+        http.call(
+            "POST",
+            C,
+            worker,
+            {
+                "division_code": YANLIUYUAN,
+                "title": "杏花家园停车场建设议事会",
+                "form": "community_council",
+                "mode": "hybrid",
+                "starts_at": iso(starts_at),
+                "venue": "烟柳园社区议事厅",
+                "online_link": "https://meet.example/yanliuyuan",
+                "materials": ["https://docs.example/parking-plan.pdf"],
+                "rule": {"method": "consensus"},
+            },
+        ),
+        201,
+    )
+    cid = consultation["id"]
+    # The accepted proposal reaches meetings by event; then it can be put on the agenda.
+    wait_until(
+        lambda: http.call("POST", f"{C}/{cid}/topics", worker, {"proposal_id": proposal["id"]})[0] == 201,
+        timeout=20,
+        what="the accepted proposal in meetings",
+    )
+    topic_id = ok(http.call("GET", f"{C}/{cid}", worker))["topics"][0]["id"]
+    for person, category in (
+        ("rep-1", "resident_representative"),
+        ("member-2", "party_member"),
+        ("expert-3", "expert"),
+    ):
+        ok(http.call("POST", f"{C}/{cid}/participants", worker, {"person_id": person, "category": category}), 201)
+    ok(http.call("POST", f"{C}/{cid}/announce", worker))
+    wait_until(lambda: proposal_status(http, auth, proposal["id"]) == "scheduled", timeout=20, what="scheduled")
+
+    # Two rounds of online deliberation, each summarised once it has closed.
+    for number, (author, stance, text) in enumerate(
+        [("rep-1", "support", "建议利用空地建设停车场"), ("expert-3", "proposal", "建议分时段收费,优先保障本小区居民")],
+        start=1,
+    ):
+        now = datetime.now(UTC)
+        ok(
+            http.call(
+                "POST",
+                f"{C}/{cid}/rounds",
+                worker,
+                {"opens_at": iso(now), "closes_at": iso(now + timedelta(seconds=2))},
+            ),
+            201,
+        )
+        posted = ok(
+            http.call(
+                "POST", f"{C}/{cid}/opinions", people[author], {"topic_id": topic_id, "stance": stance, "text": text}
+            ),
+            201,
+        )
+        if number == 1:
+            reply = {"topic_id": topic_id, "stance": "concern", "text": "担心施工噪音", "parent_id": posted["id"]}
+            ok(http.call("POST", f"{C}/{cid}/opinions", people["member-2"], reply), 201)
+        time.sleep(2.2)
+        ok(http.call("POST", f"{C}/{cid}/rounds/{number}/summary", worker, {"summary": f"第{number}轮意见已汇总"}))
+
+    code = ok(http.call("GET", f"{C}/{cid}/attendance-code", worker))["attendance_code"]
+    ok(http.call("POST", f"{C}/{cid}/sign-in", people["rep-1"], {"code": code}))
+    ok(http.call("POST", f"{C}/{cid}/sign-in", people["member-2"], {"code": code}))
+    ok(http.call("POST", f"{C}/{cid}/join", people["expert-3"]))
+    time.sleep(max(0.0, (starts_at - datetime.now(UTC)).total_seconds()) + 0.2)
+    ok(http.call("POST", f"{C}/{cid}/start", worker))
+    for person in people.values():
+        ok(http.call("POST", f"{C}/{cid}/votes", person, {"topic_id": topic_id, "choice": "support"}), 201)
+    decided = ok(http.call("POST", f"{C}/{cid}/decide", worker))
+    assert decided["status"] == "decided"
+    wait_until(lambda: proposal_status(http, auth, proposal["id"]) == "decided", timeout=20, what="decided")
+    resolution = {
+        "topic_id": topic_id,
+        "responsible_party": "dept-guichi-housing",
+        "deadline": (datetime.now(UTC) + timedelta(days=60)).date().isoformat(),
+        "agreed": "利用杏花家园空地建设停车场,分时段收费",
+    }
+    published = ok(
+        http.call("POST", f"{C}/{cid}/publish", worker, {"minutes": "会议纪要:一致同意", "resolutions": [resolution]})
+    )
+    assert published["status"] == "outcome_published"
+    assert ok(http.call("POST", f"{C}/{cid}/close", worker))["status"] == "closed"
+    quality = ok(http.call("GET", f"{C}/{cid}/quality", worker))
+    assert quality["attendees"] == 3 and quality["opinions"] == 3 and quality["rounds"] == 2
+
+
+def meetings_events(seen: list[str]) -> list[str]:
+    return [t for t in seen if t.startswith("meetings.")]
+
+
+def test_whole_consultation_in_all_mode(settings, platform, with_divisions, auth, observed_events):
+    from xieshang.server import build, shutdown
+
+    assembly = build(settings, "all")
+    try:
+        run_consultation(Http(client=Client(assembly.http_entry)), auth)
+        seen: list[str] = []
+        wait_until(lambda: seen.extend(observed_events()) or meetings_events(seen) == MEETINGS_EVENTS, timeout=20,
+                   what="meetings events")  # fmt: skip
+    finally:
+        shutdown(assembly)
+
+
+@pytest.fixture
+def processes(env, platform, with_divisions, tmp_path):
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def test_whole_consultation_with_each_target_in_its_own_process(processes, auth, observed_events):
+    upstreams = {f"XIESHANG_{s.upper()}_URL": processes.start(f"{s}-api") for s in ("intake", "meetings")}
+    for worker in ("intake-worker", "meetings-worker"):
+        processes.start(worker)
+    gateway = processes.start("gateway", **upstreams)
+    run_consultation(Http(base_url=gateway), auth)
+    seen: list[str] = []
+    wait_until(lambda: seen.extend(observed_events()) or meetings_events(seen) == MEETINGS_EVENTS, timeout=20,
+               what="meetings events")  # fmt: skip
