@@ -1,14 +1,126 @@
-"""Notify's rules: which template a resident gets for an event, and its Chinese text."""
+"""Notify's rules: the Chinese text of every message, and how event facts are shown in it.
+
+Every template declares its variables when it is defined: a template whose text names a variable it
+does not declare, or declares one its text does not use, fails at import. ``render`` refuses a
+missing or an unknown variable, so a message is never sent half-filled.
+"""
 
 from __future__ import annotations
 
+import string
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-TEMPLATES = {
-    "proposal_received": "您提交的建议“{title}”已收到,社区将尽快处理。",
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# How the recipient relates to the proposal a message is about ({relation} in the templates).
+SUBMITTER = "提交"
+SUPPORTER = "附议"
+
+# The consultation forms of the 2015 procedure (meetings' vocabulary, shown to participants).
+FORMS = {
+    "community_council": "社区议事会",
+    "party_member_council": "党员议事会",
+    "residents_forum": "居民论坛",
+    "neighbourhood_point": "邻里议事点",
+    "building": "楼栋/门栋议事",
+    "owners_meeting": "业主协商会",
+    "hearing": "民主听证会",
+    "dialogue": "民主恳谈会",
+    "review": "民主评议会",
+    "online": "线上协商",
 }
+
+
+class TemplateError(ValueError):
+    """A template and its variables disagree."""
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    variables: frozenset[str]
+
+    def render(self, variables: dict[str, str]) -> str:
+        given = set(variables)
+        if given != self.variables:
+            missing, unknown = sorted(self.variables - given), sorted(given - self.variables)
+            raise TemplateError(f"variables do not match the template: missing {missing}, unknown {unknown}")
+        return self.text.format(**variables)
+
+
+def template(text: str, *variables: str) -> Template:
+    """Define a template; its text must use exactly the declared variables, by name."""
+    used = set()
+    for _literal, field, spec, conversion in string.Formatter().parse(text):
+        if field is None:
+            continue
+        if not field.isidentifier() or spec or conversion:
+            raise TemplateError(f"{text!r}: only plain named variables are allowed, not {{{field}}}")
+        used.add(field)
+    if used != set(variables):
+        raise TemplateError(f"{text!r} uses {sorted(used)} but declares {sorted(variables)}")
+    return Template(text, frozenset(variables))
+
+
+TEMPLATES: dict[str, Template] = {
+    # -- a proposal's steps, to its submitter ({relation}=提交) and co-signers ({relation}=附议) --
+    "proposal_received": template("您提交的建议“{title}”已收到,社区将尽快处理。", "title"),
+    "proposal_accepted": template("您{relation}的建议“{title}”已被列为协商议题。", "relation", "title"),
+    "proposal_rejected": template("您{relation}的建议“{title}”未被采纳,原因:{reason}", "relation", "title", "reason"),
+    "proposal_merged": template(
+        "您{relation}的建议“{title}”已并入建议“{into_title}”一并办理,您的附议随之转入。",
+        "relation",
+        "title",
+        "into_title",
+    ),
+    "proposal_referred": template("您{relation}的建议“{title}”已转交有关部门办理。", "relation", "title"),
+    "proposal_scheduled": template(
+        "您{relation}的建议“{title}”已安排协商,时间:{starts_at}", "relation", "title", "starts_at"
+    ),
+    "proposal_decided": template("您{relation}的建议“{title}”已经协商形成决定,将由责任方落实。", "relation", "title"),
+    "proposal_resolved": template("您{relation}的建议“{title}”已办结,欢迎评价办理结果。", "relation", "title"),
+    # -- a consultation's notices, to everyone invited ------------------------------------------------
+    "consultation_announced": template(
+        "您受邀参加“{title}”({form_name}),时间:{starts_at},地点:{place}。",
+        "title",
+        "form_name",
+        "starts_at",
+        "place",
+    ),
+    "consultation_postponed": template("“{title}”已延期至{starts_at},原因:{reason}", "title", "starts_at", "reason"),
+    "consultation_cancelled": template("“{title}”已取消,原因:{reason}", "title", "reason"),
+}
+
+
+def render(template_name: str, **variables: str) -> str:
+    return TEMPLATES[template_name].render(variables)
+
+
+def local_time(value: str | datetime) -> str:
+    """An event's aware timestamp as residents read it: Beijing time, e.g. 12月1日 09:00."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        raise ValueError("event times are aware")
+    moment = moment.astimezone(SHANGHAI)
+    return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
+
+
+def form_name(form: str) -> str:
+    return FORMS.get(form, form)
+
+
+def place(venue: str | None, online_link: str | None) -> str:
+    """Where a consultation meets: the venue, the online link, or both for a hybrid one."""
+    if venue and online_link:
+        return f"{venue}(线上:{online_link})"
+    if venue:
+        return venue
+    if online_link:
+        return f"线上:{online_link}"
+    return "另行通知"
 
 
 @dataclass(frozen=True)
@@ -21,10 +133,6 @@ class Notification:
     division_code: str | None
     event_id: str
     created_at: datetime
-
-
-def render(template: str, **variables: str) -> str:
-    return TEMPLATES[template].format(**variables)
 
 
 def app_notification(

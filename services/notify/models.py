@@ -1,4 +1,5 @@
-"""Notify's tables: app notifications (the in-app inbox), plus outbox/inbox and the division replica."""
+"""Notify's tables: app notifications (the in-app inbox), outbox/inbox, the division replica, and the
+audience replicas that say who a step concerns (kept from events, ids only, no personal data)."""
 
 from __future__ import annotations
 
@@ -27,4 +28,38 @@ notifications = Table(
     # One message per (event, recipient, channel), however often the event arrives.
     UniqueConstraint("event_id", "recipient_id", "channel", name="uq_notification_once"),
     Index("ix_notification_recipient_created", "recipient_id", "created_at"),
+)
+
+
+# -- audience replicas (services/notify/routing.py says which events keep them) -------------------
+
+proposal_audience = Table(
+    "proposal_audience",
+    metadata,
+    Column("proposal_id", String(36), primary_key=True),
+    Column("community_code", String(12), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("submitter_id", String(64), nullable=False),
+)
+
+proposal_supporters = Table(
+    "proposal_supporter",
+    metadata,
+    Column("proposal_id", String(36), primary_key=True),
+    Column("supporter_id", String(64), primary_key=True),
+)
+
+consultation_audience = Table(
+    "consultation_audience",
+    metadata,
+    Column("consultation_id", String(36), primary_key=True),
+    Column("community_code", String(12), nullable=False),
+    Column("title", String(200), nullable=False),
+)
+
+consultation_invitees = Table(
+    "consultation_invitee",
+    metadata,
+    Column("consultation_id", String(36), primary_key=True),
+    Column("invitee_id", String(64), primary_key=True),
 )

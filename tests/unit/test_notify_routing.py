@@ -1,0 +1,382 @@
+"""Notify's routing table: who is told what, in Chinese, from which event (services/notify/routing.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from services.notify import domain, routing
+from services.notify.events import FACTS, HANDLERS, KEEPERS, RECIPIENTS
+from services.notify.models import notifications
+from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
+from shared.events import new_event
+from tests.conftest import YANLIUYUAN
+from tests.support import wait_until
+
+SUBMITTER, OTHER_SUBMITTER = "resident-submitter", "resident-other"
+COSIGNER, WITHDRAWN, STRANGER = "resident-cosigner", "resident-withdrew", "resident-stranger"
+TITLE, OTHER_TITLE = "红光市场3号楼地下管网堵塞", "西门菜场排水改造"
+STARTS_AT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 12月1日 09:00 in Beijing
+
+
+@pytest.fixture
+def notify(platform):
+    return platform.runtime("notify")
+
+
+def event(event_type: str, **payload):
+    producer = event_type.split(".")[0]
+    return new_event(event_type, payload, producer=producer, division_code=YANLIUYUAN)
+
+
+def apply(notify, envelope) -> str:
+    return notify.consumer().apply(envelope.to_dict())
+
+
+def messages(notify) -> list[tuple[str, str, str]]:
+    """Every app notification as (event id, recipient, body)."""
+    n = notifications.c
+    with notify.db.sessions() as session:
+        rows = session.execute(select(n.event_id, n.recipient_id, n.body).where(n.channel == "app")).all()
+    return sorted(tuple(row) for row in rows)
+
+
+def inbox(notify, event_id: str) -> dict[str, str]:
+    """recipient -> body of the app notifications of one event (one each)."""
+    rows = [(who, body) for event_id_, who, body in messages(notify) if event_id_ == event_id]
+    assert len(rows) == len({who for who, _ in rows}), "one message per recipient"
+    return dict(rows)
+
+
+def submitted(proposal_id: str, submitter: str = SUBMITTER, title: str = TITLE):
+    return event(
+        "intake.proposal.submitted",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        submitter_id=submitter,
+        title=title,
+        category="environment",
+        channel="app",
+        origin="resident",
+        submitted_at=STARTS_AT.isoformat(),
+    )
+
+
+def supported(proposal_id: str, supporter: str, withdrawn: bool = False):
+    return event(
+        "intake.proposal.supported",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        supporter_id=supporter,
+        withdrawn=withdrawn,
+        supporters=1,
+    )
+
+
+def triaged(verb: str, proposal_id: str, **details):
+    return event(
+        f"intake.proposal.{verb}",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        submitter_id=SUBMITTER,
+        title=TITLE,
+        actor_id="worker-1",
+        **details,
+    )
+
+
+TRIAGE_DETAILS = {
+    "accepted": {"category": "environment", "origin": "resident"},
+    "rejected": {"reason": "属于物业服务合同约定事项"},
+    "merged": {"into_proposal_id": "p-target", "supporters_moved": 2},
+    "referred": {"category": "environment", "department_id": "dept-water", "note": "请排查管网"},
+}
+
+
+def topics(verb: str, proposal_ids: list[str], **extra):
+    return event(
+        f"meetings.consultation.{verb}",
+        consultation_id="c-1",
+        community_code=YANLIUYUAN,
+        proposal_ids=proposal_ids,
+        **extra,
+    )
+
+
+def announced(invitees: list[str], **extra):
+    return topics(
+        "announced",
+        ["p-1"],
+        title="红光市场管网改造议事会",
+        form="community_council",
+        mode="offline",
+        starts_at=STARTS_AT.isoformat(),
+        venue="烟柳园社区党群服务中心",
+        invitee_ids=invitees,
+        **extra,
+    )
+
+
+def postponed(invitees: list[str]):
+    return topics(
+        "postponed",
+        ["p-1"],
+        title="红光市场管网改造议事会",
+        form="community_council",
+        mode="offline",
+        starts_at=datetime(2026, 12, 8, 11, 30, tzinfo=UTC).isoformat(),
+        previous_starts_at=STARTS_AT.isoformat(),
+        reason="主要议题材料尚未备齐",
+        invitee_ids=invitees,
+    )
+
+
+def completed(proposal_ids: list[str]):
+    return event("tracking.task.completed", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=proposal_ids)
+
+
+@pytest.fixture
+def audience(notify):
+    """p-1 by SUBMITTER, co-signed by COSIGNER; WITHDRAWN co-signed and withdrew; p-target by another."""
+    for envelope in (
+        submitted("p-1"),
+        submitted("p-target", OTHER_SUBMITTER, OTHER_TITLE),
+        supported("p-1", COSIGNER),
+        supported("p-1", WITHDRAWN),
+        supported("p-1", WITHDRAWN, withdrawn=True),
+    ):
+        assert apply(notify, envelope) == "processed"
+
+
+# -- the table itself --------------------------------------------------------------------------------
+
+
+def test_the_routing_table_covers_exactly_the_documented_event_types():
+    documented = {
+        "intake.proposal.submitted",
+        "intake.proposal.accepted",
+        "intake.proposal.rejected",
+        "intake.proposal.merged",
+        "intake.proposal.referred",
+        "meetings.consultation.scheduled",
+        "meetings.consultation.decided",
+        "tracking.task.completed",
+        "meetings.consultation.announced",
+        "meetings.consultation.postponed",
+        "meetings.consultation.cancelled",
+    }
+    assert set(routing.ROUTES) == documented
+    for event_type in documented:
+        assert event_type in routing.__doc__
+    # every routed type has a handler and its facts; every handler is a route, a replica or the registry
+    assert set(FACTS) == set(routing.ROUTES)
+    assert set(routing.ROUTES) <= set(HANDLERS)
+    assert set(routing.REPLICAS) == set(KEEPERS)
+    assert set(HANDLERS) == set(routing.ROUTES) | set(routing.REPLICAS) | {DIVISIONS_CHANGED}
+    assert {route.recipients for route in routing.ROUTES.values()} == set(RECIPIENTS) == set(routing.RULES)
+
+
+def test_each_route_provides_exactly_its_templates_variables():
+    for event_type, route in routing.ROUTES.items():
+        variables = {name: f"<{name}>" for name in route.variables}
+        body = domain.render(route.template, **variables)
+        assert "{" not in body and all(f"<{name}>" in body for name in route.variables), event_type
+
+
+def test_templates_refuse_missing_and_unknown_variables():
+    with pytest.raises(domain.TemplateError):
+        domain.render("proposal_rejected", relation="提交", title=TITLE)
+    with pytest.raises(domain.TemplateError):
+        domain.render("proposal_accepted", relation="提交", title=TITLE, reason="x")
+    with pytest.raises(domain.TemplateError):
+        domain.template("“{title}”已取消,原因:{reason}", "title")
+    with pytest.raises(domain.TemplateError):
+        domain.template("“{title}”已取消", "title", "reason")
+    with pytest.raises(ValueError):
+        routing.Route("proposal_accepted", routing.PROPOSAL, ("title",))
+
+
+def test_times_are_shown_in_beijing_time():
+    assert domain.local_time(STARTS_AT.isoformat()) == "12月1日 09:00"
+    assert domain.local_time("2026-12-31T16:05:00+00:00") == "1月1日 00:05"
+
+
+# -- every routed event, applied through notify's consumer ----------------------------------------------
+
+
+def test_submission_tells_the_submitter(notify):
+    envelope = submitted("p-1")
+    apply(notify, envelope)
+    assert inbox(notify, envelope.id) == {SUBMITTER: f"您提交的建议“{TITLE}”已收到,社区将尽快处理。"}
+
+
+@pytest.mark.parametrize(
+    ("verb", "tail"),
+    [
+        ("accepted", "已被列为协商议题。"),
+        ("rejected", "未被采纳,原因:属于物业服务合同约定事项"),
+        ("merged", f"已并入建议“{OTHER_TITLE}”一并办理,您的附议随之转入。"),
+        ("referred", "已转交有关部门办理。"),
+    ],
+)
+def test_triage_tells_the_submitter_and_current_cosigners(notify, audience, verb, tail):
+    envelope = triaged(verb, "p-1", **TRIAGE_DETAILS[verb])
+    assert apply(notify, envelope) == "processed"
+    assert inbox(notify, envelope.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”{tail}",
+        COSIGNER: f"您附议的建议“{TITLE}”{tail}",
+    }
+    # redelivery creates nothing new
+    before = messages(notify)
+    assert apply(notify, envelope) == "duplicate"
+    assert notify.consumer().apply_all([envelope]) == ["duplicate"]
+    assert messages(notify) == before
+
+
+def test_a_merge_carries_cosigners_and_the_submitter_over_to_the_target(notify, audience):
+    apply(notify, triaged("merged", "p-1", **TRIAGE_DETAILS["merged"]))
+    envelope = event(
+        "intake.proposal.accepted",
+        **{
+            **triaged("accepted", "p-target", **TRIAGE_DETAILS["accepted"]).payload,
+            "submitter_id": OTHER_SUBMITTER,
+            "title": OTHER_TITLE,
+        },
+    )
+    apply(notify, envelope)
+    told = inbox(notify, envelope.id)
+    assert told == {
+        OTHER_SUBMITTER: f"您提交的建议“{OTHER_TITLE}”已被列为协商议题。",
+        SUBMITTER: f"您附议的建议“{OTHER_TITLE}”已被列为协商议题。",
+        COSIGNER: f"您附议的建议“{OTHER_TITLE}”已被列为协商议题。",
+    }
+    # the duplicate's own supporters were moved away
+    envelope = triaged("rejected", "p-1", reason="重复")
+    apply(notify, envelope)
+    assert set(inbox(notify, envelope.id)) == {SUBMITTER}
+
+
+def test_scheduling_tells_the_topics_submitters_and_cosigners(notify, audience):
+    apply(notify, supported("p-target", COSIGNER))
+    envelope = topics("scheduled", ["p-1", "p-target", "p-unknown"], starts_at=STARTS_AT.isoformat())
+    apply(notify, envelope)
+    assert inbox(notify, envelope.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”已安排协商,时间:12月1日 09:00",
+        OTHER_SUBMITTER: f"您提交的建议“{OTHER_TITLE}”已安排协商,时间:12月1日 09:00",
+        COSIGNER: f"您附议的建议“{TITLE}”已安排协商,时间:12月1日 09:00",  # one message, the first topic
+    }
+    assert apply(notify, envelope) == "duplicate"
+    assert len(inbox(notify, envelope.id)) == 3
+
+
+def test_decision_and_resolution_tell_the_topics_submitters_and_cosigners(notify, audience):
+    decided = topics("decided", ["p-1"])
+    done = completed(["p-1"])
+    apply(notify, decided)
+    apply(notify, done)
+    assert inbox(notify, decided.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”已经协商形成决定,将由责任方落实。",
+        COSIGNER: f"您附议的建议“{TITLE}”已经协商形成决定,将由责任方落实。",
+    }
+    assert inbox(notify, done.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”已办结,欢迎评价办理结果。",
+        COSIGNER: f"您附议的建议“{TITLE}”已办结,欢迎评价办理结果。",
+    }
+
+
+def test_announcement_postponement_and_cancellation_tell_every_invitee(notify):
+    invitees = ["resident-a", "resident-b", "resident-c"]
+    first = announced(invitees)
+    apply(notify, first)
+    assert inbox(notify, first.id) == {
+        who: "您受邀参加“红光市场管网改造议事会”(社区议事会),时间:12月1日 09:00,地点:烟柳园社区党群服务中心。"
+        for who in invitees
+    }
+    later = postponed([*invitees, "resident-d"])
+    apply(notify, later)
+    assert inbox(notify, later.id) == {
+        who: "“红光市场管网改造议事会”已延期至12月8日 19:30,原因:主要议题材料尚未备齐"
+        for who in [*invitees, "resident-d"]
+    }
+    cancelled = topics("cancelled", ["p-1"], reason="暴雨预警,暂停聚集活动")
+    apply(notify, cancelled)
+    assert inbox(notify, cancelled.id) == {
+        who: "“红光市场管网改造议事会”已取消,原因:暴雨预警,暂停聚集活动" for who in [*invitees, "resident-d"]
+    }
+    assert apply(notify, cancelled) == "duplicate"
+    assert len(messages(notify)) == 3 + 4 + 4
+
+
+def test_hybrid_and_online_places():
+    assert domain.place("社区活动室", "https://meet.example/1") == "社区活动室(线上:https://meet.example/1)"
+    assert domain.place(None, "https://meet.example/1") == "线上:https://meet.example/1"
+    assert domain.place(None, None) == "另行通知"
+
+
+def test_cancelling_an_unannounced_consultation_tells_nobody(notify):
+    cancelled = topics("cancelled", ["p-1"], reason="议题已由其他渠道解决")
+    assert apply(notify, cancelled) == "processed"
+    assert messages(notify) == []
+
+
+def test_a_burst_sees_its_own_replica_writes_in_order(notify):
+    """Support, withdrawal and acceptance in one consumer transaction (one burst)."""
+    accept = triaged("accepted", "p-1", **TRIAGE_DETAILS["accepted"])
+    outcomes = notify.consumer().apply_all(
+        [
+            submitted("p-1"),
+            supported("p-1", COSIGNER),
+            supported("p-1", WITHDRAWN),
+            supported("p-1", WITHDRAWN, withdrawn=True),
+            accept,
+        ]
+    )
+    assert outcomes == ["processed"] * 5
+    assert set(inbox(notify, accept.id)) == {SUBMITTER, COSIGNER}
+
+
+def test_bodies_carry_no_one_elses_identity(notify, audience):
+    envelope = triaged("accepted", "p-1", **TRIAGE_DETAILS["accepted"])
+    apply(notify, envelope)
+    for _, _, body in messages(notify):
+        assert not any(person in body for person in (SUBMITTER, COSIGNER, WITHDRAWN, STRANGER, "worker-1"))
+
+
+# -- end to end, the whole platform in one process ---------------------------------------------------------
+
+
+def test_acceptance_reaches_the_submitter_and_cosigner_through_the_gateway(gateway, auth):
+    submitter = auth("resident", YANLIUYUAN, subject="resident-e2e-submitter")
+    cosigner = auth("resident", YANLIUYUAN, subject="resident-e2e-cosigner")
+    worker = auth("community_worker", YANLIUYUAN, subject="worker-e2e")
+    created = gateway.post(
+        "/api/v1/intake/proposals",
+        json={
+            "community_code": YANLIUYUAN,
+            "title": TITLE,
+            "description": "下水道经常堵塞外溢",
+            "category": "environment",
+        },
+        headers=submitter,
+    )
+    assert created.status_code == 201, created.json
+    proposal_id = created.json["id"]
+    assert gateway.post(f"/api/v1/intake/proposals/{proposal_id}/support", headers=cosigner).status_code == 200
+    accepted = gateway.post(f"/api/v1/intake/proposals/{proposal_id}/accept", headers=worker)
+    assert accepted.status_code == 200, accepted.json
+
+    def accepted_message(headers):
+        items = gateway.get("/api/v1/notify/inbox", headers=headers).json["items"]
+        return [i["body"] for i in items if "已被列为协商议题" in i["body"]]
+
+    assert wait_until(lambda: accepted_message(submitter), what="submitter's message") == [
+        f"您提交的建议“{TITLE}”已被列为协商议题。"
+    ]
+    assert wait_until(lambda: accepted_message(cosigner), what="co-signer's message") == [
+        f"您附议的建议“{TITLE}”已被列为协商议题。"
+    ]
+    stranger = auth("resident", YANLIUYUAN, subject=f"resident-{uuid.uuid4().hex[:6]}")
+    assert gateway.get("/api/v1/notify/inbox", headers=stranger).json["unread"] == 0
