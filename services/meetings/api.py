@@ -347,23 +347,34 @@ def attendance_code(consultation_id: str):
 # -- the procedure -------------------------------------------------------------------------------------
 
 
+def _step(consultation_id: str, act, tell=None) -> dict:
+    """One step of the procedure: load the consultation with its participants and votes, let
+    ``act(consultation, participants, votes, principal, now)`` move it, store the move and its audit
+    line, and let ``tell(uow, before, after, participants)`` emit the step's events."""
+    principal = current_principal()
+    with current_runtime().unit_of_work() as uow:
+        consultation = _load(uow.session, principal, consultation_id, for_update=True)
+        participants = repository.list_participants(uow.session, consultation.id)
+        votes = repository.list_votes(uow.session, consultation.id)
+        moved, transition = act(consultation, participants, votes, principal, _now())
+        if tell is not None:
+            tell(uow, consultation, moved, participants)
+        repository.save(uow.session, moved)
+        repository.record(uow.session, transition)
+    return _out(moved)
+
+
 @blp.post("/consultations/<consultation_id>/announce")
 @blp.response(200, ConsultationOut)
 @requires(*ORGANISERS)
 def announce(consultation_id: str):
     """Publish the notice: needs topics, participants, materials and the notice period (a hearing
     longer); everyone invited is told and the topics' proposals become scheduled."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        participants = repository.list_participants(uow.session, consultation.id)
-        announced, transition = domain.announce(
-            consultation, participants, principal, _now(), notice_days=_notice_days(consultation.form)
-        )
-        repository.save(uow.session, announced)
-        repository.record(uow.session, transition)
-        events.announced(uow, announced, participants)
-    return _out(announced)
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.announce(c, people, who, now, notice_days=_notice_days(c.form)),
+        lambda uow, before, after, people: events.announced(uow, after, people),
+    )
 
 
 @blp.post("/consultations/<consultation_id>/postpone")
@@ -372,17 +383,13 @@ def announce(consultation_id: str):
 @requires(*ORGANISERS)
 def postpone(data, consultation_id: str):
     """A later start, announced again with the full notice period; everyone invited is told why."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        moved, transition = domain.postpone(
-            consultation, principal, _now(), notice_days=_notice_days(consultation.form), **data
-        )
-        participants = repository.list_participants(uow.session, consultation.id)
-        repository.save(uow.session, moved)
-        repository.record(uow.session, transition)
-        events.postponed(uow, moved, consultation.starts_at, data["reason"].strip(), participants)
-    return _out(moved)
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.postpone(c, who, now, notice_days=_notice_days(c.form), **data),
+        lambda uow, before, after, people: events.postponed(
+            uow, after, before.starts_at, data["reason"].strip(), people
+        ),
+    )
 
 
 @blp.post("/consultations/<consultation_id>/cancel")
@@ -391,14 +398,11 @@ def postpone(data, consultation_id: str):
 @requires(*ORGANISERS)
 def cancel(data, consultation_id: str):
     """Call it off before it starts, saying why; its topics' proposals return to accepted."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        cancelled, transition = domain.cancel(consultation, principal, _now(), data["reason"])
-        repository.save(uow.session, cancelled)
-        repository.record(uow.session, transition)
-        events.cancelled(uow, cancelled)
-    return _out(cancelled)
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.cancel(c, who, now, data["reason"]),
+        lambda uow, before, after, people: events.cancelled(uow, after),
+    )
 
 
 @blp.post("/consultations/<consultation_id>/start")
@@ -406,30 +410,16 @@ def cancel(data, consultation_id: str):
 @requires(*ORGANISERS)
 def start(consultation_id: str):
     """Open the session, not before the announced time."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        started, transition = domain.start(consultation, principal, _now())
-        participants = repository.list_participants(uow.session, consultation.id)
-        repository.save(uow.session, started)
-        repository.record(uow.session, transition)
-        events.started(uow, started, participants)
-    return _out(started)
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.start(c, who, now),
+        lambda uow, before, after, people: events.started(uow, after, people),
+    )
 
 
-def _conclude(consultation_id: str, decide) -> dict:
-    """Load, let ``decide(consultation, participants, votes)`` end the session, store, tell."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        participants = repository.list_participants(uow.session, consultation.id)
-        votes = repository.list_votes(uow.session, consultation.id)
-        concluded, transition = decide(consultation, participants, votes, principal)
-        held_at = repository.started_at(uow.session, consultation.id) or consultation.starts_at
-        repository.save(uow.session, concluded)
-        repository.record(uow.session, transition)
-        events.concluded(uow, concluded, participants, held_at)
-    return _out(concluded)
+def _concluded(uow, before, after, participants) -> None:
+    held_at = repository.started_at(uow.session, before.id) or before.starts_at
+    events.concluded(uow, after, participants, held_at)
 
 
 @blp.post("/consultations/<consultation_id>/decide")
@@ -438,7 +428,8 @@ def _conclude(consultation_id: str, decide) -> dict:
 def decide(consultation_id: str):
     """Apply the decision rule to every topic (quorum first): adopted topics are decided, the
     others go to a further consultation."""
-    return _conclude(consultation_id, lambda c, people, votes, who: domain.decide(c, people, votes, who, _now()))
+    return _step(consultation_id, lambda c, people, votes, who, now: domain.decide(c, people, votes, who, now),
+                 _concluded)  # fmt: skip
 
 
 @blp.post("/consultations/<consultation_id>/no-consensus")
@@ -447,9 +438,10 @@ def decide(consultation_id: str):
 @requires(*ORGANISERS)
 def no_consensus(data, consultation_id: str):
     """End the session without forcing a vote: every topic goes to a further consultation."""
-    return _conclude(
+    return _step(
         consultation_id,
-        lambda c, people, votes, who: domain.declare_no_consensus(c, who, _now(), data["reason"]),
+        lambda c, people, votes, who, now: domain.declare_no_consensus(c, who, now, data["reason"]),
+        _concluded,
     )
 
 
@@ -460,22 +452,14 @@ def no_consensus(data, consultation_id: str):
 def publish(data, consultation_id: str):
     """Make the outcome public: minutes, a resolution (who, by when, what) for each adopted topic,
     and an explanation to those who dissented or, without consensus, of what comes next."""
-    principal = current_principal()
     resolutions = [domain.Resolution(**item) for item in data["resolutions"]]
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        published, transition = domain.publish_outcome(
-            consultation,
-            principal,
-            _now(),
-            minutes=data["minutes"],
-            resolutions=resolutions,
-            explanation=data["explanation"],
-        )
-        repository.save(uow.session, published)
-        repository.record(uow.session, transition)
-        events.outcome_published(uow, published)
-    return _out(published)
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.publish_outcome(
+            c, who, now, minutes=data["minutes"], resolutions=resolutions, explanation=data["explanation"]
+        ),
+        lambda uow, before, after, people: events.outcome_published(uow, after),
+    )
 
 
 @blp.post("/consultations/<consultation_id>/close")
@@ -483,13 +467,7 @@ def publish(data, consultation_id: str):
 @requires(*ORGANISERS)
 def close(consultation_id: str):
     """End the consultation once its outcome is public (the resolutions live on as tasks)."""
-    principal = current_principal()
-    with current_runtime().unit_of_work() as uow:
-        consultation = _load(uow.session, principal, consultation_id, for_update=True)
-        closed, transition = domain.close(consultation, principal, _now())
-        repository.save(uow.session, closed)
-        repository.record(uow.session, transition)
-    return _out(closed)
+    return _step(consultation_id, lambda c, people, votes, who, now: domain.close(c, who, now))
 
 
 # -- participants (their own side) ---------------------------------------------------------------------
