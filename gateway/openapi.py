@@ -64,13 +64,29 @@ def merge_specs(gateway_spec: dict, service_specs: Mapping[str, dict]) -> dict:
     return merged
 
 
+# GeoReport v2 describes itself through ``discovery``, not OpenAPI; its paths are fixed by the spec.
+OPEN311_TEMPLATES = [
+    f"/open311/v2/{path}{suffix}"
+    for path in (
+        "discovery",
+        "services",
+        "services/{service_code}",
+        "requests",
+        "requests/{service_request_id}",
+        "tokens/{token}",
+    )
+    for suffix in ("", ".{format}")
+]
+
+
 class RouteTemplates:
     """Maps a raw path to its OpenAPI template, so metrics are labelled per route, not per id."""
 
     def __init__(self, paths: list[str]):
         self._patterns = [
             (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), path)
-            for path in sorted(paths, key=lambda p: (p.count("{"), -len(p)))
+            # The most literal text first: "/x/search" before "/x/{id}", "/x/{id}.{format}" before "/x/{id}".
+            for path in sorted(paths, key=lambda p: -len(re.sub(r"\{[^}]*\}", "", p)))
         ]
 
     def match(self, path: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gateway import accounts as accounts_module
-from gateway.openapi import RouteTemplates, merge_specs
+from gateway.openapi import OPEN311_TEMPLATES, RouteTemplates, merge_specs
 from gateway.ratelimit import RateLimiter
 from shared.auth import Principal, TokenIssuer, TokenVerifier
 from shared.config import Settings
@@ -73,7 +73,8 @@ class GatewayRuntime:
             except (OSError, ValueError):
                 complete = False  # a service is down: serve what we have, ask again in a while
         spec = merge_specs(self._own_spec(), specs)
-        self._spec = (spec, RouteTemplates(list(spec["paths"])), float("inf") if complete else now + 30)
+        templates = RouteTemplates([*spec["paths"], *OPEN311_TEMPLATES])
+        self._spec = (spec, templates, float("inf") if complete else now + 30)
         return self._spec
 
     def openapi(self) -> dict:

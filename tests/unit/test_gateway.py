@@ -207,3 +207,10 @@ def test_a_users_scope_must_fit_the_role(accounts):
         accounts.create_user("x", PASSWORD, "resident", YANLIUYUAN)  # username too short
     with pytest.raises(Invalid):
         accounts.create_user("weak.user", "short", "resident", YANLIUYUAN)
+
+
+def test_open311_paths_are_labelled_by_their_template(gateway):
+    gateway.get("/open311/v2/requests/0b0e7ef0-1111-2222-3333-444444444444.json")
+    exposition = gateway.get("/metrics").get_data(as_text=True)
+    assert 'route="/open311/v2/requests/{service_request_id}.{format}",service="gateway"' in exposition
+    assert "0b0e7ef0-1111" not in exposition
