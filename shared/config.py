@@ -76,6 +76,19 @@ def _origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _aes_key(raw: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64") from None
+    if len(key) != 32:
+        raise ValueError("must be the base64 of exactly 32 bytes (AES-256)")
+    return key
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -225,6 +238,15 @@ VARIABLES: tuple[Variable, ...] = (
         str,
         "341700000000",
         "Open311 jurisdiction_id: the 12-digit code of the city this platform serves",
+    ),
+    Variable(
+        "XIESHANG_NOTIFY_PHONE_KEY",
+        "notify_phone_key",
+        _aes_key,
+        None,
+        "Base64 of 32 bytes: the key of notify's contact phone numbers (AES-GCM at rest, HMAC-SHA256 "
+        "look-up hash). Unset: a per-installation key file <data dir>/keys/notify-phone.key (0600), "
+        "created on first use; keep it with backups, without it the stored numbers cannot be read",
     ),
     Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),

@@ -62,4 +62,6 @@ def mark_read(notification_id: str):
 
 
 def blueprints():
-    return [blp]
+    from services.notify.contacts_api import blp as contacts
+
+    return [blp, contacts]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -154,3 +154,100 @@ def app_notification(
         event_id=event_id,
         created_at=now,
     )
+
+
+# -- the contact directory (residents and department contacts) ------------------------------------------
+#
+# Retention: removing a contact erases its phone ciphertext at once; the row keeps only the keyed
+# hash of the number, its community and its opt-outs, so a person who opted out and is added again
+# (same number, same community) keeps their opt-outs. A removed contact is no longer listed or served.
+
+KINDS = ("resident", "department_contact")
+CHANNELS = ("sms", "app")
+# Opt-outs are per template category: the part of a template's name before the first underscore.
+CATEGORIES = tuple(sorted({name.split("_", 1)[0] for name in TEMPLATES}))
+QUIET_START, QUIET_END = "22:00", "07:00"  # Beijing time (SHANGHAI)
+CONTACT_MANAGERS = ("community_worker", "street_admin", "district_admin", "city_operator")
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    kind: str
+    community_code: str
+    department_id: str | None
+    app_user_id: str | None
+    channels: tuple[str, ...]
+    quiet_start: str
+    quiet_end: str
+    opt_outs: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    removed_at: datetime | None = None
+
+
+def contact_errors(kind: str, department_id: str | None) -> list[str]:
+    """What is wrong with a contact's kind and department (Chinese), empty when nothing is."""
+    if kind == "department_contact" and not department_id:
+        return ["部门联系人须填写部门(department_id)"]
+    if kind == "resident" and department_id:
+        return ["居民联系人不能填写部门(department_id)"]
+    return []
+
+
+def new_contact(
+    *,
+    kind: str,
+    community_code: str,
+    department_id: str | None,
+    app_user_id: str | None,
+    channels: list[str] | tuple[str, ...] | None,
+    quiet_start: str | None,
+    quiet_end: str | None,
+    opt_outs: list[str] | tuple[str, ...] | None,
+    remembered_opt_outs: tuple[str, ...] = (),
+    now: datetime,
+) -> Contact:
+    """A new contact; ``remembered_opt_outs`` are those of a removed contact with the same number."""
+    return Contact(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        community_code=community_code,
+        department_id=department_id or None,
+        app_user_id=app_user_id or None,
+        channels=_ordered(channels if channels is not None else CHANNELS, CHANNELS),
+        quiet_start=quiet_start or QUIET_START,
+        quiet_end=quiet_end or QUIET_END,
+        opt_outs=_ordered({*(opt_outs or ()), *remembered_opt_outs}, CATEGORIES),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def change_preferences(contact: Contact, changes: dict, now: datetime) -> Contact:
+    """Channels, quiet hours, opt-outs (the keys present in ``changes``)."""
+    values = {}
+    if "channels" in changes:
+        values["channels"] = _ordered(changes["channels"], CHANNELS)
+    if "opt_outs" in changes:
+        values["opt_outs"] = _ordered(changes["opt_outs"], CATEGORIES)
+    for key in ("quiet_start", "quiet_end", "department_id", "app_user_id"):
+        if key in changes:
+            values[key] = changes[key]
+    return replace(contact, **values, updated_at=now)
+
+
+def quiet_at(contact: Contact, moment: datetime) -> bool:
+    """Whether ``moment`` falls in the contact's quiet hours (Beijing time; may span midnight)."""
+    local = moment.astimezone(SHANGHAI).strftime("%H:%M")
+    start, end = contact.quiet_start, contact.quiet_end
+    if start == end:
+        return False
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def _ordered(values, order: tuple[str, ...]) -> tuple[str, ...]:
+    given = set(values)
+    return tuple(v for v in order if v in given)

@@ -3,7 +3,7 @@ audience replicas that say who a step concerns (kept from events, ids only, no p
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Index, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
 
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
@@ -62,4 +62,35 @@ consultation_invitees = Table(
     metadata,
     Column("consultation_id", String(36), primary_key=True),
     Column("invitee_id", String(64), primary_key=True),
+)
+
+
+# -- the contact directory (services/notify/phones.py: how numbers are kept) -------------------------
+
+contacts = Table(
+    "contact",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(24), nullable=False),
+    Column("community_code", String(12), nullable=False),
+    Column("department_id", String(64), nullable=True),
+    Column("app_user_id", String(64), nullable=True),
+    # AES-GCM ciphertext of the number; erased (NULL) when the contact is removed.
+    Column("phone_cipher", LargeBinary, nullable=True),
+    # HMAC-SHA256 of the number (hex): look-ups and uniqueness without decrypting; kept after removal.
+    Column("phone_hash", String(64), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("quiet_start", String(5), nullable=False),
+    Column("quiet_end", String(5), nullable=False),
+    Column("opt_outs", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("removed_at", UTCDateTime(), nullable=True),
+    # True while the contact is in the directory, NULL once removed: NULLs never collide, so the
+    # constraints below hold among live contacts only (on SQLite and PostgreSQL alike).
+    Column("live", Boolean, nullable=True),
+    UniqueConstraint("community_code", "phone_hash", "live", name="uq_contact_phone"),
+    UniqueConstraint("app_user_id", "live", name="uq_contact_app_user"),
+    Index("ix_contact_created", "created_at", "id"),
+    Index("ix_contact_hash", "phone_hash"),
 )

@@ -1,6 +1,9 @@
 """Notify's HTTP payloads."""
 
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.notify.domain import CATEGORIES, CHANNELS, KINDS
+from services.notify.phones import PHONE
 
 
 class NotificationOut(Schema):
@@ -15,3 +18,86 @@ class NotificationOut(Schema):
 class InboxOut(Schema):
     unread = fields.Integer()
     items = fields.List(fields.Nested(NotificationOut))
+
+
+# -- the contact directory -----------------------------------------------------------------------------
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+REQUIRED = {"required": "必须填写", "null": "不能为空"}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "不支持的字段", "type": "请求内容须为JSON对象"}
+
+
+def _text(**kwargs) -> fields.String:
+    return fields.String(error_messages={**REQUIRED, "invalid": "须为文本"}, **kwargs)
+
+
+def _choices(choices, label: str, **kwargs) -> fields.List:
+    inner = fields.String(validate=validate.OneOf(choices, error=f"{label}须为以下之一:{'、'.join(choices)}"))
+    return fields.List(inner, error_messages={**REQUIRED, "invalid": "须为列表"}, **kwargs)
+
+
+def _hhmm(**kwargs) -> fields.String:
+    return _text(validate=validate.Regexp(HHMM, error="时间须为HH:MM格式(北京时间),如22:00"), **kwargs)
+
+
+class PreferencesIn(_Strict):
+    channels = _choices(CHANNELS, "渠道", validate=validate.Length(min=1, error="至少选择一个渠道"))
+    quiet_start = _hhmm()
+    quiet_end = _hhmm()
+    opt_outs = _choices(CATEGORIES, "退订类别")
+
+
+class ContactIn(PreferencesIn):
+    phone = _text(required=True, validate=validate.Regexp(PHONE.pattern, error="手机号须为11位中国大陆手机号"))
+    community_code = _text(required=True, validate=validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字"))
+    kind = _text(required=True, validate=validate.OneOf(KINDS, error=f"类型须为以下之一:{'、'.join(KINDS)}"))
+    app_user_id = _text(load_default=None, allow_none=True, validate=validate.Length(max=64, error="最长64个字符"))
+    department_id = _text(load_default=None, allow_none=True, validate=validate.Length(max=64, error="最长64个字符"))
+
+
+class ContactOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    community_code = fields.String()
+    department_id = fields.String(allow_none=True)
+    app_user_id = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True, metadata={"description": "Masked, e.g. 138****1234; null once erased"})
+    channels = fields.List(fields.String())
+    quiet_start = fields.String()
+    quiet_end = fields.String()
+    quiet_timezone = fields.String()
+    opt_outs = fields.List(fields.String())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    removed_at = fields.DateTime(allow_none=True)
+
+
+class ContactQuery(Schema):
+    community = fields.String(
+        load_default=None, validate=validate.Regexp(r"^\d{2,12}$", error="区划代码须为2到12位数字")
+    )
+    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS, error="类型无效"))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
+    cursor = fields.String(load_default=None)
+
+
+class ContactPage(Schema):
+    items = fields.List(fields.Nested(ContactOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class RejectedRow(Schema):
+    line = fields.Integer()
+    errors = fields.List(fields.String())
+
+
+class ImportOut(Schema):
+    imported = fields.Integer()
+    updated = fields.Integer()
+    rejected = fields.List(fields.Nested(RejectedRow))

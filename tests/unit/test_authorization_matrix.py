@@ -68,6 +68,8 @@ class World:
     # participant=…)``), for requests that change one; and an announced one, for reads.
     new_consultation: Callable[..., SimpleNamespace] = None
     consultation_id: str = ""
+    # A fresh contact of 烟柳园 in notify's directory (``new_contact(app_user_id=None)``): its id.
+    new_contact: Callable[..., str] = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,51 @@ def _new_consultation_body(world, principal):
         "materials": ["https://docs.example/plan.pdf"],
     }
     return Request("POST", MEETINGS, body)
+
+
+CONTACTS = "/api/v1/notify/contacts"
+
+
+def _phone() -> str:
+    return f"139{uuid.uuid4().int % 10**8:08d}"
+
+
+def _contact_body(world, principal):
+    body = {"phone": _phone(), "community_code": YANLIUYUAN, "kind": "resident", "opt_outs": ["consultation"]}
+    return Request("POST", CONTACTS, body)
+
+
+def _contact_import(world, principal):
+    csv_text = f"phone,community_code,kind,channels\n{_phone()},{YANLIUYUAN},resident,sms;app\n"
+    return Request("POST", f"{CONTACTS}/import", {"csv": csv_text})
+
+
+def _my_contact(method: str, body=None):
+    """In scope the caller has a contact of their own; out of scope they have none."""
+
+    def build(world, principal):
+        if principal.role == "resident" and principal.scope == IN_SCOPE["resident"]:
+            world.new_contact(app_user_id=principal.subject)
+        return Request(method, f"{CONTACTS}/me", body)
+
+    return build
+
+
+CONTACT_SCENARIOS: dict[tuple[str, str], Scenario] = {
+    ("POST", CONTACTS): Scenario(_contact_body),
+    ("GET", CONTACTS): Scenario(
+        lambda w, p: Request("GET", f"{CONTACTS}?community={YANLIUYUAN}"),
+        leaks=lambda body, p: any(item["community_code"] == YANLIUYUAN for item in body["items"]),
+    ),
+    ("GET", f"{CONTACTS}/{{contact_id}}"): Scenario(lambda w, p: Request("GET", f"{CONTACTS}/{w.new_contact()}")),
+    ("PATCH", f"{CONTACTS}/{{contact_id}}"): Scenario(
+        lambda w, p: Request("PATCH", f"{CONTACTS}/{w.new_contact()}", {"channels": ["app"]})
+    ),
+    ("DELETE", f"{CONTACTS}/{{contact_id}}"): Scenario(lambda w, p: Request("DELETE", f"{CONTACTS}/{w.new_contact()}")),
+    ("POST", f"{CONTACTS}/import"): Scenario(_contact_import),
+    ("GET", f"{CONTACTS}/me"): Scenario(_my_contact("GET")),
+    ("PATCH", f"{CONTACTS}/me"): Scenario(_my_contact("PATCH", {"quiet_start": "21:30"})),
+}
 
 
 def _read(suffix: str = ""):
@@ -286,6 +333,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         leaks=lambda body, p: (body["subject"], body["scope"]) != (p.subject, p.scope),
     ),
     **MEETING_SCENARIOS,
+    **CONTACT_SCENARIOS,
 }
 
 
@@ -435,6 +483,17 @@ def world(platform_all, gateway, token):
             opinion_id=opinions[0].id if opinions else None,
         )
 
+    def new_contact(app_user_id: str | None = None) -> str:
+        answer = gateway.post(
+            CONTACTS,
+            json={"phone": _phone(), "community_code": YANLIUYUAN, "kind": "resident", "app_user_id": app_user_id},
+            headers={"Authorization": f"Bearer {token('community_worker', YANLIUYUAN)}"},
+        )
+        assert answer.status_code == 201, answer.json
+        return answer.json["id"]
+
+    new_contact()  # one contact in 烟柳园 at least, which no out-of-scope listing may show
+
     return World(
         created.json["id"],
         seed_notification,
@@ -442,6 +501,7 @@ def world(platform_all, gateway, token):
         seed_support,
         new_consultation=new_consultation,
         consultation_id=new_consultation("announced").id,
+        new_contact=new_contact,
     )
 
 

@@ -1,14 +1,14 @@
 """initial schema
 
-Revision ID: 9289c9ea0d72
+Revision ID: 48800b343a9e
 Revises:
-Create Date: 2026-11-26 13:31:57.647757
+Create Date: 2026-11-26 13:52:25.490230
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "9289c9ea0d72"
+revision = "48800b343a9e"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -29,6 +29,31 @@ def upgrade() -> None:
         sa.Column("invitee_id", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("consultation_id", "invitee_id"),
     )
+    op.create_table(
+        "contact",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("community_code", sa.String(length=12), nullable=False),
+        sa.Column("department_id", sa.String(length=64), nullable=True),
+        sa.Column("app_user_id", sa.String(length=64), nullable=True),
+        sa.Column("phone_cipher", sa.LargeBinary(), nullable=True),
+        sa.Column("phone_hash", sa.String(length=64), nullable=False),
+        sa.Column("channels", sa.JSON(), nullable=False),
+        sa.Column("quiet_start", sa.String(length=5), nullable=False),
+        sa.Column("quiet_end", sa.String(length=5), nullable=False),
+        sa.Column("opt_outs", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("live", sa.Boolean(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("app_user_id", "live", name="uq_contact_app_user"),
+        sa.UniqueConstraint("community_code", "phone_hash", "live", name="uq_contact_phone"),
+    )
+    with op.batch_alter_table("contact", schema=None) as batch_op:
+        batch_op.create_index("ix_contact_created", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_contact_hash", ["phone_hash"], unique=False)
+
     op.create_table(
         "division",
         sa.Column("code", sa.String(length=12), nullable=False),
@@ -127,6 +152,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_division_parent_code"))
 
     op.drop_table("division")
+    with op.batch_alter_table("contact", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_hash")
+        batch_op.drop_index("ix_contact_created")
+
+    op.drop_table("contact")
     op.drop_table("consultation_invitee")
     op.drop_table("consultation_audience")
     # ### end Alembic commands ###

@@ -1,0 +1,96 @@
+"""Contact phone numbers at rest: AES-256-GCM ciphertext plus an HMAC-SHA256 look-up hash.
+
+The key material is ``XIESHANG_NOTIFY_PHONE_KEY`` (base64 of 32 bytes). Where it is unset (the
+embedded default), a per-installation key is kept in ``<data dir>/keys/notify-phone.key``, created
+with mode 0600 on first use; back it up with the database, or the numbers cannot be read again.
+
+Two sub-keys are derived from the key material with HKDF-SHA256 (one for encryption, one for the
+hash), so the hash never reuses the encryption key. The ciphertext is ``nonce (12 bytes) || AES-GCM
+output`` with the contact's id as associated data, so a ciphertext moved to another row does not
+decrypt. The hash (hex) finds a number and keeps it unique per community without decrypting; it is
+all that is kept of a removed contact's number (its opt-outs are remembered, see ``domain``).
+
+Numbers are shown only masked (``138****1234``) and never logged or put in events.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+KEY_FILE = Path("keys") / "notify-phone.key"
+
+
+def valid(phone: str) -> bool:
+    return bool(PHONE.fullmatch(phone))
+
+
+def mask(phone: str | None) -> str | None:
+    """138****1234; None for an erased number."""
+    if not phone:
+        return None
+    return f"{phone[:3]}****{phone[-4:]}"
+
+
+def _subkey(material: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"xieshang.notify.phone." + purpose).derive(
+        material
+    )
+
+
+class PhoneVault:
+    def __init__(self, material: bytes):
+        if len(material) != 32:
+            raise ValueError("the phone key must be 32 bytes")
+        self._aead = AESGCM(_subkey(material, b"encrypt"))
+        self._mac_key = _subkey(material, b"lookup")
+
+    def encrypt(self, phone: str, contact_id: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, phone.encode(), contact_id.encode())
+
+    def decrypt(self, blob: bytes, contact_id: str) -> str:
+        return self._aead.decrypt(bytes(blob[:12]), bytes(blob[12:]), contact_id.encode()).decode()
+
+    def digest(self, phone: str) -> str:
+        return hmac.new(self._mac_key, phone.encode(), hashlib.sha256).hexdigest()
+
+
+def _key_file_material(path: Path) -> bytes:
+    """Read the installation's key file, creating it (0600, exclusively) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    material = base64.b64decode(path.read_text().strip())
+    if len(material) != 32:
+        raise ValueError(f"{path} does not hold the base64 of 32 bytes")
+    return material
+
+
+_vaults: dict[object, PhoneVault] = {}
+_lock = threading.Lock()
+
+
+def vault_for(settings) -> PhoneVault:
+    """The vault of these settings (the configured key, else the installation's key file)."""
+    configured = settings.values.get("notify_phone_key")
+    source = ("key", configured) if configured else ("file", (Path(settings.data_dir) / KEY_FILE).resolve())
+    with _lock:
+        if source not in _vaults:
+            _vaults[source] = PhoneVault(configured or _key_file_material(source[1]))
+        return _vaults[source]
