@@ -4,16 +4,15 @@ decisions out; a broken rule raises a ``shared.problems`` error with a Chinese m
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from shared.auth import Principal
 from shared.divisions import Division
 from shared.problems import Conflict, Forbidden, Invalid
+from shared.text import http_link, plain_text
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000
@@ -25,7 +24,6 @@ ORIGIN_TOP_DOWN_ROLES = {"street_admin", "district_admin", "city_operator"}
 # Workers record matters for residents without a phone; district systems relay hotline cases.
 SUBMITTER_ROLES = ("resident", "community_worker", "street_admin", "district_admin", "city_operator", "system")
 TRIAGE_ROLES = ("community_worker", "street_admin", "district_admin")
-_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>|javascript:|data:text/html", re.IGNORECASE)
 
 # The life of a matter. Triage moves it out of submitted/eligible; meetings and tracking move it on.
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -114,17 +112,6 @@ class Transition:
 # -- raising a matter ------------------------------------------------------------------------------
 
 
-def plain_text(field_name: str, label: str, value: str, limit: int) -> str:
-    text = value.strip()
-    if not text:
-        raise Invalid(f"{label}不能为空", field=field_name)
-    if len(text) > limit:
-        raise Invalid(f"{label}不能超过{limit}个字", field=field_name)
-    if _MARKUP.search(text):
-        raise Invalid(f"{label}只能是纯文本,不能包含HTML或脚本", field=field_name)
-    return text
-
-
 def _location(location: Location) -> Location:
     lat, lng = location.latitude, location.longitude
     if (lat is None) != (lng is None):
@@ -139,9 +126,7 @@ def _attachments(links: list[str]) -> list[str]:
     if len(links) > MAX_ATTACHMENTS:
         raise Invalid(f"附件链接最多{MAX_ATTACHMENTS}个", field="attachments")
     for link in links:
-        parts = urlsplit(link)
-        if parts.scheme not in {"http", "https"} or not parts.netloc or len(link) > 500:
-            raise Invalid("附件必须是http或https链接", field="attachments")
+        http_link("attachments", "附件", link)
     return list(links)
 
 

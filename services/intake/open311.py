@@ -75,6 +75,7 @@ from services.intake.models import categories
 from shared.http import current_principal, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
 from shared.service import current_runtime
+from shared.text import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -464,7 +465,7 @@ def create_request(fmt=None):
         raise BadRequest("attribute[community_code] 必须是12位统计用区划代码")
     if not community_code.startswith(prefix):
         raise BadRequest("该社区不在本接口的辖区(jurisdiction_id)内")
-    description = domain.plain_text("description", "描述", params.get("description") or "", domain.MAX_DESCRIPTION)
+    description = plain_text("description", "描述", params.get("description") or "", domain.MAX_DESCRIPTION)
     title = _text(params, "attribute[title]") or " ".join(description.split())[:TITLE_FROM_DESCRIPTION]
     account_id = _text(params, "account_id")
     if account_id is not None and len(account_id) > 64:

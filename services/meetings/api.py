@@ -132,28 +132,8 @@ def _out(consultation: domain.Consultation) -> dict:
     }
 
 
-_PLAIN = (
-    "id",
-    "division_code",
-    "title",
-    "form",
-    "mode",
-    "organiser_id",
-    "status",
-    "starts_at",
-    "ends_at",
-    "venue",
-    "online_link",
-    "announced_at",
-    "decision",
-    "minutes",
-    "explanation",
-    "published_at",
-    "cancel_reason",
-    "follows_id",
-    "created_at",
-    "updated_at",
-)
+# Everything but the attendance code, which organisers fetch on its own route.
+_PLAIN = tuple(name for name in repository.SCALARS if name != "attendance_code")
 
 
 def _fraction(value) -> str | None:

@@ -45,33 +45,22 @@ stakeholders and the residents. Here it is a state machine (``TRANSITIONS``), ea
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from urllib.parse import urlsplit
 
 from shared.auth import Principal
 from shared.divisions import Division
+from shared.events.catalog import CONSULTATION_FORMS
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
+from shared.text import http_link, plain_text
 
 # -- vocabularies ------------------------------------------------------------------------------------
 
-FORMS = {
-    "community_council": "社区议事会",
-    "party_member_council": "党员议事会",
-    "residents_forum": "居民论坛",
-    "neighbourhood_point": "邻里议事点",
-    "building": "楼栋/门栋议事",
-    "owners_meeting": "业主协商会",
-    "hearing": "民主听证会",
-    "dialogue": "民主恳谈会",
-    "review": "民主评议会",
-    "online": "线上协商",
-}
+FORMS = CONSULTATION_FORMS
 MODES = {"offline": "线下", "online": "线上", "hybrid": "线上线下结合"}
 ORIGINS = {"resident": "居民提出", "top_down": "上级或社区提出"}
 CATEGORIES = {
@@ -126,7 +115,6 @@ MAX_AGREED = 2000
 MAX_TOPICS = 20
 MAX_MATERIALS = 20
 MAX_ID = 64
-_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>|javascript:|data:text/html", re.IGNORECASE)
 
 # -- the procedure -----------------------------------------------------------------------------------
 
@@ -388,26 +376,8 @@ class QualityFigures:
 # -- small checks ------------------------------------------------------------------------------------
 
 
-def _text(field_name: str, label: str, value: str | None, limit: int) -> str:
-    text = (value or "").strip()
-    if not text:
-        raise Invalid(f"{label}不能为空", field=field_name)
-    if len(text) > limit:
-        raise Invalid(f"{label}不能超过{limit}个字", field=field_name)
-    if _MARKUP.search(text):
-        raise Invalid(f"{label}只能是纯文本,不能包含HTML或脚本", field=field_name)
-    return text
-
-
 def _optional_text(field_name: str, label: str, value: str | None, limit: int) -> str | None:
-    return _text(field_name, label, value, limit) if value and value.strip() else None
-
-
-def _link(field_name: str, label: str, link: str) -> str:
-    parts = urlsplit(link.strip()) if isinstance(link, str) else None
-    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc or len(link) > 500:
-        raise Invalid(f"{label}必须是http或https链接", field=field_name)
-    return link.strip()
+    return plain_text(field_name, label, value, limit) if value and value.strip() else None
 
 
 def _moment(field_name: str, label: str, value: datetime) -> datetime:
@@ -566,7 +536,7 @@ def _details(
     venue = _optional_text("venue", "地点", venue, 200)
     if mode in {"offline", "hybrid"} and venue is None:
         raise Invalid("线下协商须填写地点", field="venue")
-    link = _link("online_link", "线上协商链接", online_link) if online_link and online_link.strip() else None
+    link = http_link("online_link", "线上协商链接", online_link) if online_link and online_link.strip() else None
     if mode in {"online", "hybrid"} and link is None:
         raise Invalid("线上协商须提供参会链接", field="online_link")
     if isinstance(materials, str) or len(materials) > MAX_MATERIALS:
@@ -574,14 +544,14 @@ def _details(
     if not isinstance(rule, DecisionRule):
         raise Invalid("决策方式无效", field="rule")
     return {
-        "title": _text("title", "协商名称", title, MAX_TITLE),
+        "title": plain_text("title", "协商名称", title, MAX_TITLE),
         "form": form,
         "mode": mode,
         "starts_at": starts_at,
         "ends_at": ends_at,
         "venue": venue,
         "online_link": link,
-        "materials": tuple(_link("materials", "协商材料", m) for m in materials),
+        "materials": tuple(http_link("materials", "协商材料", m) for m in materials),
         "rule": rule,
     }
 
@@ -698,7 +668,7 @@ def add_topic(
         raise Conflict("该建议已在本次协商的议题中", field="proposal_id")
     if len(consultation.topics) >= MAX_TOPICS:
         raise Invalid(f"一次协商最多{MAX_TOPICS}个议题", field="topics")
-    topic = Topic(str(uuid.uuid4()), _text("title", "议题", title, MAX_TITLE), origin, proposal_id)
+    topic = Topic(str(uuid.uuid4()), plain_text("title", "议题", title, MAX_TITLE), origin, proposal_id)
     return replace(consultation, topics=(*consultation.topics, topic), updated_at=now)
 
 
@@ -723,7 +693,7 @@ def invite(
     """Invite one person (by account id) in a category, before the consultation starts."""
     _organiser(consultation, principal)
     _in_status(consultation, {"draft", "announced"}, "邀请参会人")
-    person_id = _text("person_id", "参会人编号", person_id, MAX_ID)
+    person_id = plain_text("person_id", "参会人编号", person_id, MAX_ID)
     _choice("category", "参会人类别", category, CATEGORIES)
     if any(p.id == person_id for p in participants):
         raise Conflict("此人已受邀参加本次协商", field="person_id")
@@ -797,7 +767,7 @@ def postpone(
     """A later start, announced again: the notice period counts from now. Keeps ``announced``."""
     actor = _organiser(consultation, principal)
     _in_status(consultation, {"announced"}, "延期")
-    reason = _text("reason", "延期原因", reason, MAX_REASON)
+    reason = plain_text("reason", "延期原因", reason, MAX_REASON)
     _moment("starts_at", "开始时间", starts_at)
     if starts_at <= consultation.starts_at:
         raise Invalid("延期后的开始时间必须晚于原定时间", field="starts_at")
@@ -816,7 +786,7 @@ def cancel(
     """Call it off before it starts; everyone invited is told why."""
     actor = _organiser(consultation, principal)
     _expect(consultation, "cancelled")
-    reason = _text("reason", "取消原因", reason, MAX_REASON)
+    reason = plain_text("reason", "取消原因", reason, MAX_REASON)
     return move(consultation, "cancelled", actor, now, reason, cancel_reason=reason)
 
 
@@ -927,7 +897,7 @@ def summarise_round(
         raise Conflict(f"第{round_.number}轮意见征集尚未结束,不能总结")
     if round_.summary:
         raise Conflict(f"第{round_.number}轮已有总结")
-    summary = _text("summary", "轮次总结", summary, MAX_SUMMARY)
+    summary = plain_text("summary", "轮次总结", summary, MAX_SUMMARY)
     return replace(round_, summary=summary, summarised_by=actor.id, summarised_at=now)
 
 
@@ -967,7 +937,7 @@ def post_opinion(
         round_number=current.number,
         author_id=principal.subject,
         stance=stance,
-        text=_text("text", "意见", text, MAX_OPINION),
+        text=plain_text("text", "意见", text, MAX_OPINION),
         posted_at=now,
         parent_id=parent.id if parent else None,
     )
@@ -982,7 +952,7 @@ def hide_opinion(
         raise NotFound("意见不存在")
     if opinion.hidden:
         raise Conflict("该意见已被隐藏")
-    reason = _text("reason", "隐藏原因", reason, MAX_REASON)
+    reason = plain_text("reason", "隐藏原因", reason, MAX_REASON)
     hidden = replace(opinion, hidden=True, hidden_reason=reason)
     return hidden, Moderation(consultation.id, opinion.id, "hide", actor.id, actor.role, reason, now)
 
@@ -1092,7 +1062,7 @@ def declare_no_consensus(
     consultation. Needs no quorum, since nothing is decided."""
     actor = _organiser(consultation, principal)
     _expect(consultation, "no_consensus")
-    reason = _text("reason", "未达成共识的说明", reason, MAX_REASON)
+    reason = plain_text("reason", "未达成共识的说明", reason, MAX_REASON)
     return move(consultation, "no_consensus", actor, now, reason, decision="no_consensus", results=())
 
 
@@ -1108,8 +1078,8 @@ def _resolution(item: Resolution, adopted: set[str], today: date) -> Resolution:
         raise Invalid("办理期限不能早于今天", field="resolutions")
     return replace(
         item,
-        responsible_party=_text("resolutions", "责任单位", item.responsible_party, MAX_ID),
-        agreed=_text("resolutions", "决议内容", item.agreed, MAX_AGREED),
+        responsible_party=plain_text("resolutions", "责任单位", item.responsible_party, MAX_ID),
+        agreed=plain_text("resolutions", "决议内容", item.agreed, MAX_AGREED),
     )
 
 
@@ -1126,7 +1096,7 @@ def publish_outcome(
     consensus, an explanation. When anyone dissented, the explanation answers them too."""
     actor = _organiser(consultation, principal)
     _expect(consultation, "outcome_published")
-    minutes = _text("minutes", "会议纪要", minutes, MAX_MINUTES)
+    minutes = plain_text("minutes", "会议纪要", minutes, MAX_MINUTES)
     explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
     if consultation.status == "no_consensus":
         if resolutions:

@@ -64,7 +64,7 @@ def _rule(data: dict) -> DecisionRule:
 
 
 def _row(consultation: Consultation) -> dict:
-    values = {name: getattr(consultation, name) for name in _SCALARS}
+    values = {name: getattr(consultation, name) for name in SCALARS}
     values.update(
         materials=list(consultation.materials),
         topics=[asdict(t) for t in consultation.topics],
@@ -75,7 +75,8 @@ def _row(consultation: Consultation) -> dict:
     return values
 
 
-_SCALARS = (
+# The consultation's columns that hold one plain value each.
+SCALARS = (
     "id",
     "division_code",
     "title",
@@ -102,7 +103,7 @@ _SCALARS = (
 
 def _consultation(row) -> Consultation:
     return Consultation(
-        **{name: row[name] for name in _SCALARS},
+        **{name: row[name] for name in SCALARS},
         rule=_rule(row["rule"]),
         materials=tuple(row["materials"]),
         topics=tuple(Topic(**t) for t in row["topics"]),

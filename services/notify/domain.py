@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from shared.events.catalog import CONSULTATION_FORMS
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # How the recipient relates to the proposal a message is about ({relation} in the templates).
@@ -20,18 +22,7 @@ SUBMITTER = "提交"
 SUPPORTER = "附议"
 
 # The consultation forms of the 2015 procedure (meetings' vocabulary, shown to participants).
-FORMS = {
-    "community_council": "社区议事会",
-    "party_member_council": "党员议事会",
-    "residents_forum": "居民论坛",
-    "neighbourhood_point": "邻里议事点",
-    "building": "楼栋/门栋议事",
-    "owners_meeting": "业主协商会",
-    "hearing": "民主听证会",
-    "dialogue": "民主恳谈会",
-    "review": "民主评议会",
-    "online": "线上协商",
-}
+FORMS = CONSULTATION_FORMS
 
 
 class TemplateError(ValueError):

@@ -194,3 +194,13 @@ def observed_events(env, amqp_url):
     yield read
     with Connection(amqp_url) as conn, contextlib.suppress(Exception):
         conn.channel().queue_delete(name)
+
+
+@pytest.fixture
+def processes(env, platform, tmp_path):
+    """Targets started as real processes on this test's databases and bus names, stopped afterwards."""
+    from tests.integration.processes import Processes
+
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()

@@ -13,7 +13,7 @@ import pytest
 from werkzeug.test import Client
 
 from tests.conftest import YANLIUYUAN
-from tests.integration.processes import Http, Processes
+from tests.integration.processes import Http
 from tests.support import wait_until
 
 C = "/api/v1/meetings/consultations"
@@ -175,14 +175,7 @@ def test_whole_consultation_in_all_mode(settings, platform, with_divisions, auth
         shutdown(assembly)
 
 
-@pytest.fixture
-def processes(env, platform, with_divisions, tmp_path):
-    procs = Processes(env, tmp_path)
-    yield procs
-    procs.stop_all()
-
-
-def test_whole_consultation_with_each_target_in_its_own_process(processes, auth, observed_events):
+def test_whole_consultation_with_each_target_in_its_own_process(processes, with_divisions, auth, observed_events):
     upstreams = {f"XIESHANG_{s.upper()}_URL": processes.start(f"{s}-api") for s in ("intake", "meetings")}
     for worker in ("intake-worker", "meetings-worker"):
         processes.start(worker)

@@ -3,11 +3,10 @@ submit → co-sign to the threshold → accept; every step's event is seen on th
 
 from __future__ import annotations
 
-import pytest
 from werkzeug.test import Client
 
 from tests.conftest import YANLIUYUAN
-from tests.integration.processes import Http, Processes
+from tests.integration.processes import Http
 from tests.support import wait_until
 
 EXPECTED = [
@@ -55,14 +54,7 @@ def test_chain_in_all_mode(settings, platform, with_divisions, auth, observed_ev
         shutdown(assembly)
 
 
-@pytest.fixture
-def processes(env, platform, with_divisions, tmp_path):
-    procs = Processes(env, tmp_path)
-    yield procs
-    procs.stop_all()
-
-
-def test_chain_with_each_target_in_its_own_process(processes, auth, observed_events):
+def test_chain_with_each_target_in_its_own_process(processes, with_divisions, auth, observed_events):
     intake = processes.start("intake-api")
     gateway = processes.start("gateway", XIESHANG_INTAKE_URL=intake)
     run_chain(Http(base_url=gateway), auth)

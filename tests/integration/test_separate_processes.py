@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.conftest import YANLIUYUAN
-from tests.integration.processes import Processes
 from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("intake-api", "intake-worker", "notify-api", "notify-worker")
-
-
-@pytest.fixture
-def processes(env, platform, tmp_path):
-    procs = Processes(env, tmp_path)
-    yield procs
-    procs.stop_all()
 
 
 def test_thin_thread_with_each_target_in_its_own_process(processes, auth, tmp_path):
