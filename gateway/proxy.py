@@ -1,7 +1,9 @@
 """Upstreams the gateway routes to: a service app in the same process, or one over HTTP.
 
 Over HTTP the gateway keeps pooled keep-alive connections per upstream, streams bodies both ways,
-and answers 503 (upstream unreachable) or 504 (upstream too slow) as problem+json itself.
+and answers 503 (upstream unreachable) or 504 (upstream too slow) as problem+json itself. A response
+is passed on as it arrives, never gathered first: an event stream's events reach the client when the
+service writes them.
 """
 
 from __future__ import annotations
@@ -155,8 +157,23 @@ def _chunks(stream, length: int, size: int = 64 * 1024) -> Iterable[bytes]:
         yield chunk
 
 
-def _stream(upstream: urllib3.BaseHTTPResponse) -> Iterable[bytes]:
+def _stream(upstream: urllib3.BaseHTTPResponse, size: int = 64 * 1024) -> Iterable[bytes]:
+    """The upstream's body as it arrives. A chunked body (gunicorn's answer without Content-Length,
+    e.g. an event stream) goes on chunk by chunk; any other body in what each read brings (``read1``),
+    because ``stream()`` would wait for ``size`` bytes or the end before passing anything on.
+
+    A client that leaves before the end (an event stream's usual way to end) closes the connection to
+    the service too (urllib3 does so itself when a chunked read is interrupted, not between ``read1``
+    calls): back in the pool, the rest of that body would be read as the next request's answer."""
+    complete = False
     try:
-        yield from upstream.stream(64 * 1024, decode_content=False)
+        if upstream.chunked:
+            yield from upstream.stream(size, decode_content=False)
+        else:
+            while data := upstream.read1(size, decode_content=False):
+                yield data
+        complete = True
     finally:
+        if not complete:
+            upstream.close()
         upstream.release_conn()

@@ -89,6 +89,16 @@ def _aes_key(raw: str) -> bytes:
     return key
 
 
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -152,6 +162,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "XIESHANG_WEB_CONCURRENCY", "web_concurrency", _positive_int, 2, "gunicorn worker processes per API target"
     ),
+    Variable(
+        "XIESHANG_WEB_THREADS",
+        "web_threads",
+        _positive_int,
+        8,
+        "Threads per gunicorn worker (gthread): concurrent requests per worker, each open event stream holding one",
+    ),
     Variable("XIESHANG_LOG_LEVEL", "log_level", _log_level, "INFO", "Log level (JSON logs on stderr)"),
     Variable("XIESHANG_AMQP_URL", "amqp_url", _AMQP_URL, "memory://", "Broker URL; memory:// is the in-process bus"),
     Variable("XIESHANG_BUS_NAMESPACE", "bus_namespace", str, "xieshang", "Prefix of the exchange and queue names"),
@@ -212,6 +229,20 @@ VARIABLES: tuple[Variable, ...] = (
         "Seconds the gateway waits for a service's answer before a 504",
     ),
     Variable(
+        "XIESHANG_STREAM_POLL_SECONDS",
+        "stream_poll_seconds",
+        _positive_float,
+        1.0,
+        "Seconds between the checks of an open event stream (notify's inbox stream) for new rows",
+    ),
+    Variable(
+        "XIESHANG_STREAM_MAX_SECONDS",
+        "stream_max_seconds",
+        _positive_float,
+        300.0,
+        "Seconds an event stream stays open before it ends itself (the client reconnects with Last-Event-ID)",
+    ),
+    Variable(
         "XIESHANG_SUPPORT_THRESHOLD",
         "support_threshold",
         _positive_int,
@@ -247,6 +278,69 @@ VARIABLES: tuple[Variable, ...] = (
         "Base64 of 32 bytes: the key of notify's contact phone numbers (AES-GCM at rest, HMAC-SHA256 "
         "look-up hash). Unset: a per-installation key file <data dir>/keys/notify-phone.key (0600), "
         "created on first use; keep it with backups, without it the stored numbers cannot be read",
+    ),
+    Variable(
+        "XIESHANG_SMS_PROVIDER",
+        "sms_provider",
+        _choice(("file", "kannel", "http")),
+        "file",
+        "Where SMS go: kannel (smsbox's sendsms), http (a city's SMS platform, JSON webhook) or file "
+        "(<data dir>/sms-outbox.jsonl, numbers masked: the embedded default, nothing leaves the machine)",
+    ),
+    Variable(
+        "XIESHANG_SMS_URL",
+        "sms_url",
+        _HTTP_URL,
+        None,
+        "kannel: smsbox's sendsms URL (http://host:13013/cgi-bin/sendsms); http: the platform's send URL",
+    ),
+    Variable("XIESHANG_SMS_USERNAME", "sms_username", str, None, "kannel: the sendsms-user's username"),
+    Variable(
+        "XIESHANG_SMS_PASSWORD",
+        "sms_password",
+        str,
+        None,
+        "kannel: the sendsms-user's password; http: the bearer token sent to the platform",
+    ),
+    Variable("XIESHANG_SMS_SENDER", "sms_sender", str, "1069000000", "Sender number (the carrier-assigned port)"),
+    Variable("XIESHANG_SMS_SIGNATURE", "sms_signature", str, "池州社区协商", "The 【签名】 every SMS starts with"),
+    Variable(
+        "XIESHANG_SMS_MAX_PARTS",
+        "sms_max_parts",
+        _positive_int,
+        4,
+        "Most parts one SMS may take (70 characters in one message, 67 per part beyond)",
+    ),
+    Variable("XIESHANG_SMS_RATE", "sms_rate", _positive_float, 20.0, "SMS parts per second handed to the provider"),
+    Variable(
+        "XIESHANG_SMS_RETRY_DELAYS",
+        "sms_retry_delays",
+        _delays,
+        (30.0, 120.0, 600.0, 1800.0, 3600.0),
+        "Back-off in seconds before each new try of an SMS the provider could not take; then it failed",
+    ),
+    Variable(
+        "XIESHANG_SMS_LEASE_SECONDS",
+        "sms_lease_seconds",
+        _positive_float,
+        120.0,
+        "How long a claimed SMS waits for the provider's answer or report before another sender may "
+        "send it again (a sender killed mid-send); longer than the provider's report latency",
+    ),
+    Variable(
+        "XIESHANG_SMS_CALLBACK_URL",
+        "sms_callback_url",
+        _HTTP_URL,
+        None,
+        "Public base URL of notify's SMS callbacks as the provider reaches them, e.g. "
+        "https://gateway.example/api/v1/notify/sms (delivery reports; unset: none are asked for)",
+    ),
+    Variable(
+        "XIESHANG_SMS_POLL_SECONDS",
+        "sms_poll_seconds",
+        _positive_float,
+        1.0,
+        "Seconds between the SMS sender's looks for due messages",
     ),
     Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),

@@ -52,6 +52,18 @@ OUTBOX_LAG = Histogram(
     ["service"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+NOTIFY_MESSAGES = Counter(
+    "xieshang_notify_messages_total",
+    "Notifications by channel and step: app written; sms queued, deferred (quiet hours), sent, retried, failed, "
+    "delivered, suppressed (opted out after queuing)",
+    ["channel", "status"],
+)
+NOTIFY_SMS_WAITING = Gauge(
+    "xieshang_notify_sms_waiting",
+    "SMS not yet handed to the provider, by status (queued, deferred, sending)",
+    ["status"],
+    multiprocess_mode="livemax",
+)
 
 
 def multiprocess_enabled() -> bool:

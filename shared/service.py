@@ -35,6 +35,8 @@ class ServiceSpec:
     migrations: Path
     blueprints: Callable[[], Iterable] = tuple
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # The service's own background parts (objects with start()/stop()), run by its worker target.
+    background: Callable[[ServiceRuntime], Iterable] = lambda runtime: ()
 
 
 def topology_for(specs: Iterable[ServiceSpec], settings: Settings) -> Topology:
@@ -62,6 +64,7 @@ class ServiceRuntime:
         self.outbox = Outbox(self.db, spec.tables)
         self._relay: Relay | None = None
         self._consumer: Consumer | None = None
+        self._background: list | None = None
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -95,6 +98,11 @@ class ServiceRuntime:
             )
         return self._consumer
 
+    def background(self) -> list:
+        if self._background is None:
+            self._background = list(self.spec.background(self))
+        return self._background
+
     def check_broker(self) -> None:
         if self.settings.uses_broker:
             with connect(self.settings.amqp_url, timeout=2.0):
@@ -117,6 +125,8 @@ class ServiceRuntime:
         return app
 
     def stop(self) -> None:
+        for part in self._background or ():
+            part.stop()
         if self._consumer is not None:
             self._consumer.stop()
         if self._relay is not None:

@@ -3,6 +3,12 @@
 Everything that opens connections or starts threads is built in ``load()``, which gunicorn calls
 in each worker process after the fork. ``all`` runs one gunicorn worker with threads, because the
 in-memory bus lives inside one process.
+
+API targets run gunicorn's ``gthread`` workers: a request holds a thread, not the process, and the
+worker's main loop keeps beating while a long response is written, so an open event stream (notify's
+inbox stream, up to ``XIESHANG_STREAM_MAX_SECONDS``) is not killed as a silent worker and leaves the
+other threads serving. Each open stream holds one thread: ``XIESHANG_WEB_THREADS`` sets how many
+requests, streams included, one worker serves at once.
 """
 
 from __future__ import annotations
@@ -58,11 +64,11 @@ class JsonLogger(GunicornLogger):
 
 
 class GunicornServer(BaseApplication):
-    def __init__(self, settings: Settings, target: str, workers: int, threads: int = 8):
+    def __init__(self, settings: Settings, target: str, workers: int, threads: int | None = None):
         self.settings = settings
         self.target = target
         self.workers = workers
-        self.threads = threads
+        self.threads = threads or settings.web_threads
         super().__init__()
 
     def load_config(self) -> None:

@@ -56,6 +56,8 @@ def _worker(service: str) -> Callable[[Assembly], None]:
             _add_once(assembly, consumer)
             assembly.ready_checks[f"{service}.consumer"] = consumer.require_connected
         _add_once(assembly, runtime.relay())
+        for part in runtime.background():
+            _add_once(assembly, part)
         assembly.ready_checks.update({f"{service}.{k}": v for k, v in runtime.ready_checks().items()})
 
     return init

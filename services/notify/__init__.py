@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from services.notify import api, events, models
+from services.notify import api, events, models, sender
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -12,4 +12,5 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     blueprints=api.blueprints,
     handlers=events.HANDLERS,
+    background=sender.background,
 )

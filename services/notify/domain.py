@@ -38,7 +38,7 @@ class Template:
         given = set(variables)
         if given != self.variables:
             missing, unknown = sorted(self.variables - given), sorted(given - self.variables)
-            raise TemplateError(f"variables do not match the template: missing {missing}, unknown {unknown}")
+            raise TemplateError(f"模板变量不符:缺少{'、'.join(missing) or '无'},多余{'、'.join(unknown) or '无'}")
         return self.text.format(**variables)
 
 
@@ -83,7 +83,41 @@ TEMPLATES: dict[str, Template] = {
     ),
     "consultation_postponed": template("“{title}”已延期至{starts_at},原因:{reason}", "title", "starts_at", "reason"),
     "consultation_cancelled": template("“{title}”已取消,原因:{reason}", "title", "reason"),
+    "consultation_reminder": template(
+        "提醒:您受邀参加的“{title}”将于{starts_at}开始,地点:{place}。", "title", "starts_at", "place"
+    ),
+    # -- a community's notices, to every subscriber of the community ---------------------------------
+    "community_announced": template(
+        "本社区将于{starts_at}召开“{title}”({form_name}),地点:{place},欢迎关注参与。",
+        "title",
+        "form_name",
+        "starts_at",
+        "place",
+    ),
+    "community_postponed": template("本社区“{title}”已延期至{starts_at},原因:{reason}", "title", "starts_at", "reason"),
+    "community_cancelled": template("本社区“{title}”已取消,原因:{reason}", "title", "reason"),
+    "community_notice": template("社区通知:{content}", "content"),
+    "community_outcome": template("本社区“{title}”的协商结果已公布:{decision}。详见社区公示栏。", "title", "decision"),
+    # -- a task's steps, to the contacts of the responsible department -------------------------------
+    "task_assigned": template("请办理协商成果“{title}”,办结时限:{due_at}。", "title", "due_at"),
+    "task_reminded": template("催办:协商成果“{title}”应于{due_at}前办结,请抓紧办理。", "title", "due_at"),
+    "task_escalated": template("督办:协商成果“{title}”已列入督办,原因:{reason},请立即办理并反馈。", "title", "reason"),
+    # -- to operators --------------------------------------------------------------------------------
+    "operations_dead_letters": template(
+        "运维提醒:{service}服务有{count}条事件处理失败,已转入死信队列,请查看并重放。", "service", "count"
+    ),
 }
+
+# Time-critical notices go out in quiet hours too; everything else waits until morning.
+URGENT = frozenset({"consultation_postponed", "consultation_cancelled"})
+# Free-text variables an SMS may shorten (with an ellipsis) to stay within its parts.
+SHORTENABLE = ("title", "into_title", "reason", "place")
+OUTCOME_DECISIONS = {"decided": "已形成协商决定", "no_consensus": "未能达成一致,已说明理由"}
+
+
+def category(template_name: str) -> str:
+    """Opt-outs are per category: the part of a template's name before the first underscore."""
+    return template_name.split("_", 1)[0]
 
 
 def render(template_name: str, **variables: str) -> str:
@@ -114,49 +148,16 @@ def place(venue: str | None, online_link: str | None) -> str:
     return "另行通知"
 
 
-@dataclass(frozen=True)
-class Notification:
-    id: str
-    recipient_id: str
-    channel: str
-    template: str
-    body: str
-    division_code: str | None
-    event_id: str
-    created_at: datetime
-
-
-def app_notification(
-    *,
-    recipient_id: str,
-    template: str,
-    variables: dict[str, str],
-    division_code: str | None,
-    event_id: str,
-    now: datetime,
-) -> Notification:
-    return Notification(
-        id=str(uuid.uuid4()),
-        recipient_id=recipient_id,
-        channel="app",
-        template=template,
-        body=render(template, **variables),
-        division_code=division_code,
-        event_id=event_id,
-        created_at=now,
-    )
-
-
 # -- the contact directory (residents and department contacts) ------------------------------------------
 #
 # Retention: removing a contact erases its phone ciphertext at once; the row keeps only the keyed
 # hash of the number, its community and its opt-outs, so a person who opted out and is added again
 # (same number, same community) keeps their opt-outs. A removed contact is no longer listed or served.
 
-KINDS = ("resident", "department_contact")
+# Operators are told of operational trouble (dead letters piling up) in the app.
+KINDS = ("resident", "department_contact", "operator")
 CHANNELS = ("sms", "app")
-# Opt-outs are per template category: the part of a template's name before the first underscore.
-CATEGORIES = tuple(sorted({name.split("_", 1)[0] for name in TEMPLATES}))
+CATEGORIES = tuple(sorted({category(name) for name in TEMPLATES}))
 QUIET_START, QUIET_END = "22:00", "07:00"  # Beijing time (SHANGHAI)
 CONTACT_MANAGERS = ("community_worker", "street_admin", "district_admin", "city_operator")
 
@@ -181,8 +182,8 @@ def contact_errors(kind: str, department_id: str | None) -> list[str]:
     """What is wrong with a contact's kind and department (Chinese), empty when nothing is."""
     if kind == "department_contact" and not department_id:
         return ["部门联系人须填写部门(department_id)"]
-    if kind == "resident" and department_id:
-        return ["居民联系人不能填写部门(department_id)"]
+    if kind != "department_contact" and department_id:
+        return ["只有部门联系人可以填写部门(department_id)"]
     return []
 
 
@@ -228,15 +229,12 @@ def change_preferences(contact: Contact, changes: dict, now: datetime) -> Contac
     return replace(contact, **values, updated_at=now)
 
 
-def quiet_at(contact: Contact, moment: datetime) -> bool:
-    """Whether ``moment`` falls in the contact's quiet hours (Beijing time; may span midnight)."""
-    local = moment.astimezone(SHANGHAI).strftime("%H:%M")
-    start, end = contact.quiet_start, contact.quiet_end
-    if start == end:
-        return False
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
+def wants(contact, channel: str, category: str) -> bool:
+    """Whether a contact entry (anything with ``channels`` and ``opt_outs``) takes messages of a
+    category on a channel; without an entry a person is told in the app only."""
+    if contact is None:
+        return channel == "app"
+    return channel in contact.channels and category not in contact.opt_outs
 
 
 def _ordered(values, order: tuple[str, ...]) -> tuple[str, ...]:

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 
 from services.notify import domain, routing
+from services.notify.delivery import Recipient, accounts, deliver, entries
 from services.notify.models import (
     consultation_audience,
     consultation_invitees,
+    contacts,
     divisions,
-    notifications,
     proposal_audience,
     proposal_supporters,
 )
@@ -27,7 +28,7 @@ from shared.divisions import replica_handler
 from shared.events import Envelope
 from shared.uow import UnitOfWork
 
-Recipients = list[tuple[str, dict[str, str]]]  # (recipient id, the variables about them)
+Recipients = list[Recipient]
 
 
 # -- replica reads ------------------------------------------------------------------------------------
@@ -64,11 +65,11 @@ def _concerned(uow: UnitOfWork, proposals: list[tuple[str, str, str]]) -> Recipi
     for pid, _, title in proposals:
         for supporter in supporters.get(pid, ()):
             told.setdefault(supporter, {"relation": domain.SUPPORTER, "title": title})
-    return list(told.items())
+    return accounts(told.items())
 
 
 def _submitter(uow: UnitOfWork, event: Envelope) -> Recipients:
-    return [(event.payload["submitter_id"], {"title": event.payload["title"]})]
+    return accounts([(event.payload["submitter_id"], {"title": event.payload["title"]})])
 
 
 def _proposal(uow: UnitOfWork, event: Envelope) -> Recipients:
@@ -84,20 +85,51 @@ def _topics(uow: UnitOfWork, event: Envelope) -> Recipients:
 
 def _invitees(uow: UnitOfWork, event: Envelope) -> Recipients:
     title = event.payload["title"]
-    return [(who, {"title": title}) for who in dict.fromkeys(event.payload["invitee_ids"])]
+    return accounts((who, {"title": title}) for who in dict.fromkeys(event.payload["invitee_ids"]))
 
 
-def _invited(uow: UnitOfWork, event: Envelope) -> Recipients:
+def invited(uow: UnitOfWork, consultation_id: str) -> Recipients:
+    """Everyone invited to a consultation so far (its announcement and postponements)."""
     uow.flush()
-    consultation_id = event.payload["consultation_id"]
     c, i = consultation_audience.c, consultation_invitees.c
     title = uow.session.scalar(select(c.title).where(c.consultation_id == consultation_id))
     if title is None:  # never announced: nobody was invited
         return []
-    invited = uow.session.scalars(
-        select(i.invitee_id).where(i.consultation_id == consultation_id).order_by(i.invitee_id)
-    )
-    return [(who, {"title": title}) for who in invited]
+    who = uow.session.scalars(select(i.invitee_id).where(i.consultation_id == consultation_id).order_by(i.invitee_id))
+    return accounts((invitee, {"title": title}) for invitee in who)
+
+
+def _invited(uow: UnitOfWork, event: Envelope) -> Recipients:
+    return invited(uow, event.payload["consultation_id"])
+
+
+def _consultation_title(uow: UnitOfWork, consultation_id: str) -> str | None:
+    uow.flush()
+    c = consultation_audience.c
+    return uow.session.scalar(select(c.title).where(c.consultation_id == consultation_id))
+
+
+def _subscribers(uow: UnitOfWork, event: Envelope) -> Recipients:
+    """Every resident contact of the community; the consultation's title is the event's or, for
+    a cancellation or an outcome (which carry none), the announcement's."""
+    p = event.payload
+    title = p.get("title") or _consultation_title(uow, p["consultation_id"])
+    if title is None:  # never announced: nothing the community was told about
+        return []
+    k = contacts.c
+    found = entries(uow, k.community_code == p["community_code"], k.kind == "resident")
+    return [Recipient(None, entry, {"title": title}) for entry in found]
+
+
+def _department(uow: UnitOfWork, event: Envelope) -> Recipients:
+    p = event.payload
+    k = contacts.c
+    found = entries(uow, k.kind == "department_contact", k.department_id == p["department_id"])
+    return [Recipient(None, entry, {"title": p["title"]}) for entry in found]
+
+
+def operators(uow: UnitOfWork) -> Recipients:
+    return [Recipient(None, entry, {}) for entry in entries(uow, contacts.c.kind == "operator")]
 
 
 RECIPIENTS: dict[str, Callable[[UnitOfWork, Envelope], Recipients]] = {
@@ -106,6 +138,9 @@ RECIPIENTS: dict[str, Callable[[UnitOfWork, Envelope], Recipients]] = {
     routing.TOPICS: _topics,
     routing.INVITEES: _invitees,
     routing.INVITED: _invited,
+    routing.SUBSCRIBERS: _subscribers,
+    routing.DEPARTMENT: _department,
+    routing.OPERATORS: lambda uow, event: operators(uow),
 }
 
 
@@ -143,6 +178,14 @@ def _postponed(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
     return {**_starts_at(uow, event), **_reason(uow, event)}
 
 
+def _outcome(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
+    return {"decision": domain.OUTCOME_DECISIONS[event.payload["decision"]]}
+
+
+def _due(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
+    return {"due_at": domain.local_time(event.payload["due_at"])}
+
+
 FACTS: dict[str, Callable[[UnitOfWork, Envelope], dict[str, str]]] = {
     "intake.proposal.submitted": _none,
     "intake.proposal.accepted": _none,
@@ -155,25 +198,28 @@ FACTS: dict[str, Callable[[UnitOfWork, Envelope], dict[str, str]]] = {
     "meetings.consultation.announced": _announced,
     "meetings.consultation.postponed": _postponed,
     "meetings.consultation.cancelled": _reason,
+    "meetings.outcome.published": _outcome,
+    "tracking.task.assigned": _due,
+    "tracking.task.reminded": _due,
+    "tracking.task.escalated": _reason,
 }
 
 
 def notify(uow: UnitOfWork, event: Envelope) -> None:
-    """Fan an event out along its route: one app notification per recipient, written in bulk."""
-    route = routing.ROUTES[event.type]
+    """Fan an event out along its routes: per recipient, the app message and SMS its entry allows."""
     facts = FACTS[event.type](uow, event)
     now = datetime.now(UTC)
     division_code = event.payload.get("community_code") or event.division_code
-    for recipient_id, about in RECIPIENTS[route.recipients](uow, event):
-        notification = domain.app_notification(
-            recipient_id=recipient_id,
-            template=route.template,
-            variables={**about, **facts},
-            division_code=division_code,
+    for route in routing.ROUTES[event.type]:
+        deliver(
+            uow,
+            route=route,
+            recipients=RECIPIENTS[route.recipients](uow, event),
+            facts=facts,
             event_id=event.id,
+            division_code=division_code,
             now=now,
         )
-        uow.insert_once(notifications, vars(notification).copy())  # shallow: asdict deep-copies every field
 
 
 # -- audience replicas (routing.REPLICAS) -----------------------------------------------------------------
@@ -220,16 +266,37 @@ def move_supporters(uow: UnitOfWork, event: Envelope) -> None:
 def keep_consultation(uow: UnitOfWork, event: Envelope) -> None:
     p = event.payload
     c = consultation_audience.c
+    when = {
+        "title": p["title"],
+        "starts_at": datetime.fromisoformat(p["starts_at"]) if isinstance(p["starts_at"], str) else p["starts_at"],
+        "place": domain.place(p.get("venue"), p.get("online_link")) if "venue" in p else None,
+    }
+    if when["place"] is None:  # a postponement keeps the place announced
+        del when["place"]
     uow.insert_once(
         consultation_audience,
-        {"consultation_id": p["consultation_id"], "community_code": p["community_code"], "title": p["title"]},
+        {
+            "consultation_id": p["consultation_id"],
+            "community_code": p["community_code"],
+            "place": None,
+            "cancelled": False,
+            "reminded_for": None,
+            **when,
+        },
     )
-    # An existing row takes a changed title; a new one is inserted with it at commit.
-    uow.session.execute(
-        update(consultation_audience).where(c.consultation_id == p["consultation_id"]).values(title=p["title"])
-    )
+    # An existing row takes a changed title and time; a new one is inserted with them at commit.
+    uow.session.execute(update(consultation_audience).where(c.consultation_id == p["consultation_id"]).values(**when))
     for who in dict.fromkeys(p["invitee_ids"]):
         uow.insert_once(consultation_invitees, {"consultation_id": p["consultation_id"], "invitee_id": who})
+
+
+def keep_cancellation(uow: UnitOfWork, event: Envelope) -> None:
+    uow.flush()
+    consultation_id = event.payload["consultation_id"]
+    c = consultation_audience.c
+    uow.session.execute(
+        update(consultation_audience).where(c.consultation_id == consultation_id).values(cancelled=True)
+    )
 
 
 KEEPERS: dict[str, Callable[[UnitOfWork, Envelope], None]] = {
@@ -238,6 +305,7 @@ KEEPERS: dict[str, Callable[[UnitOfWork, Envelope], None]] = {
     "intake.proposal.merged": move_supporters,
     "meetings.consultation.announced": keep_consultation,
     "meetings.consultation.postponed": keep_consultation,
+    "meetings.consultation.cancelled": keep_cancellation,
 }
 
 

@@ -3,7 +3,20 @@ audience replicas that say who a step concerns (kept from events, ids only, no p
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
@@ -55,6 +68,13 @@ consultation_audience = Table(
     Column("consultation_id", String(36), primary_key=True),
     Column("community_code", String(12), nullable=False),
     Column("title", String(200), nullable=False),
+    # For the reminder 24 h before: when and where it meets (as shown), whether it was called off,
+    # and the start time a reminder was last sent for (a postponement makes a new reminder due).
+    Column("starts_at", UTCDateTime(), nullable=True),
+    Column("place", Text, nullable=True),
+    Column("cancelled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("reminded_for", UTCDateTime(), nullable=True),
+    Index("ix_consultation_audience_starts", "starts_at"),
 )
 
 consultation_invitees = Table(
@@ -93,4 +113,49 @@ contacts = Table(
     UniqueConstraint("app_user_id", "live", name="uq_contact_app_user"),
     Index("ix_contact_created", "created_at", "id"),
     Index("ix_contact_hash", "phone_hash"),
+)
+
+
+# -- SMS (services/notify/sms.py: states; sender.py: how they are sent) -------------------------------
+
+sms_messages = Table(
+    "sms_message",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("contact_id", String(36), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    # The template's variables; the sender composes the signed text (body, parts) when it sends, so
+    # the signature and the length limit in force then apply. No phone number: the sender decrypts
+    # the contact's at send time.
+    Column("variables", JSON, nullable=False),
+    Column("body", Text, nullable=True),
+    Column("parts", Integer, nullable=True),
+    Column("urgent", Boolean, nullable=False),
+    Column("division_code", String(12), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("provider", String(16), nullable=True),
+    Column("provider_reference", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # One SMS per (event, contact), however often the event arrives.
+    UniqueConstraint("event_id", "contact_id", name="uq_sms_once"),
+    Index("ix_sms_due", "status", "not_before"),
+    Index("ix_sms_contact_created", "contact_id", "created_at"),
+)
+
+# Numbers that replied T/TD/退订 (keyed hash only): no SMS goes to them until they reply 订阅.
+sms_stops = Table(
+    "sms_stop",
+    metadata,
+    Column("phone_hash", String(64), primary_key=True),
+    Column("keyword", String(16), nullable=False),
+    Column("stopped_at", UTCDateTime(), nullable=False),
 )

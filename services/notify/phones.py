@@ -11,6 +11,9 @@ decrypt. The hash (hex) finds a number and keeps it unique per community without
 all that is kept of a removed contact's number (its opt-outs are remembered, see ``domain``).
 
 Numbers are shown only masked (``138****1234``) and never logged or put in events.
+
+A third sub-key signs the URLs SMS providers call back (delivery reports, replies): a provider
+cannot present a token, so each URL carries an HMAC of what it may report on (``sign``).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class PhoneVault:
             raise ValueError("the phone key must be 32 bytes")
         self._aead = AESGCM(_subkey(material, b"encrypt"))
         self._mac_key = _subkey(material, b"lookup")
+        self._callback_key = _subkey(material, b"callback")
 
     def encrypt(self, phone: str, contact_id: str) -> bytes:
         nonce = os.urandom(12)
@@ -64,6 +68,13 @@ class PhoneVault:
 
     def digest(self, phone: str) -> str:
         return hmac.new(self._mac_key, phone.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, subject: str) -> str:
+        """The signature of a callback URL about ``subject`` (e.g. ``report:<message id>``)."""
+        return hmac.new(self._callback_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def verify(self, subject: str, signature: str | None) -> bool:
+        return bool(signature) and hmac.compare_digest(self.sign(subject), signature)
 
 
 def _key_file_material(path: Path) -> bytes:

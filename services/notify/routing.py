@@ -1,24 +1,42 @@
-"""Who is told what: the one routing table from events to in-app messages (channel ``app``).
+"""Who is told what: the one routing table from events to messages.
 
-Each routed event type names a template of ``domain.TEMPLATES`` and a recipients rule; the handler
-of the rule (``events.py``) works out the recipients and the template's variables, and stores one
-notification per (event, recipient, channel), so a redelivered event adds nothing.
+Each routed event type names one or more routes; a route names a template of ``domain.TEMPLATES``
+and a recipients rule. The handler (``events.py``) works out the recipients and the template's
+variables and writes, per recipient, an in-app message (channel ``app``) and an SMS (channel
+``sms``, queued for the sender) as the recipient's contact entry allows: its channels, its opt-outs
+per category (``domain.category``: the template name's first word), a number that replied 退订,
+and its quiet hours (SMS wait until they end, unless the template is ``domain.URGENT``). Each
+message is written once per (event, recipient, channel), so a redelivered event adds nothing, and a
+person reached by two routes of one event (an invitee who also subscribes) hears it once, by the
+first route.
 
-================================ ====================== ========= ==================================
-event                            template               rule      variables
-================================ ====================== ========= ==================================
-intake.proposal.submitted        proposal_received      submitter title
-intake.proposal.accepted         proposal_accepted      proposal  relation, title
-intake.proposal.rejected         proposal_rejected      proposal  relation, title, reason
-intake.proposal.merged           proposal_merged        proposal  relation, title, into_title
-intake.proposal.referred         proposal_referred      proposal  relation, title
-meetings.consultation.scheduled  proposal_scheduled     topics    relation, title, starts_at
-meetings.consultation.decided    proposal_decided       topics    relation, title
-tracking.task.completed          proposal_resolved      topics    relation, title
-meetings.consultation.announced  consultation_announced invitees  title, form_name, starts_at, place
-meetings.consultation.postponed  consultation_postponed invitees  title, starts_at, reason
-meetings.consultation.cancelled  consultation_cancelled invited   title, reason
-================================ ====================== ========= ==================================
+================================ ====================== =========== =================================
+event                            template               rule        variables
+================================ ====================== =========== =================================
+intake.proposal.submitted        proposal_received      submitter   title
+intake.proposal.accepted         proposal_accepted      proposal    relation, title
+intake.proposal.rejected         proposal_rejected      proposal    relation, title, reason
+intake.proposal.merged           proposal_merged        proposal    relation, title, into_title
+intake.proposal.referred         proposal_referred      proposal    relation, title
+meetings.consultation.scheduled  proposal_scheduled     topics      relation, title, starts_at
+meetings.consultation.decided    proposal_decided       topics      relation, title
+tracking.task.completed          proposal_resolved      topics      relation, title (asks to rate)
+meetings.consultation.announced  consultation_announced invitees    title, form_name, starts_at, place
+                                 community_announced    subscribers title, form_name, starts_at, place
+meetings.consultation.postponed  consultation_postponed invitees    title, starts_at, reason
+                                 community_postponed    subscribers title, starts_at, reason
+meetings.consultation.cancelled  consultation_cancelled invited     title, reason
+                                 community_cancelled    subscribers title, reason
+meetings.outcome.published       community_outcome      subscribers title, decision
+tracking.task.assigned           task_assigned          department  title, due_at
+tracking.task.reminded           task_reminded          department  title, due_at
+tracking.task.escalated          task_escalated         department  title, reason
+(24 h before a consultation)     consultation_reminder  invited     title, starts_at, place
+(dead letters pile up)           operations_dead_letters operators  service, count
+================================ ====================== =========== =================================
+
+The last two rows are not events: ``reminders.py`` and ``watch.py`` raise them from notify's own
+clock, each under a deterministic id so it, too, is told once.
 
 Recipients rules:
 
@@ -31,10 +49,19 @@ Recipients rules:
 - ``invitees``: ``invitee_ids`` of the payload.
 - ``invited``: the invitees kept from the consultation's announcement and postponements
   (``consultation.cancelled`` carries neither invitees nor the title).
+- ``subscribers``: every resident contact of the event's community (``contact.community_code``); a
+  resident leaves by opting out of the ``community`` category (or replying 退订 to stop all SMS).
+- ``department``: the department contacts of the payload's ``department_id``.
+- ``operators``: the operator contacts (kind ``operator``).
+
+Rules that name accounts (submitter, co-signers, invitees) reach a person in the app by their
+account id and by SMS through the contact whose ``app_user_id`` is that account; rules that name
+contacts reach them by SMS and, where the contact has an app account, in the app.
 
 ``relation`` is 提交 for a submitter and 附议 for a co-signer. Times are shown in Beijing time
 (``domain.local_time``: 12月1日 09:00). Messages carry no personal data beyond the title of the
-recipient's own matter (a merge also names the proposal it joined, now also theirs).
+recipient's own matter (a merge also names the proposal it joined, now also theirs); community
+notices name the consultation, which is public.
 
 Audience replicas (ids only, idempotent; ``REPLICAS``):
 
@@ -48,6 +75,7 @@ intake.proposal.merged           the duplicate's co-signers and submitter move t
 meetings.consultation.announced  consultation_audience(consultation_id, community_code, title),
                                  consultation_invitee(consultation_id, invitee_id)
 meetings.consultation.postponed  as announced (title updated, invitees added)
+meetings.consultation.cancelled  consultation_audience.cancelled (no reminder is sent)
 ================================ ====================================================================
 """
 
@@ -62,7 +90,15 @@ PROPOSAL = "proposal"
 TOPICS = "topics"
 INVITEES = "invitees"
 INVITED = "invited"
-RULES = (SUBMITTER, PROPOSAL, TOPICS, INVITEES, INVITED)
+SUBSCRIBERS = "subscribers"
+DEPARTMENT = "department"
+OPERATORS = "operators"
+RULES = (SUBMITTER, PROPOSAL, TOPICS, INVITEES, INVITED, SUBSCRIBERS, DEPARTMENT, OPERATORS)
+# Rules whose recipients are contacts of the directory; the others name accounts.
+CONTACT_RULES = (SUBSCRIBERS, DEPARTMENT, OPERATORS)
+
+
+ANNOUNCED = ("title", "form_name", "starts_at", "place")
 
 
 @dataclass(frozen=True)
@@ -80,21 +116,36 @@ class Route:
             raise ValueError(f"route of {self.template!r} provides {self.variables}, the template needs others")
 
 
-ROUTES: dict[str, Route] = {
-    "intake.proposal.submitted": Route("proposal_received", SUBMITTER, ("title",)),
-    "intake.proposal.accepted": Route("proposal_accepted", PROPOSAL, ("relation", "title")),
-    "intake.proposal.rejected": Route("proposal_rejected", PROPOSAL, ("relation", "title", "reason")),
-    "intake.proposal.merged": Route("proposal_merged", PROPOSAL, ("relation", "title", "into_title")),
-    "intake.proposal.referred": Route("proposal_referred", PROPOSAL, ("relation", "title")),
-    "meetings.consultation.scheduled": Route("proposal_scheduled", TOPICS, ("relation", "title", "starts_at")),
-    "meetings.consultation.decided": Route("proposal_decided", TOPICS, ("relation", "title")),
-    "tracking.task.completed": Route("proposal_resolved", TOPICS, ("relation", "title")),
-    "meetings.consultation.announced": Route(
-        "consultation_announced", INVITEES, ("title", "form_name", "starts_at", "place")
+ROUTES: dict[str, tuple[Route, ...]] = {
+    "intake.proposal.submitted": (Route("proposal_received", SUBMITTER, ("title",)),),
+    "intake.proposal.accepted": (Route("proposal_accepted", PROPOSAL, ("relation", "title")),),
+    "intake.proposal.rejected": (Route("proposal_rejected", PROPOSAL, ("relation", "title", "reason")),),
+    "intake.proposal.merged": (Route("proposal_merged", PROPOSAL, ("relation", "title", "into_title")),),
+    "intake.proposal.referred": (Route("proposal_referred", PROPOSAL, ("relation", "title")),),
+    "meetings.consultation.scheduled": (Route("proposal_scheduled", TOPICS, ("relation", "title", "starts_at")),),
+    "meetings.consultation.decided": (Route("proposal_decided", TOPICS, ("relation", "title")),),
+    "tracking.task.completed": (Route("proposal_resolved", TOPICS, ("relation", "title")),),
+    "meetings.consultation.announced": (
+        Route("consultation_announced", INVITEES, ANNOUNCED),
+        Route("community_announced", SUBSCRIBERS, ANNOUNCED),
     ),
-    "meetings.consultation.postponed": Route("consultation_postponed", INVITEES, ("title", "starts_at", "reason")),
-    "meetings.consultation.cancelled": Route("consultation_cancelled", INVITED, ("title", "reason")),
+    "meetings.consultation.postponed": (
+        Route("consultation_postponed", INVITEES, ("title", "starts_at", "reason")),
+        Route("community_postponed", SUBSCRIBERS, ("title", "starts_at", "reason")),
+    ),
+    "meetings.consultation.cancelled": (
+        Route("consultation_cancelled", INVITED, ("title", "reason")),
+        Route("community_cancelled", SUBSCRIBERS, ("title", "reason")),
+    ),
+    "meetings.outcome.published": (Route("community_outcome", SUBSCRIBERS, ("title", "decision")),),
+    "tracking.task.assigned": (Route("task_assigned", DEPARTMENT, ("title", "due_at")),),
+    "tracking.task.reminded": (Route("task_reminded", DEPARTMENT, ("title", "due_at")),),
+    "tracking.task.escalated": (Route("task_escalated", DEPARTMENT, ("title", "reason")),),
 }
+
+# Raised by notify's own clock (reminders.py, watch.py), not by an event of another service.
+REMINDER = Route("consultation_reminder", INVITED, ("title", "starts_at", "place"))
+DEAD_LETTERS = Route("operations_dead_letters", OPERATORS, ("service", "count"))
 
 # Events kept in notify's audience replicas, and the tables they keep.
 REPLICAS: dict[str, tuple[str, ...]] = {
@@ -103,4 +154,5 @@ REPLICAS: dict[str, tuple[str, ...]] = {
     "intake.proposal.merged": ("proposal_supporter",),
     "meetings.consultation.announced": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.postponed": ("consultation_audience", "consultation_invitee"),
+    "meetings.consultation.cancelled": ("consultation_audience",),
 }

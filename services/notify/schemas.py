@@ -1,9 +1,10 @@
 """Notify's HTTP payloads."""
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from services.notify.domain import CATEGORIES, CHANNELS, KINDS
 from services.notify.phones import PHONE
+from services.notify.sms import STATUSES
 
 
 class NotificationOut(Schema):
@@ -18,6 +19,21 @@ class NotificationOut(Schema):
 class InboxOut(Schema):
     unread = fields.Integer()
     items = fields.List(fields.Nested(NotificationOut))
+
+
+class StreamQuery(Schema):
+    after = fields.String(
+        load_default=None,
+        metadata={"description": "Resume after this event id (as Last-Event-ID; the header wins when both are sent)"},
+    )
+
+
+class StreamHeaders(Schema):
+    last_event_id = fields.String(
+        data_key="Last-Event-ID",
+        load_default=None,
+        metadata={"description": "The id of the last event received, as EventSource sends it on reconnecting"},
+    )
 
 
 # -- the contact directory -----------------------------------------------------------------------------
@@ -101,3 +117,100 @@ class ImportOut(Schema):
     imported = fields.Integer()
     updated = fields.Integer()
     rejected = fields.List(fields.Nested(RejectedRow))
+
+
+# -- SMS: provider callbacks (providers add parameters of their own: unknown ones are ignored) -------
+
+
+class _Callback(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class KannelReportQuery(_Callback):
+    id = _text(required=True)
+    sig = _text(required=True)
+    type = fields.Integer(load_default=0, error_messages={"invalid": "须为整数"})
+    answer = fields.String(load_default=None)
+
+
+class HttpReportIn(_Callback):
+    status = _text(required=True, validate=validate.OneOf(("delivered", "failed"), error="须为delivered或failed"))
+    reason = fields.String(load_default=None, validate=validate.Length(max=300))
+
+
+class KannelReplyQuery(_Callback):
+    sig = _text(required=True)
+    sender = _text(required=True, data_key="from")
+    text = fields.String(load_default="")
+
+
+class HttpReplyIn(_Callback):
+    sender = _text(required=True, data_key="from")
+    text = fields.String(load_default="")
+
+
+class ReplyOut(Schema):
+    action = fields.String(metadata={"description": "stop (opted out), resume (opted in) or ignored"})
+
+
+# -- SMS: the log and hand-sent notices ----------------------------------------------------------------
+
+
+class SmsQuery(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES, error="状态无效"))
+    contact_id = fields.String(load_default=None)
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
+    cursor = fields.String(load_default=None)
+
+
+class SmsOut(Schema):
+    id = fields.String()
+    event_id = fields.String()
+    contact_id = fields.String()
+    template = fields.String()
+    category = fields.String()
+    body = fields.String(allow_none=True, metadata={"description": "The signed text as sent; null until sent"})
+    parts = fields.Integer(allow_none=True)
+    urgent = fields.Boolean()
+    division_code = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": ", ".join(STATUSES)})
+    not_before = fields.DateTime()
+    attempts = fields.Integer()
+    provider = fields.String(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": "Why it failed or was not sent"})
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class SmsPage(Schema):
+    items = fields.List(fields.Nested(SmsOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PreviewIn(_Strict):
+    variables = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(error_messages={"invalid": "须为文本"}),
+        required=True,
+        error_messages={**REQUIRED, "invalid": "须为对象"},
+    )
+
+
+class PreviewOut(Schema):
+    text = fields.String()
+    characters = fields.Integer(metadata={"description": "As carriers count: the signature included"})
+    parts = fields.Integer(metadata={"description": "70 characters in one SMS, 67 per part beyond"})
+
+
+class NoticeIn(PreviewIn):
+    community_code = _text(required=True, validate=validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字"))
+    notice_id = fields.UUID(load_default=None, error_messages={"invalid": "须为UUID"})
+
+
+class NoticeOut(Schema):
+    notice_id = fields.String()
+    subscribers = fields.Integer()
+    sms = fields.Integer(metadata={"description": "SMS queued (the others are told in the app only)"})
+    sms_deferred = fields.Integer(metadata={"description": "Of those, held until the quiet hours end"})

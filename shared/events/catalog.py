@@ -166,6 +166,28 @@ class TaskClosed(_TaskProgress):
     pass
 
 
+# Tracking's steps that call on the responsible department (its issue implements the producer; notify
+# already routes them): a task assigned, a reminder (催办) and escalation (督办).
+class _DepartmentTask(_TaskProgress):
+    department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+@register("tracking.task.assigned")
+class TaskAssigned(_DepartmentTask):
+    due_at = fields.AwareDateTime(required=True)
+
+
+@register("tracking.task.reminded")
+class TaskReminded(_DepartmentTask):
+    due_at = fields.AwareDateTime(required=True)
+
+
+@register("tracking.task.escalated")
+class TaskEscalated(_DepartmentTask):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 # -- meetings: the procedure's other steps -----------------------------------------------------------
 
 

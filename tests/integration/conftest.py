@@ -204,3 +204,25 @@ def processes(env, platform, tmp_path):
     procs = Processes(env, tmp_path)
     yield procs
     procs.stop_all()
+
+
+@pytest.fixture
+def start_kannel(tmp_path):
+    """Start a real Kannel (bearerbox, smsbox, fakesmsc carrier) whose sms-service calls ``mo_url``:
+    ``start_kannel(mo_url) -> tests.kannel.Kannel``. Everything started is stopped afterwards.
+    Without the Kannel packages the test fails under ``CI=true`` and is skipped elsewhere."""
+    from tests.kannel import Kannel, kannel_available
+
+    reason = kannel_available()
+    if reason:
+        _unavailable("Kannel", FileNotFoundError(reason))
+    started: list[Kannel] = []
+
+    def start(mo_url: str) -> Kannel:
+        kannel = Kannel(tmp_path / f"kannel{len(started)}", mo_url)
+        started.append(kannel)
+        return kannel.start()
+
+    yield start
+    for kannel in reversed(started):
+        kannel.stop()

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from services.notify import domain
 from services.notify.models import contacts
 from services.notify.phones import PhoneVault, mask
+from services.notify.sms import quiet_until
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
 
 URL = "/api/v1/notify/contacts"
@@ -277,5 +278,5 @@ def test_quiet_hours_span_midnight_in_beijing_time():
         quiet_start=None, quiet_end=None, opt_outs=None, now=datetime.now(UTC),
     )  # fmt: skip
     assert (contact.quiet_start, contact.quiet_end) == ("22:00", "07:00")
-    assert domain.quiet_at(contact, datetime(2026, 12, 1, 15, 0, tzinfo=UTC))  # 23:00 in Beijing
-    assert not domain.quiet_at(contact, datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # 09:00 in Beijing
+    assert quiet_until(contact.quiet_start, contact.quiet_end, datetime(2026, 12, 1, 15, 0, tzinfo=UTC))  # 23:00
+    assert not quiet_until(contact.quiet_start, contact.quiet_end, datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # 09:00

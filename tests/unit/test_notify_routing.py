@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -12,24 +11,32 @@ from services.notify import domain, routing
 from services.notify.events import FACTS, HANDLERS, KEEPERS, RECIPIENTS
 from services.notify.models import notifications
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
-from shared.events import new_event
 from tests.conftest import YANLIUYUAN
 from tests.support import wait_until
-
-SUBMITTER, OTHER_SUBMITTER = "resident-submitter", "resident-other"
-COSIGNER, WITHDRAWN, STRANGER = "resident-cosigner", "resident-withdrew", "resident-stranger"
-TITLE, OTHER_TITLE = "红光市场3号楼地下管网堵塞", "西门菜场排水改造"
-STARTS_AT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 12月1日 09:00 in Beijing
+from tests.unit.notify_events import (
+    COSIGNER,
+    OTHER_SUBMITTER,
+    OTHER_TITLE,
+    STARTS_AT,
+    STRANGER,
+    SUBMITTER,
+    TITLE,
+    TRIAGE_DETAILS,
+    WITHDRAWN,
+    announced,
+    completed,
+    event,
+    postponed,
+    submitted,
+    supported,
+    topics,
+    triaged,
+)
 
 
 @pytest.fixture
 def notify(platform):
     return platform.runtime("notify")
-
-
-def event(event_type: str, **payload):
-    producer = event_type.split(".")[0]
-    return new_event(event_type, payload, producer=producer, division_code=YANLIUYUAN)
 
 
 def apply(notify, envelope) -> str:
@@ -49,93 +56,6 @@ def inbox(notify, event_id: str) -> dict[str, str]:
     rows = [(who, body) for event_id_, who, body in messages(notify) if event_id_ == event_id]
     assert len(rows) == len({who for who, _ in rows}), "one message per recipient"
     return dict(rows)
-
-
-def submitted(proposal_id: str, submitter: str = SUBMITTER, title: str = TITLE):
-    return event(
-        "intake.proposal.submitted",
-        proposal_id=proposal_id,
-        community_code=YANLIUYUAN,
-        submitter_id=submitter,
-        title=title,
-        category="environment",
-        channel="app",
-        origin="resident",
-        submitted_at=STARTS_AT.isoformat(),
-    )
-
-
-def supported(proposal_id: str, supporter: str, withdrawn: bool = False):
-    return event(
-        "intake.proposal.supported",
-        proposal_id=proposal_id,
-        community_code=YANLIUYUAN,
-        supporter_id=supporter,
-        withdrawn=withdrawn,
-        supporters=1,
-    )
-
-
-def triaged(verb: str, proposal_id: str, **details):
-    return event(
-        f"intake.proposal.{verb}",
-        proposal_id=proposal_id,
-        community_code=YANLIUYUAN,
-        submitter_id=SUBMITTER,
-        title=TITLE,
-        actor_id="worker-1",
-        **details,
-    )
-
-
-TRIAGE_DETAILS = {
-    "accepted": {"category": "environment", "origin": "resident"},
-    "rejected": {"reason": "属于物业服务合同约定事项"},
-    "merged": {"into_proposal_id": "p-target", "supporters_moved": 2},
-    "referred": {"category": "environment", "department_id": "dept-water", "note": "请排查管网"},
-}
-
-
-def topics(verb: str, proposal_ids: list[str], **extra):
-    return event(
-        f"meetings.consultation.{verb}",
-        consultation_id="c-1",
-        community_code=YANLIUYUAN,
-        proposal_ids=proposal_ids,
-        **extra,
-    )
-
-
-def announced(invitees: list[str], **extra):
-    return topics(
-        "announced",
-        ["p-1"],
-        title="红光市场管网改造议事会",
-        form="community_council",
-        mode="offline",
-        starts_at=STARTS_AT.isoformat(),
-        venue="烟柳园社区党群服务中心",
-        invitee_ids=invitees,
-        **extra,
-    )
-
-
-def postponed(invitees: list[str]):
-    return topics(
-        "postponed",
-        ["p-1"],
-        title="红光市场管网改造议事会",
-        form="community_council",
-        mode="offline",
-        starts_at=datetime(2026, 12, 8, 11, 30, tzinfo=UTC).isoformat(),
-        previous_starts_at=STARTS_AT.isoformat(),
-        reason="主要议题材料尚未备齐",
-        invitee_ids=invitees,
-    )
-
-
-def completed(proposal_ids: list[str]):
-    return event("tracking.task.completed", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=proposal_ids)
 
 
 @pytest.fixture
@@ -167,6 +87,10 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
         "meetings.consultation.announced",
         "meetings.consultation.postponed",
         "meetings.consultation.cancelled",
+        "meetings.outcome.published",
+        "tracking.task.assigned",
+        "tracking.task.reminded",
+        "tracking.task.escalated",
     }
     assert set(routing.ROUTES) == documented
     for event_type in documented:
@@ -176,11 +100,16 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
     assert set(routing.ROUTES) <= set(HANDLERS)
     assert set(routing.REPLICAS) == set(KEEPERS)
     assert set(HANDLERS) == set(routing.ROUTES) | set(routing.REPLICAS) | {DIVISIONS_CHANGED}
-    assert {route.recipients for route in routing.ROUTES.values()} == set(RECIPIENTS) == set(routing.RULES)
+    routes = [route for routes in routing.ROUTES.values() for route in routes]
+    assert {route.recipients for route in routes} | {routing.OPERATORS} == set(RECIPIENTS) == set(routing.RULES)
+    from services.notify.sms_api import NOTICE
+
+    extra = (routing.REMINDER, routing.DEAD_LETTERS, NOTICE)
+    assert {route.template for route in (*routes, *extra)} == set(domain.TEMPLATES)
 
 
 def test_each_route_provides_exactly_its_templates_variables():
-    for event_type, route in routing.ROUTES.items():
+    for event_type, route in [(t, r) for t, routes in routing.ROUTES.items() for r in routes]:
         variables = {name: f"<{name}>" for name in route.variables}
         body = domain.render(route.template, **variables)
         assert "{" not in body and all(f"<{name}>" in body for name in route.variables), event_type

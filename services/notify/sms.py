@@ -1,0 +1,164 @@
+"""SMS rules: the text as carriers count it, when a message may go out, what a delivery report or a
+resident's reply means, and the states a message moves through. No Flask, no SQL.
+
+Length is counted as Chinese carriers count it: a message is sent in UCS-2, every character
+(Chinese, Latin, digit or punctuation, the 【签名】 signature included) is one, a character outside
+the Basic Multilingual Plane (an emoji) is two; up to 70 fit one SMS, a longer text is split into
+parts of 67 (each part gives 3 characters to the concatenation header). Residents are charged per
+part, so ``max_parts`` caps a text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from services.notify.domain import SHANGHAI, Template, TemplateError
+
+COMMIT_MARK = "sms"  # a commit that queued SMS wakes the sender of the same process
+SINGLE = 70
+PART = 67
+ELLIPSIS = "…"
+
+# -- states --------------------------------------------------------------------------------------
+QUEUED = "queued"  # waiting for the sender (after a transient failure too, with a later not_before)
+DEFERRED = "deferred"  # held back by the recipient's quiet hours until not_before
+SENDING = "sending"  # claimed by a sender, handed to the provider or about to be
+SENT = "sent"  # accepted by the provider / the carrier's SMSC
+DELIVERED = "delivered"  # the handset received it (delivery report)
+FAILED = "failed"  # given up: the provider's or carrier's reason is kept
+SUPPRESSED = "suppressed"  # not sent: the number opted out or the contact left after queuing
+STATUSES = (QUEUED, DEFERRED, SENDING, SENT, DELIVERED, FAILED, SUPPRESSED)
+WAITING = (QUEUED, DEFERRED)
+FINAL = (DELIVERED, FAILED, SUPPRESSED)
+# A report never moves a message back: reports arrive in any order (Kannel's "delivered" may come
+# before its "accepted by the SMSC").
+_RANK = {QUEUED: 0, DEFERRED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, FAILED: 3, SUPPRESSED: 3}
+
+
+def advances(current: str, new: str) -> bool:
+    return _RANK[new] > _RANK[current]
+
+
+class TooLong(ValueError):
+    """A text needs more parts than allowed."""
+
+
+def units(text: str) -> int:
+    """UCS-2 code units: what the carrier counts."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def parts(text: str) -> int:
+    n = units(text)
+    return 1 if n <= SINGLE else math.ceil(n / PART)
+
+
+def capacity(max_parts: int) -> int:
+    """How many characters ``max_parts`` parts carry."""
+    return SINGLE if max_parts == 1 else PART * max_parts
+
+
+def signed(signature: str, body: str) -> str:
+    """The 【签名】 carriers require at the start of every message."""
+    return f"【{signature}】{body}"
+
+
+@dataclass(frozen=True)
+class Text:
+    body: str
+    parts: int
+
+
+def compose(template: Template, variables: dict[str, str], *, signature: str, max_parts: int) -> Text:
+    """The signed text of a template, refused (``TooLong``) beyond ``max_parts`` parts."""
+    return compose_fitted(template, variables, signature=signature, max_parts=max_parts, shortenable=())
+
+
+def compose_fitted(
+    template: Template, variables: dict[str, str], *, signature: str, max_parts: int, shortenable: tuple[str, ...]
+) -> Text:
+    """As ``compose``, but a text from an event is never refused: the free-text variables named in
+    ``shortenable`` (a title, a reason) are cut, longest first, and end with an ellipsis until it fits."""
+    values = dict(variables)
+    while True:
+        body = signed(signature, template.render(values))
+        over = units(body) - capacity(max_parts)
+        if over <= 0:
+            return Text(body, parts(body))
+        candidates = [name for name in shortenable if len(values.get(name, "")) > 1]
+        if not candidates:
+            raise TooLong(f"短信共{units(body)}字(含签名),超过{max_parts}条短信的上限{capacity(max_parts)}字")
+        name = max(candidates, key=lambda candidate: len(values[candidate]))
+        value = values[name].removesuffix(ELLIPSIS)
+        values[name] = value[: max(0, len(value) - over - 1)] + ELLIPSIS  # strictly shorter each time
+
+
+def check_variables(template: Template, variables: dict[str, str]) -> None:
+    """Variables of a hand-sent message: exactly the template's, each non-empty one-line text."""
+    template.render(variables)  # raises TemplateError for a missing or unknown name
+    for name, value in variables.items():
+        if not value.strip() or "\n" in value or "\r" in value:
+            raise TemplateError(f"变量{name}须为非空的单行文本")
+
+
+# -- quiet hours ---------------------------------------------------------------------------------
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(quiet_start: str, quiet_end: str, moment: datetime) -> datetime | None:
+    """When the recipient's quiet hours end, if ``moment`` falls within them (Beijing time; the
+    hours may span midnight); None when a message may go out now."""
+    start, end = _hhmm(quiet_start), _hhmm(quiet_end)
+    local = moment.astimezone(SHANGHAI)
+    now = local.time().replace(second=0, microsecond=0)
+    if start == end:
+        return None
+    inside = start <= now < end if start < end else (now >= start or now < end)
+    if not inside:
+        return None
+    ends = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if ends <= local:
+        ends += timedelta(days=1)
+    return ends
+
+
+def retry_at(attempts: int, delays: tuple[float, ...], now: datetime) -> datetime | None:
+    """When to try again after ``attempts`` failed tries; None once the back-off is used up."""
+    if attempts > len(delays):
+        return None
+    return now + timedelta(seconds=delays[attempts - 1])
+
+
+# -- what a delivery report or a reply means ------------------------------------------------------
+
+# Kannel's delivery report types (%d of the dlr-url).
+KANNEL_REPORTS = {
+    1: (DELIVERED, None),
+    2: (FAILED, "无法送达"),
+    4: (SENT, None),  # buffered at the SMSC, still on its way
+    8: (SENT, None),  # accepted by the SMSC
+    16: (FAILED, "短信中心拒收"),
+}
+
+STOP_WORDS = frozenset({"T", "TD", "退订", "N", "退", "取消"})
+RESUME_WORDS = frozenset({"订阅", "DY"})
+STOP, RESUME = "stop", "resume"
+
+
+def reply_intent(text: str) -> str | None:
+    """``stop`` for an opt-out reply (T, TD, 退订, in any case or width, with spaces or
+    punctuation around it), ``resume`` for 订阅 or DY, else None (an ordinary reply)."""
+    word = re.sub(r"[\s\W_]+", "", unicodedata.normalize("NFKC", text or "")).upper()
+    if word in STOP_WORDS:
+        return STOP
+    if word in RESUME_WORDS:
+        return RESUME
+    return None

@@ -1,0 +1,107 @@
+"""Events notify consumes, as intake, meetings and tracking publish them (factories for notify's tests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.events import new_event
+from tests.conftest import YANLIUYUAN
+
+SUBMITTER, OTHER_SUBMITTER = "resident-submitter", "resident-other"
+COSIGNER, WITHDRAWN, STRANGER = "resident-cosigner", "resident-withdrew", "resident-stranger"
+TITLE, OTHER_TITLE = "红光市场3号楼地下管网堵塞", "西门菜场排水改造"
+STARTS_AT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 12月1日 09:00 in Beijing
+
+
+def event(event_type: str, **payload):
+    producer = event_type.split(".")[0]
+    return new_event(event_type, payload, producer=producer, division_code=YANLIUYUAN)
+
+
+def submitted(proposal_id: str, submitter: str = SUBMITTER, title: str = TITLE):
+    return event(
+        "intake.proposal.submitted",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        submitter_id=submitter,
+        title=title,
+        category="environment",
+        channel="app",
+        origin="resident",
+        submitted_at=STARTS_AT.isoformat(),
+    )
+
+
+def supported(proposal_id: str, supporter: str, withdrawn: bool = False):
+    return event(
+        "intake.proposal.supported",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        supporter_id=supporter,
+        withdrawn=withdrawn,
+        supporters=1,
+    )
+
+
+def triaged(verb: str, proposal_id: str, **details):
+    return event(
+        f"intake.proposal.{verb}",
+        proposal_id=proposal_id,
+        community_code=YANLIUYUAN,
+        submitter_id=SUBMITTER,
+        title=TITLE,
+        actor_id="worker-1",
+        **details,
+    )
+
+
+TRIAGE_DETAILS = {
+    "accepted": {"category": "environment", "origin": "resident"},
+    "rejected": {"reason": "属于物业服务合同约定事项"},
+    "merged": {"into_proposal_id": "p-target", "supporters_moved": 2},
+    "referred": {"category": "environment", "department_id": "dept-water", "note": "请排查管网"},
+}
+
+
+def topics(verb: str, proposal_ids: list[str], **extra):
+    return event(
+        f"meetings.consultation.{verb}",
+        consultation_id="c-1",
+        community_code=YANLIUYUAN,
+        proposal_ids=proposal_ids,
+        **extra,
+    )
+
+
+def announced(invitees: list[str], **extra):
+    return topics(
+        "announced",
+        ["p-1"],
+        title="红光市场管网改造议事会",
+        form="community_council",
+        mode="offline",
+        starts_at=STARTS_AT.isoformat(),
+        venue="烟柳园社区党群服务中心",
+        invitee_ids=invitees,
+        **extra,
+    )
+
+
+def postponed(invitees: list[str]):
+    return topics(
+        "postponed",
+        ["p-1"],
+        title="红光市场管网改造议事会",
+        form="community_council",
+        mode="offline",
+        starts_at=datetime(2026, 12, 8, 11, 30, tzinfo=UTC).isoformat(),
+        previous_starts_at=STARTS_AT.isoformat(),
+        reason="主要议题材料尚未备齐",
+        invitee_ids=invitees,
+    )
+
+
+def completed(proposal_ids: list[str]):
+    return event("tracking.task.completed", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=proposal_ids)
+
+

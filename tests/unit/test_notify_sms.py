@@ -1,0 +1,447 @@
+"""Notify's SMS: carriers' length rules, who gets an SMS and when, the sender's outcomes, delivery
+reports and opt-out replies (services/notify/sms.py, delivery.py, sender.py, sms_api.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from services.notify import domain, sms
+from services.notify.models import notifications, sms_messages, sms_stops
+from services.notify.phones import vault_for
+from services.notify.providers import Accepted, FileProvider, ProviderError
+from services.notify.sender import SmsSender
+from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
+from tests.unit.notify_events import SUBMITTER, TITLE, announced, event, submitted
+
+PHONE, OTHER_PHONE = "13800138000", "13900139000"
+DAYTIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 23:00 in Beijing
+
+
+# -- carriers' length rules and replies (pure) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("characters", "parts"), [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (268, 4), (269, 5)]
+)
+def test_seventy_characters_fit_one_sms_and_sixty_seven_each_part_beyond(characters, parts):
+    assert sms.parts("协" * characters) == parts
+
+
+def test_characters_outside_the_basic_plane_count_twice():
+    assert sms.units("协商😀") == 4
+    assert sms.parts("协" * 69 + "😀") == 2
+
+
+def test_the_signature_counts_and_a_text_beyond_the_parts_allowed_is_refused():
+    notice = domain.TEMPLATES["community_notice"]
+    text = sms.compose(notice, {"content": "请按时参加"}, signature="池州社区协商", max_parts=1)
+    assert text.body == "【池州社区协商】社区通知:请按时参加" and text.parts == 1
+    with pytest.raises(sms.TooLong, match="超过1条短信的上限70字"):
+        sms.compose(notice, {"content": "协" * 60}, signature="池州社区协商", max_parts=1)
+
+
+def test_an_event_text_is_fitted_by_shortening_its_title():
+    template = domain.TEMPLATES["proposal_accepted"]
+    long_title = "关于" + "红光市场地下管网" * 30
+    text = sms.compose_fitted(
+        template, {"relation": "提交", "title": long_title}, signature="池州社区协商", max_parts=2,
+        shortenable=domain.SHORTENABLE,
+    )  # fmt: skip
+    assert text.parts == 2 and sms.units(text.body) <= 134
+    assert "…”已被列为协商议题。" in text.body and text.body.startswith("【池州社区协商】您提交的建议“关于红光市场")
+
+
+@pytest.mark.parametrize(
+    ("reply", "intent"),
+    [("TD", "stop"), (" td ", "stop"), ("T", "stop"), ("退订", "stop"), ("退订。", "stop"), ("ＴＤ", "stop"),
+     ("订阅", "resume"), ("dy", "resume"), ("好的,谢谢", None), ("", None), ("TDD", None)],
+)  # fmt: skip
+def test_opt_out_replies_are_recognised_in_any_case_and_width(reply, intent):
+    assert sms.reply_intent(reply) == intent
+
+
+def test_quiet_hours_hold_a_message_until_they_end_in_beijing_time():
+    assert sms.quiet_until("22:00", "07:00", DAYTIME) is None
+    assert sms.quiet_until("22:00", "07:00", NIGHT) == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 07:00 next day
+    early = datetime(2026, 11, 30, 22, 59, tzinfo=UTC)  # 06:59 in Beijing
+    assert sms.quiet_until("22:00", "07:00", early) == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    assert sms.quiet_until("12:00", "14:00", datetime(2026, 12, 1, 4, 30, tzinfo=UTC)) is not None  # 12:30
+    assert sms.quiet_until("00:00", "00:00", NIGHT) is None  # no quiet hours
+
+
+def test_retries_back_off_then_give_up():
+    now = DAYTIME
+    assert sms.retry_at(1, (30.0, 120.0), now) == now + timedelta(seconds=30)
+    assert sms.retry_at(2, (30.0, 120.0), now) == now + timedelta(seconds=120)
+    assert sms.retry_at(3, (30.0, 120.0), now) is None
+
+
+def test_reports_never_move_a_message_back():
+    assert sms.advances(sms.SENDING, sms.SENT) and sms.advances(sms.SENT, sms.DELIVERED)
+    assert not sms.advances(sms.DELIVERED, sms.SENT) and not sms.advances(sms.FAILED, sms.SENT)
+
+
+# -- who gets an SMS, and when ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify(platform, with_divisions):
+    return platform.runtime("notify")
+
+
+@pytest.fixture
+def add_contact(notify):
+    """A contact in the directory (as the contacts API stores it); returns its id."""
+    from services.notify import repository
+
+    vault = vault_for(notify.settings)
+
+    def add(phone=PHONE, *, community=YANLIUYUAN, kind="resident", app_user_id=None, department_id=None,
+            channels=None, opt_outs=None, quiet=("22:00", "07:00")) -> str:  # fmt: skip
+        contact = domain.new_contact(
+            kind=kind, community_code=community, department_id=department_id, app_user_id=app_user_id,
+            channels=channels, quiet_start=quiet[0], quiet_end=quiet[1], opt_outs=opt_outs, now=datetime.now(UTC),
+        )  # fmt: skip
+        with notify.db.transaction() as session:
+            repository.add(session, vault, contact, phone)
+        return contact.id
+
+    return add
+
+
+def apply(notify, envelope) -> str:
+    return notify.consumer().apply(envelope.to_dict())
+
+
+def queued(notify, **where) -> list[dict]:
+    m = sms_messages.c
+    with notify.db.sessions() as session:
+        query = select(sms_messages).where(*(getattr(m, k) == v for k, v in where.items()))
+        return [dict(row) for row in session.execute(query.order_by(m.created_at, m.id)).mappings()]
+
+
+def app_messages(notify, event_id: str) -> dict[str, str]:
+    n = notifications.c
+    with notify.db.sessions() as session:
+        return dict(session.execute(select(n.recipient_id, n.body).where(n.event_id == event_id)).all())
+
+
+@pytest.fixture
+def daytime(monkeypatch):
+    """Fan-out and sender see a fixed Beijing time (10:00 unless a test moves it)."""
+    clock = {"now": DAYTIME}
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock["now"].astimezone(tz) if tz else clock["now"].replace(tzinfo=None)
+
+    for module in ("services.notify.events", "services.notify.sender"):
+        monkeypatch.setattr(f"{module}.datetime", Clock)
+    return clock
+
+
+def test_a_submitter_with_a_contact_entry_gets_the_app_message_and_an_sms(notify, add_contact, daytime):
+    contact_id = add_contact(app_user_id=SUBMITTER)
+    envelope = submitted("p-1")
+    assert apply(notify, envelope) == "processed"
+    [message] = queued(notify, event_id=envelope.id)
+    assert (message["contact_id"], message["status"], message["template"]) == (
+        contact_id,
+        sms.QUEUED,
+        "proposal_received",
+    )
+    assert message["variables"] == {"title": TITLE} and message["not_before"] == DAYTIME
+    assert SUBMITTER in app_messages(notify, envelope.id)
+    assert PHONE not in json.dumps(message, default=str)  # the row holds no number
+
+
+def test_an_account_without_a_contact_entry_is_told_in_the_app_only(notify, daytime):
+    envelope = submitted("p-1")
+    apply(notify, envelope)
+    assert queued(notify) == [] and SUBMITTER in app_messages(notify, envelope.id)
+
+
+def test_channels_and_opt_outs_decide_per_channel(notify, add_contact, daytime):
+    add_contact(app_user_id=SUBMITTER, channels=["sms"])
+    envelope = submitted("p-1")
+    apply(notify, envelope)
+    assert len(queued(notify)) == 1 and app_messages(notify, envelope.id) == {}
+
+    add_contact(OTHER_PHONE, app_user_id="resident-2", opt_outs=["proposal"])
+    other = submitted("p-2", submitter="resident-2")
+    apply(notify, other)
+    assert queued(notify, event_id=other.id) == [] and app_messages(notify, other.id) == {}
+
+
+def test_quiet_hours_defer_an_sms_until_morning_but_not_an_urgent_one(notify, add_contact, daytime):
+    daytime["now"] = NIGHT
+    add_contact(app_user_id="resident-invitee")
+    announcement = announced(["resident-invitee"])
+    apply(notify, announcement)
+    [deferred] = queued(notify, event_id=announcement.id)
+    assert deferred["status"] == sms.DEFERRED
+    assert deferred["not_before"] == datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 07:00 in Beijing
+
+    cancellation = event(
+        "meetings.consultation.cancelled", consultation_id="c-1", community_code=YANLIUYUAN, proposal_ids=["p-1"],
+        reason="场地临时停电",
+    )  # fmt: skip
+    apply(notify, cancellation)
+    [urgent] = queued(notify, event_id=cancellation.id, template="consultation_cancelled")
+    assert (urgent["status"], urgent["urgent"], urgent["not_before"]) == (sms.QUEUED, True, NIGHT)
+
+
+def test_an_announcement_reaches_every_subscriber_of_the_community_once(notify, add_contact, daytime):
+    invitee = add_contact("13800000001", app_user_id="resident-invitee")
+    subscribers = [add_contact(f"1380000001{i}") for i in range(3)]
+    add_contact("13800000020", community=XIJIE)  # another community
+    add_contact("13800000021", kind="department_contact", department_id="dept-water")
+    opted_out = add_contact("13800000022", opt_outs=["community"])
+    envelope = announced(["resident-invitee"])
+    apply(notify, envelope)
+    apply(notify, envelope)  # redelivered: nothing more
+    rows = queued(notify, event_id=envelope.id)
+    by_contact = {row["contact_id"]: row["template"] for row in rows}
+    assert by_contact == {invitee: "consultation_announced", **dict.fromkeys(subscribers, "community_announced")}
+    assert opted_out not in by_contact and len(rows) == 4
+
+
+def test_department_contacts_hear_of_their_tasks(notify, add_contact, daytime):
+    water = add_contact(kind="department_contact", department_id="dept-water", community=QIUPU_COMMUNITY)
+    add_contact(OTHER_PHONE, kind="department_contact", department_id="dept-roads")
+    escalated = event(
+        "tracking.task.escalated", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=["p-1"],
+        department_id="dept-water", title=TITLE, reason="超过办结时限7天",
+    )  # fmt: skip
+    apply(notify, escalated)
+    [message] = queued(notify, event_id=escalated.id)
+    assert message["contact_id"] == water and message["template"] == "task_escalated"
+
+
+def test_a_stopped_number_gets_no_sms(notify, add_contact, daytime):
+    add_contact(app_user_id=SUBMITTER)
+    with notify.db.transaction() as session:
+        session.execute(
+            sms_stops.insert().values(
+                phone_hash=vault_for(notify.settings).digest(PHONE), keyword="TD", stopped_at=DAYTIME
+            )
+        )
+    envelope = submitted("p-1")
+    apply(notify, envelope)
+    assert queued(notify) == [] and SUBMITTER in app_messages(notify, envelope.id)
+
+
+# -- the sender ---------------------------------------------------------------------------------------
+
+
+class Carrier:
+    """A provider that records what it was given and answers as told (one answer per send)."""
+
+    name = "carrier"
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.sent = []
+
+    def send(self, message):
+        self.sent.append(message)
+        answer = self.answers.pop(0) if self.answers else Accepted()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def sender(notify):
+    def make(provider, **settings):
+        values = {"sms_retry_delays": (30.0, 60.0), "sms_callback_url": "https://xs.example/api/v1/notify/sms",
+                  **settings}  # fmt: skip
+        return SmsSender(notify.db, provider, vault_for(notify.settings), notify.settings.replace(**values))
+
+    return make
+
+
+@pytest.fixture
+def one_queued(notify, add_contact, daytime):
+    add_contact(app_user_id=SUBMITTER)
+    apply(notify, submitted("p-1"))
+    [message] = queued(notify)
+    return message["id"]
+
+
+def test_the_sender_sends_the_signed_text_to_the_number_and_records_it(notify, sender, one_queued):
+    carrier = Carrier(Accepted(reference="r-1"))
+    assert sender(carrier).send_due() == 1
+    [outgoing] = carrier.sent
+    assert outgoing.phone == PHONE and outgoing.parts == 1
+    assert outgoing.text == f"【池州社区协商】您提交的建议“{TITLE}”已收到,社区将尽快处理。"
+    assert outgoing.report_url.startswith(f"https://xs.example/api/v1/notify/sms/reports/carrier?id={one_queued}&sig=")
+    [row] = queued(notify)
+    assert (row["status"], row["body"], row["provider_reference"], row["attempts"]) == (
+        sms.SENT, outgoing.text, "r-1", 1
+    )  # fmt: skip
+    assert sender(carrier).send_due() == 0  # nothing is due any more
+
+
+def test_a_refused_message_retries_with_back_off_then_fails_with_the_reason(notify, sender, one_queued, daytime):
+    carrier = Carrier(ProviderError("Kannel 503: busy", permanent=False), ProviderError("timeout", permanent=False))
+    sending = sender(carrier)
+    sending.send_due()
+    [row] = queued(notify)
+    assert (row["status"], row["attempts"], row["error"]) == (sms.QUEUED, 1, "Kannel 503: busy")
+    assert row["not_before"] == DAYTIME + timedelta(seconds=30)
+    assert sending.send_due() == 0  # not due yet
+    daytime["now"] += timedelta(seconds=31)
+    sending.send_due()
+    daytime["now"] += timedelta(seconds=61)
+    carrier.answers.append(ProviderError("timeout", permanent=False))
+    sending.send_due()
+    [row] = queued(notify)
+    assert (row["status"], row["attempts"], row["error"]) == (sms.FAILED, 3, "timeout")
+
+
+def test_a_permanent_refusal_fails_at_once(notify, sender, one_queued):
+    sender(Carrier(ProviderError("Kannel 403: Authorization failed", permanent=True))).send_due()
+    [row] = queued(notify)
+    assert (row["status"], row["error"]) == (sms.FAILED, "Kannel 403: Authorization failed")
+
+
+def test_an_opt_out_after_queuing_suppresses_the_message(notify, sender, one_queued):
+    with notify.db.transaction() as session:
+        session.execute(
+            sms_stops.insert().values(
+                phone_hash=vault_for(notify.settings).digest(PHONE), keyword="退订", stopped_at=DAYTIME
+            )
+        )
+    carrier = Carrier()
+    sender(carrier).send_due()
+    assert carrier.sent == []
+    [row] = queued(notify)
+    assert (row["status"], row["error"]) == (sms.SUPPRESSED, "该号码已回复退订")
+
+
+def test_a_claim_whose_lease_ran_out_is_sent_again(notify, sender, one_queued, daytime):
+    m = sms_messages.c
+    with notify.db.transaction() as session:  # as a sender killed after its claim leaves it
+        session.execute(
+            update(sms_messages).values(status=sms.SENDING, lease_until=DAYTIME + timedelta(seconds=5), attempts=1)
+        )
+    carrier = Carrier()
+    assert sender(carrier).send_due() == 0  # the lease still holds
+    daytime["now"] += timedelta(seconds=6)
+    assert sender(carrier).send_due() == 1
+    with notify.db.sessions() as session:
+        assert session.execute(select(m.status, m.attempts)).one() == (sms.SENT, 2)
+
+
+def test_the_file_provider_writes_masked_numbers_and_counts_as_delivered(notify, sender, one_queued, tmp_path):
+    outbox = tmp_path / "sms-outbox.jsonl"
+    sender(FileProvider(outbox), sms_callback_url=None).send_due()
+    [line] = [json.loads(text) for text in outbox.read_text(encoding="utf-8").splitlines()]
+    assert line["to"] == "138****8000" and line["text"].startswith("【池州社区协商】") and line["id"] == one_queued
+    [row] = queued(notify)
+    assert row["status"] == sms.DELIVERED and row["delivered_at"] is not None
+
+
+# -- callbacks: delivery reports and replies ------------------------------------------------------------
+
+
+@pytest.fixture
+def client(notify):
+    return notify.create_api().test_client()
+
+
+def report(client, notify, message_id, kind, *, sig=None, answer=""):
+    sig = sig or vault_for(notify.settings).sign(f"report:{message_id}")
+    return client.get(
+        "/api/v1/notify/sms/reports/kannel", query_string={"id": message_id, "sig": sig, "type": kind, "answer": answer}
+    )
+
+
+def test_delivery_reports_move_a_message_on_and_never_back(client, notify, sender, one_queued):
+    sender(Carrier()).send_due()
+    assert report(client, notify, one_queued, 1).status_code == 204
+    assert report(client, notify, one_queued, 8, answer="ACK/").status_code == 204  # late "accepted"
+    [row] = queued(notify)
+    assert row["status"] == sms.DELIVERED and row["delivered_at"] is not None
+
+
+def test_a_failure_report_keeps_the_carriers_reason(client, notify, sender, one_queued):
+    sender(Carrier()).send_due()
+    report(client, notify, one_queued, 16, answer="NACK/0x0000000b/Invalid Destination Address")
+    [row] = queued(notify)
+    assert row["status"] == sms.FAILED and row["error"] == "短信中心拒收(NACK/0x0000000b/Invalid Destination Address)"
+
+
+def test_a_report_with_a_bad_signature_is_refused_and_changes_nothing(client, notify, sender, one_queued):
+    sender(Carrier()).send_due()
+    other_signature = vault_for(notify.settings).sign("report:another-message")
+    response = report(client, notify, one_queued, 1, sig=other_signature)
+    assert response.status_code == 403 and response.content_type == "application/problem+json"
+    assert queued(notify)[0]["status"] == sms.SENT
+
+
+def reply(client, notify, sender_number, text, sig=None):
+    sig = sig or vault_for(notify.settings).sign("replies:kannel")
+    return client.get(
+        "/api/v1/notify/sms/replies/kannel", query_string={"sig": sig, "from": sender_number, "text": text}
+    )
+
+
+def test_a_td_reply_stops_further_sms_and_a_subscribe_reply_resumes_them(client, notify, add_contact, daytime):
+    add_contact(app_user_id=SUBMITTER)
+    assert reply(client, notify, f"+86{PHONE}", "TD").json == {"action": "stop"}
+    apply(notify, submitted("p-1"))
+    assert queued(notify) == []
+    assert reply(client, notify, PHONE, "订阅").json == {"action": "resume"}
+    apply(notify, submitted("p-2"))
+    assert len(queued(notify)) == 1
+
+
+def test_ordinary_replies_are_ignored_and_unsigned_ones_refused(client, notify):
+    assert reply(client, notify, PHONE, "收到,谢谢").json == {"action": "ignored"}
+    assert reply(client, notify, PHONE, "TD", sig="0" * 32).status_code == 403
+    with notify.db.sessions() as session:
+        assert session.execute(select(sms_stops)).all() == []
+
+
+# -- hand-sent community notices --------------------------------------------------------------------------
+
+
+def test_a_notice_is_previewed_and_sent_to_the_subscribers(client, notify, add_contact, auth, daytime):
+    worker = auth("community_worker", YANLIUYUAN)
+    for i in range(3):
+        add_contact(f"1380000003{i}")
+    preview = client.post("/api/v1/notify/sms/preview", json={"variables": {"content": "周六上午清理楼道杂物"}},
+                          headers=worker)  # fmt: skip
+    assert preview.status_code == 200
+    assert preview.json == {"text": "【池州社区协商】社区通知:周六上午清理楼道杂物", "characters": 23, "parts": 1}
+    body = {"community_code": YANLIUYUAN, "variables": {"content": "周六上午清理楼道杂物"}}
+    sent = client.post("/api/v1/notify/sms/notices", json=body, headers=worker)
+    assert sent.status_code == 202 and sent.json["subscribers"] == 3 and sent.json["sms"] == 3
+
+
+@pytest.mark.parametrize(
+    ("variables", "detail"),
+    [({"content": "协" * 300}, "超过4条短信的上限268字"), ({"text": "x"}, "缺少content,多余text"),
+     ({"content": "  "}, "非空的单行文本")],
+)  # fmt: skip
+def test_a_bad_notice_is_refused_in_chinese_and_queues_nothing(client, notify, add_contact, auth, variables, detail):
+    add_contact()
+    body = {"community_code": YANLIUYUAN, "variables": variables}
+    response = client.post("/api/v1/notify/sms/notices", json=body, headers=auth("community_worker", YANLIUYUAN))
+    assert response.status_code == 422 and detail in response.json["detail"]
+    assert queued(notify) == []
+
+
+def test_a_notice_outside_the_callers_scope_is_forbidden(client, notify, add_contact, auth):
+    add_contact(community=XIJIE)
+    body = {"community_code": XIJIE, "variables": {"content": "通知"}}
+    response = client.post("/api/v1/notify/sms/notices", json=body, headers=auth("community_worker", YANLIUYUAN))
+    assert response.status_code == 403 and queued(notify) == []
