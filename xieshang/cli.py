@@ -242,6 +242,22 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_sms_callback_urls(args) -> int:
+    """The signed URLs SMS providers call back, for the provider's configuration."""
+    from services.notify.phones import vault_for
+
+    settings = load_settings()
+    base = (args.base or settings.sms_callback_url or "").rstrip("/")
+    if not base:
+        print("set XIESHANG_SMS_CALLBACK_URL or pass --base", file=sys.stderr)
+        return 2
+    vault = vault_for(settings)
+    kannel = f"{base}/replies/kannel?sig={vault.sign('replies:kannel')}&from=%p&to=%P&text=%a"
+    print(f"kannel sms-service get-url: {kannel}")
+    print(f"http platform replies (POST JSON {{from, text}}): {base}/replies/http?sig={vault.sign('replies:http')}")
+    return 0
+
+
 def cmd_targets(_args) -> int:
     from xieshang.targets import MODULES
 
@@ -321,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument("--update", metavar="FILE", help="replace the table between the config markers in FILE")
     cfg.set_defaults(func=cmd_config)
     sub.add_parser("targets", help="list run targets").set_defaults(func=cmd_targets)
+
+    sms = sub.add_parser("sms", help="SMS providers").add_subparsers(dest="sms_command", required=True)
+    cb = sms.add_parser("callback-urls", help="print the signed reply URLs to configure at the SMS provider")
+    cb.add_argument("--base", help="notify's SMS base URL as the provider reaches it (default: the setting)")
+    cb.set_defaults(func=cmd_sms_callback_urls)
     return parser
 
 
