@@ -268,6 +268,8 @@ def invite(data, consultation_id: str):
         existing = repository.list_participants(uow.session, consultation.id)
         participant = domain.invite(consultation, existing, principal, _now(), **data)
         repository.add_participant(uow.session, participant)
+        if consultation.status == "announced":  # the notice already went out: this person's own
+            events.invited(uow, consultation, participant)
     return participant
 
 

@@ -47,6 +47,20 @@ def announced(uow: UnitOfWork, consultation: domain.Consultation, participants: 
     _emit(uow, "scheduled", consultation, starts_at=consultation.starts_at)
 
 
+def invited(uow: UnitOfWork, consultation: domain.Consultation, participant: domain.Participant) -> None:
+    """Someone invited once the notice went out gets their own invitation."""
+    _emit(
+        uow,
+        "invited",
+        consultation,
+        **_details(consultation),
+        starts_at=consultation.starts_at,
+        venue=consultation.venue,
+        online_link=consultation.online_link,
+        invitee_ids=[participant.id],
+    )
+
+
 def postponed(
     uow: UnitOfWork,
     consultation: domain.Consultation,

@@ -196,6 +196,7 @@ FACTS: dict[str, Callable[[UnitOfWork, Envelope], dict[str, str]]] = {
     "meetings.consultation.decided": _none,
     "tracking.task.completed": _none,
     "meetings.consultation.announced": _announced,
+    "meetings.consultation.invited": _announced,
     "meetings.consultation.postponed": _postponed,
     "meetings.consultation.cancelled": _reason,
     "meetings.outcome.published": _outcome,
@@ -304,6 +305,7 @@ KEEPERS: dict[str, Callable[[UnitOfWork, Envelope], None]] = {
     "intake.proposal.supported": keep_support,
     "intake.proposal.merged": move_supporters,
     "meetings.consultation.announced": keep_consultation,
+    "meetings.consultation.invited": keep_consultation,
     "meetings.consultation.postponed": keep_consultation,
     "meetings.consultation.cancelled": keep_cancellation,
 }

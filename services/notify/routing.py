@@ -23,6 +23,8 @@ meetings.consultation.decided    proposal_decided       topics      relation, ti
 tracking.task.completed          proposal_resolved      topics      relation, title (asks to rate)
 meetings.consultation.announced  consultation_announced invitees    title, form_name, starts_at, place
                                  community_announced    subscribers title, form_name, starts_at, place
+meetings.consultation.invited    consultation_announced invitees    title, form_name, starts_at, place
+                                 (someone invited after the announcement)
 meetings.consultation.postponed  consultation_postponed invitees    title, starts_at, reason
                                  community_postponed    subscribers title, starts_at, reason
 meetings.consultation.cancelled  consultation_cancelled invited     title, reason
@@ -74,6 +76,7 @@ intake.proposal.merged           the duplicate's co-signers and submitter move t
                                  intake moves them), except the target's own submitter
 meetings.consultation.announced  consultation_audience(consultation_id, community_code, title),
                                  consultation_invitee(consultation_id, invitee_id)
+meetings.consultation.invited    consultation_invitee (the invitee added)
 meetings.consultation.postponed  as announced (title updated, invitees added)
 meetings.consultation.cancelled  consultation_audience.cancelled (no reminder is sent)
 ================================ ====================================================================
@@ -129,6 +132,7 @@ ROUTES: dict[str, tuple[Route, ...]] = {
         Route("consultation_announced", INVITEES, ANNOUNCED),
         Route("community_announced", SUBSCRIBERS, ANNOUNCED),
     ),
+    "meetings.consultation.invited": (Route("consultation_announced", INVITEES, ANNOUNCED),),
     "meetings.consultation.postponed": (
         Route("consultation_postponed", INVITEES, ("title", "starts_at", "reason")),
         Route("community_postponed", SUBSCRIBERS, ("title", "starts_at", "reason")),
@@ -153,6 +157,7 @@ REPLICAS: dict[str, tuple[str, ...]] = {
     "intake.proposal.supported": ("proposal_supporter",),
     "intake.proposal.merged": ("proposal_supporter",),
     "meetings.consultation.announced": ("consultation_audience", "consultation_invitee"),
+    "meetings.consultation.invited": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.postponed": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.cancelled": ("consultation_audience",),
 }

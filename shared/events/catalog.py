@@ -205,6 +205,16 @@ class ConsultationAnnounced(_Consultation):
     invitee_ids = fields.List(fields.String(), required=True)
 
 
+@register("meetings.consultation.invited")
+class ConsultationInvited(_Consultation):
+    """Someone invited after the announcement: their invitation (the announcement's facts)."""
+
+    starts_at = fields.AwareDateTime(required=True)
+    venue = fields.String(allow_none=True, load_default=None)
+    online_link = fields.String(allow_none=True, load_default=None)
+    invitee_ids = fields.List(fields.String(), required=True)
+
+
 @register("meetings.consultation.postponed")
 class ConsultationPostponed(_Consultation):
     starts_at = fields.AwareDateTime(required=True)

@@ -530,6 +530,16 @@ def test_postponing_and_cancelling_tell_everyone_invited(client, worker, accept,
     assert client.post(f"{C}/{cid}/start", headers=worker).status_code == 409
 
 
+def test_someone_invited_after_the_announcement_is_sent_an_invitation(client, worker, accept, draft, meetings):
+    accept("p-1")
+    cid = _announced_with_topics(client, worker, draft, ["p-1"])
+    invited = client.post(f"{C}/{cid}/participants", json={"person_id": "r-late", "category": "expert"}, headers=worker)
+    assert invited.status_code == 201
+    event = published(meetings)[-1]
+    assert event["type"] == "meetings.consultation.invited" and event["payload"]["invitee_ids"] == ["r-late"]
+    assert event["payload"]["starts_at"] == START.isoformat()
+
+
 # -- topics ------------------------------------------------------------------------------------------
 
 

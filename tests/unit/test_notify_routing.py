@@ -85,6 +85,7 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
         "meetings.consultation.decided",
         "tracking.task.completed",
         "meetings.consultation.announced",
+        "meetings.consultation.invited",
         "meetings.consultation.postponed",
         "meetings.consultation.cancelled",
         "meetings.outcome.published",
@@ -237,6 +238,18 @@ def test_announcement_postponement_and_cancellation_tell_every_invitee(notify):
     }
     assert apply(notify, cancelled) == "duplicate"
     assert len(messages(notify)) == 3 + 4 + 4
+
+
+def test_someone_invited_after_the_announcement_gets_their_invitation_and_later_notices(notify):
+    apply(notify, announced(["resident-a"]))
+    late = announced(["resident-late"])
+    late = event("meetings.consultation.invited", **{**late.payload, "invitee_ids": ["resident-late"]})
+    apply(notify, late)
+    invitation = "您受邀参加“红光市场管网改造议事会”(社区议事会),时间:12月1日 09:00,地点:烟柳园社区党群服务中心。"
+    assert inbox(notify, late.id) == {"resident-late": invitation}
+    cancelled = topics("cancelled", ["p-1"], reason="暴雨预警,暂停聚集活动")
+    apply(notify, cancelled)
+    assert set(inbox(notify, cancelled.id)) == {"resident-a", "resident-late"}
 
 
 def test_hybrid_and_online_places():
