@@ -99,6 +99,12 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _networks(raw: str) -> tuple:
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -213,6 +219,14 @@ VARIABLES: tuple[Variable, ...] = (
         "Where services fetch the gateway's public keys (default: read them from the keys directory)",
     ),
     Variable("XIESHANG_RATE_LIMIT", "rate_limit", _positive_int, 600, "Requests per minute per client at the gateway"),
+    Variable(
+        "XIESHANG_TRUSTED_ADDRESSES",
+        "trusted_addresses",
+        _networks,
+        (),
+        "Comma-separated addresses or CIDRs of the platform's own infrastructure that calls the gateway "
+        "without a token (the SMS gateway posting delivery reports and replies): not rate limited",
+    ),
     Variable(
         "XIESHANG_LOGIN_MAX_FAILURES",
         "login_max_failures",
@@ -341,6 +355,27 @@ VARIABLES: tuple[Variable, ...] = (
         _positive_float,
         1.0,
         "Seconds between the SMS sender's looks for due messages",
+    ),
+    Variable(
+        "XIESHANG_REMINDER_HOURS",
+        "reminder_hours",
+        _positive_float,
+        24.0,
+        "How many hours before a consultation starts its invitees are reminded",
+    ),
+    Variable(
+        "XIESHANG_NOTIFY_CLOCK_SECONDS",
+        "notify_clock_seconds",
+        _positive_float,
+        60.0,
+        "Seconds between notify's looks for due reminders and piled-up dead letters",
+    ),
+    Variable(
+        "XIESHANG_DEAD_LETTER_ALERT",
+        "dead_letter_alert",
+        _positive_int,
+        10,
+        "Dead letters in one service's queue at which operators are told (at most once an hour per queue)",
     ),
     Variable("XIESHANG_CORS_ORIGINS", "cors_origins", _origins, (), "Comma-separated origins allowed by CORS"),
     *_service_vars(),

@@ -40,6 +40,12 @@ EVENTS_CONSUMED = Counter(
     ["service", "type", "outcome"],
 )
 DEAD_LETTERED = Counter("xieshang_bus_dead_lettered_total", "Messages moved to a dead-letter queue", ["service"])
+DEAD_LETTERS = Gauge(
+    "xieshang_bus_dead_letters",
+    "Messages waiting in a service's dead-letter queue (read from RabbitMQ by notify's dead-letter watch)",
+    ["service"],
+    multiprocess_mode="livemax",
+)
 HANDLER_LATENCY = Histogram(
     "xieshang_event_handler_duration_seconds", "Time to apply one event and commit", ["service", "type"]
 )

@@ -274,6 +274,10 @@ def keep_consultation(uow: UnitOfWork, event: Envelope) -> None:
     }
     if when["place"] is None:  # a postponement keeps the place announced
         del when["place"]
+    if event.type == "meetings.consultation.invited":
+        # A reminder already sent missed the newcomer: the next pass sends it again under the same
+        # id, so only the newcomer's messages are new.
+        when["reminded_for"] = None
     uow.insert_once(
         consultation_audience,
         {

@@ -10,32 +10,32 @@ message is written once per (event, recipient, channel), so a redelivered event 
 person reached by two routes of one event (an invitee who also subscribes) hears it once, by the
 first route.
 
-================================ ====================== =========== =================================
-event                            template               rule        variables
-================================ ====================== =========== =================================
-intake.proposal.submitted        proposal_received      submitter   title
-intake.proposal.accepted         proposal_accepted      proposal    relation, title
-intake.proposal.rejected         proposal_rejected      proposal    relation, title, reason
-intake.proposal.merged           proposal_merged        proposal    relation, title, into_title
-intake.proposal.referred         proposal_referred      proposal    relation, title
-meetings.consultation.scheduled  proposal_scheduled     topics      relation, title, starts_at
-meetings.consultation.decided    proposal_decided       topics      relation, title
-tracking.task.completed          proposal_resolved      topics      relation, title (asks to rate)
-meetings.consultation.announced  consultation_announced invitees    title, form_name, starts_at, place
-                                 community_announced    subscribers title, form_name, starts_at, place
-meetings.consultation.invited    consultation_announced invitees    title, form_name, starts_at, place
+================================ ======================= =========== ================================
+event                            template                rule        variables
+================================ ======================= =========== ================================
+intake.proposal.submitted        proposal_received       submitter   title
+intake.proposal.accepted         proposal_accepted       proposal    relation, title
+intake.proposal.rejected         proposal_rejected       proposal    relation, title, reason
+intake.proposal.merged           proposal_merged         proposal    relation, title, into_title
+intake.proposal.referred         proposal_referred       proposal    relation, title
+meetings.consultation.scheduled  proposal_scheduled      topics      relation, title, starts_at
+meetings.consultation.decided    proposal_decided        topics      relation, title
+tracking.task.completed          proposal_resolved       topics      relation, title (asks to rate)
+meetings.consultation.announced  consultation_announced  invitees    title, form_name, starts_at, place
+                                 community_announced     subscribers title, form_name, starts_at, place
+meetings.consultation.invited    consultation_announced  invitees    title, form_name, starts_at, place
                                  (someone invited after the announcement)
-meetings.consultation.postponed  consultation_postponed invitees    title, starts_at, reason
-                                 community_postponed    subscribers title, starts_at, reason
-meetings.consultation.cancelled  consultation_cancelled invited     title, reason
-                                 community_cancelled    subscribers title, reason
-meetings.outcome.published       community_outcome      subscribers title, decision
-tracking.task.assigned           task_assigned          department  title, due_at
-tracking.task.reminded           task_reminded          department  title, due_at
-tracking.task.escalated          task_escalated         department  title, reason
-(24 h before a consultation)     consultation_reminder  invited     title, starts_at, place
-(dead letters pile up)           operations_dead_letters operators  service, count
-================================ ====================== =========== =================================
+meetings.consultation.postponed  consultation_postponed  invitees    title, starts_at, reason
+                                 community_postponed     subscribers title, starts_at, reason
+meetings.consultation.cancelled  consultation_cancelled  invited     title, reason
+                                 community_cancelled     subscribers title, reason
+meetings.outcome.published       community_outcome       subscribers title, decision
+tracking.task.assigned           task_assigned           department  title, due_at
+tracking.task.reminded           task_reminded           department  title, due_at
+tracking.task.escalated          task_escalated          department  title, reason
+(24 h before a consultation)     consultation_reminder   invited     title, starts_at, place
+(dead letters pile up)           operations_dead_letters operators   service, count
+================================ ======================= =========== ================================
 
 The last two rows are not events: ``reminders.py`` and ``watch.py`` raise them from notify's own
 clock, each under a deterministic id so it, too, is told once.

@@ -71,7 +71,8 @@ class SmsSender:
         self.callback_url = settings.sms_callback_url
         self.interval = settings.sms_poll_seconds
         self.limit = RateLimit(settings.sms_rate)
-        self.batch = max(1, min(200, int(settings.sms_rate * 5)))
+        # A batch is sent well within its lease, or another sender could take it over mid-batch.
+        self.batch = max(1, min(200, int(settings.sms_rate * min(5.0, settings.sms_lease_seconds / 2))))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -252,6 +253,14 @@ class SmsSender:
 
 
 def background(runtime) -> list:
-    """Notify's worker parts beside its consumer: the SMS sender."""
+    """Notify's worker parts beside its consumer: the SMS sender, the consultation reminders and the
+    dead-letter watch."""
+    from services.notify.reminders import Reminders
+    from services.notify.watch import DeadLetterWatch
+
     settings = runtime.settings
-    return [SmsSender(runtime.db, provider_for(settings), vault_for(settings), settings)]
+    return [
+        SmsSender(runtime.db, provider_for(settings), vault_for(settings), settings),
+        Reminders(runtime.db, settings, runtime.unit_of_work),
+        DeadLetterWatch(settings, runtime.topology, runtime.unit_of_work),
+    ]

@@ -105,3 +105,6 @@ def completed(proposal_ids: list[str]):
     return event("tracking.task.completed", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=proposal_ids)
 
 
+def apply(notify, envelope) -> str:
+    """Deliver an event to notify's consumer as the broker would; its outcome (processed, duplicate…)."""
+    return notify.consumer().apply(envelope.to_dict())

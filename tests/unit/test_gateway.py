@@ -125,6 +125,25 @@ def test_each_client_has_its_own_rate_limit(gateway, platform_all):
     assert gateway.get("/api/v1/tracking/divisions", headers={"X-Api-Key": other}).status_code == 200
 
 
+def test_trusted_infrastructure_calls_without_a_token_are_not_rate_limited(settings, keys, with_divisions):
+    from werkzeug.test import Client
+
+    from shared.config import load_settings
+    from xieshang.server import build, shutdown
+
+    trusted = load_settings({"XIESHANG_TRUSTED_ADDRESSES": "10.0.5.0/24"}).trusted_addresses
+    assembly = build(settings.replace(rate_limit=6, trusted_addresses=trusted), "all")
+    try:
+        client = Client(assembly.http_entry)
+        path = f"/api/v1/meetings/communities/{YANLIUYUAN}/calendar.ics"
+        sms_gateway = [client.get(path, environ_base={"REMOTE_ADDR": "10.0.5.7"}).status_code for _ in range(10)]
+        assert sms_gateway == [200] * 10
+        anyone = [client.get(path, environ_base={"REMOTE_ADDR": "10.0.6.7"}).status_code for _ in range(10)]
+        assert 429 in anyone
+    finally:
+        shutdown(assembly)
+
+
 def test_one_openapi_document_and_a_docs_page(gateway):
     spec = gateway.get("/api/v1/openapi.json").json
     for path in (

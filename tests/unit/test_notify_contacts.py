@@ -26,11 +26,6 @@ PHONES = (PHONE, OTHER_PHONE, THIRD_PHONE)
 
 
 @pytest.fixture
-def notify(platform, with_divisions):
-    return platform.runtime("notify")
-
-
-@pytest.fixture
 def client(notify):
     return notify.create_api().test_client()
 

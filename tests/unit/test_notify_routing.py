@@ -24,6 +24,7 @@ from tests.unit.notify_events import (
     TRIAGE_DETAILS,
     WITHDRAWN,
     announced,
+    apply,
     completed,
     event,
     postponed,
@@ -32,15 +33,6 @@ from tests.unit.notify_events import (
     topics,
     triaged,
 )
-
-
-@pytest.fixture
-def notify(platform):
-    return platform.runtime("notify")
-
-
-def apply(notify, envelope) -> str:
-    return notify.consumer().apply(envelope.to_dict())
 
 
 def messages(notify) -> list[tuple[str, str, str]]:

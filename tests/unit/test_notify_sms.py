@@ -15,7 +15,7 @@ from services.notify.phones import vault_for
 from services.notify.providers import Accepted, FileProvider, ProviderError
 from services.notify.sender import SmsSender
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
-from tests.unit.notify_events import SUBMITTER, TITLE, announced, event, submitted
+from tests.unit.notify_events import SUBMITTER, TITLE, announced, apply, event, submitted
 
 PHONE, OTHER_PHONE = "13800138000", "13900139000"
 DAYTIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
@@ -87,35 +87,6 @@ def test_reports_never_move_a_message_back():
 
 
 # -- who gets an SMS, and when ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def notify(platform, with_divisions):
-    return platform.runtime("notify")
-
-
-@pytest.fixture
-def add_contact(notify):
-    """A contact in the directory (as the contacts API stores it); returns its id."""
-    from services.notify import repository
-
-    vault = vault_for(notify.settings)
-
-    def add(phone=PHONE, *, community=YANLIUYUAN, kind="resident", app_user_id=None, department_id=None,
-            channels=None, opt_outs=None, quiet=("22:00", "07:00")) -> str:  # fmt: skip
-        contact = domain.new_contact(
-            kind=kind, community_code=community, department_id=department_id, app_user_id=app_user_id,
-            channels=channels, quiet_start=quiet[0], quiet_end=quiet[1], opt_outs=opt_outs, now=datetime.now(UTC),
-        )  # fmt: skip
-        with notify.db.transaction() as session:
-            repository.add(session, vault, contact, phone)
-        return contact.id
-
-    return add
-
-
-def apply(notify, envelope) -> str:
-    return notify.consumer().apply(envelope.to_dict())
 
 
 def queued(notify, **where) -> list[dict]:
