@@ -1,5 +1,5 @@
-"""``python -m bench [--only bus|gateway|duplicates] [--events N] [--requests N] [--rounds R] [--profile]``:
-print the bus, gateway and duplicate look-up benchmark figures (all by default, in one run)."""
+"""``python -m bench [--only bus|gateway|duplicates|fanout] [--events N] [--requests N] [--rounds R] [--profile]``:
+print the bus, gateway, duplicate look-up and notify fan-out benchmark figures (all by default, in one run)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 import os
 import sys
 
-from bench import bus, duplicates, gateway
+from bench import bus, duplicates, fanout, gateway
 
-BENCHES = ("bus", "gateway", "duplicates")
+BENCHES = ("bus", "gateway", "duplicates", "fanout")
 
 
 def _positive(raw: str) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         choices=BENCHES,
         default=os.environ.get("XIESHANG_BENCH_ONLY") or None,
-        help="run one benchmark only (default: $XIESHANG_BENCH_ONLY, else both)",
+        help="run one benchmark only (default: $XIESHANG_BENCH_ONLY, else all)",
     )
     parser.add_argument(
         "--events",
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=_positive,
         default=3,
-        help="rounds of the noisy phases (bus: raw publish, raw consume, relay; gateway: every loaded phase); "
+        help="rounds of the noisy phases (bus: raw publish, raw consume, relay; gateway: every loaded phase; "
+        "fanout: the fan-out and the raw inserts); "
         "medians are reported (default 3)",
     )
     parser.add_argument(
@@ -87,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         help="duplicates: timed look-ups (default 1000)",
     )
     parser.add_argument(
+        "--subscribers",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_SUBSCRIBERS", "35000")),
+        help="fanout: resident contacts of the announced community (default: $XIESHANG_BENCH_SUBSCRIBERS or 35000)",
+    )
+    parser.add_argument(
         "--amqp-url",
         default=os.environ.get("XIESHANG_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         help="RabbitMQ (default: $XIESHANG_BENCH_AMQP_URL)",
@@ -101,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         action="store_true",
         help="after the figures, profile under cProfile where the time goes (bus: the relay and the inbox "
-        "consumer; gateway: the gateway in this process proxying to the running intake-api); slower, and "
+        "consumer; gateway: the gateway in this process proxying to the running intake-api; fanout: one more "
+        "fan-out); slower, and "
         "figures of the profiled runs are not comparable",
     )
     args = parser.parse_args(argv)
@@ -133,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is None:
             print(flush=True)
         duplicates.run(proposals=args.proposals, lookups=args.lookups, database_url=args.database_url)
+    if args.only in (None, "fanout"):
+        if args.only is None:
+            print(flush=True)
+        fanout.run(
+            subscribers=args.subscribers,
+            rounds=args.rounds,
+            database_url=args.database_url,
+            profile=args.profile,
+        )
     return 0
 
 
