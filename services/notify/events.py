@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 
 from services.notify import domain, routing
-from services.notify.delivery import Recipient, accounts, deliver, entries
+from services.notify.delivery import Contacts, Recipient, accounts, deliver
 from services.notify.models import (
     consultation_audience,
     consultation_invitees,
@@ -109,30 +109,32 @@ def _consultation_title(uow: UnitOfWork, consultation_id: str) -> str | None:
     return uow.session.scalar(select(c.title).where(c.consultation_id == consultation_id))
 
 
-def _subscribers(uow: UnitOfWork, event: Envelope) -> Recipients:
+def _subscribers(uow: UnitOfWork, event: Envelope) -> Recipients | Contacts:
     """Every resident contact of the community; the consultation's title is the event's or, for
     a cancellation or an outcome (which carry none), the announcement's."""
     p = event.payload
     title = p.get("title") or _consultation_title(uow, p["consultation_id"])
     if title is None:  # never announced: nothing the community was told about
         return []
+    return subscribers(p["community_code"], {"title": title})
+
+
+def subscribers(community_code: str, variables: dict[str, str]) -> Contacts:
     k = contacts.c
-    found = entries(uow, k.community_code == p["community_code"], k.kind == "resident")
-    return [Recipient(None, entry, {"title": title}) for entry in found]
+    return Contacts((k.community_code == community_code, k.kind == "resident"), variables)
 
 
-def _department(uow: UnitOfWork, event: Envelope) -> Recipients:
+def _department(uow: UnitOfWork, event: Envelope) -> Contacts:
     p = event.payload
     k = contacts.c
-    found = entries(uow, k.kind == "department_contact", k.department_id == p["department_id"])
-    return [Recipient(None, entry, {"title": p["title"]}) for entry in found]
+    return Contacts((k.kind == "department_contact", k.department_id == p["department_id"]), {"title": p["title"]})
 
 
-def operators(uow: UnitOfWork) -> Recipients:
-    return [Recipient(None, entry, {}) for entry in entries(uow, contacts.c.kind == "operator")]
+def operators(uow: UnitOfWork) -> Contacts:
+    return Contacts((contacts.c.kind == "operator",), {})
 
 
-RECIPIENTS: dict[str, Callable[[UnitOfWork, Envelope], Recipients]] = {
+RECIPIENTS: dict[str, Callable[[UnitOfWork, Envelope], Recipients | Contacts]] = {
     routing.SUBMITTER: _submitter,
     routing.PROPOSAL: _proposal,
     routing.TOPICS: _topics,

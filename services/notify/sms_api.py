@@ -20,7 +20,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import delete, func, select, update
 
 from services.notify import domain, sms
-from services.notify.delivery import Recipient, deliver, entries
+from services.notify.delivery import deliver
+from services.notify.events import subscribers
 from services.notify.models import contacts, sms_messages, sms_stops
 from services.notify.phones import valid, vault_for
 from services.notify.routing import SUBSCRIBERS, Route
@@ -209,15 +210,17 @@ def send_notice(data):
     _compose(data["variables"])
     runtime = current_runtime()
     notice_id = str(data.get("notice_id") or uuid.uuid4())
-    k = contacts.c
+    audience = subscribers(data["community_code"], {})
     with runtime.unit_of_work() as uow:
-        subscribers = entries(uow, k.community_code == data["community_code"], k.kind == "resident")
-        if not subscribers:
+        count = uow.session.scalar(
+            select(func.count()).select_from(contacts).where(contacts.c.live.is_(True), *audience.where)
+        )
+        if not count:
             raise Invalid("该社区还没有登记的居民联系人", field="community_code")
         deliver(
             uow,
             route=NOTICE,
-            recipients=[Recipient(None, entry, {}) for entry in subscribers],
+            recipients=audience,
             facts=data["variables"],
             event_id=notice_id,
             division_code=data["community_code"],
@@ -229,7 +232,7 @@ def send_notice(data):
         )
     return {
         "notice_id": notice_id,
-        "subscribers": len(subscribers),
+        "subscribers": count,
         "sms": sum(counts.values()),
         "sms_deferred": counts.get(sms.DEFERRED, 0),
     }
