@@ -48,9 +48,8 @@ class ContactEntry(NamedTuple):
 
 @dataclass(frozen=True)
 class Recipient:
-    user_id: str | None
-    contact: ContactEntry | None
-    variables: dict[str, str]
+    user_id: str  # an account
+    variables: dict[str, str]  # what the message says about them
 
 
 @dataclass(frozen=True)
@@ -69,21 +68,17 @@ _ENTRIES = (
 )
 
 
-def entries(uow: UnitOfWork, *conditions) -> list[ContactEntry]:
-    """Live contacts matching ``conditions``, oldest first."""
-    rows = uow.session.execute(_ENTRIES.where(*conditions).order_by(c.created_at, c.id))
-    return [ContactEntry(*row) for row in rows]
-
-
 def entries_of_accounts(uow: UnitOfWork, user_ids: Iterable[str]) -> dict[str, ContactEntry]:
+    """The live contact entries of these accounts, by account."""
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return {}
-    return {entry.app_user_id: entry for entry in entries(uow, c.app_user_id.in_(wanted))}
+    rows = uow.session.execute(_ENTRIES.where(c.app_user_id.in_(wanted)))
+    return {entry.app_user_id: entry for entry in (ContactEntry(*row) for row in rows)}
 
 
 def accounts(user_ids_and_variables: Iterable[tuple[str, dict[str, str]]]) -> list[Recipient]:
-    return [Recipient(user_id, None, variables) for user_id, variables in user_ids_and_variables]
+    return [Recipient(user_id, variables) for user_id, variables in user_ids_and_variables]
 
 
 def deliver(
@@ -101,23 +96,22 @@ def deliver(
     template = domain.TEMPLATES[route.template]
     category = domain.category(route.template)
     urgent = route.template in domain.URGENT
-    by_account = entries_of_accounts(uow, [r.user_id for r in recipients if r.contact is None and r.user_id])
+    by_account = entries_of_accounts(uow, [r.user_id for r in recipients])
     bodies: dict[tuple, str] = {}  # most recipients of a route share their variables: render once
     quiet: dict[tuple[str, str], datetime | None] = {}
     written = {"app": 0, sms.QUEUED: 0, sms.DEFERRED: 0}
     for recipient in recipients:
-        contact = recipient.contact or by_account.get(recipient.user_id)
+        contact = by_account.get(recipient.user_id)
         variables = {**recipient.variables, **facts}
         key = tuple(sorted(variables.items()))
         if key not in bodies:
             bodies[key] = template.render(variables)  # refuses a missing or unknown variable
-        account = recipient.user_id or (contact.app_user_id if contact else None)
-        if account and domain.wants(contact, "app", category):
+        if domain.wants(contact, "app", category):
             uow.insert_once(
                 notifications,
                 {
                     "id": str(uuid.uuid4()),
-                    "recipient_id": account,
+                    "recipient_id": recipient.user_id,
                     "channel": "app",
                     "template": route.template,
                     "body": bodies[key],

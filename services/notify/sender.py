@@ -26,8 +26,8 @@ from sqlalchemy import case, func, select, update
 
 from services.notify import domain, sms
 from services.notify.models import contacts, sms_messages, sms_stops
-from services.notify.phones import PhoneVault, vault_for
-from services.notify.providers import Outgoing, ProviderError, SmsProvider, provider_for
+from services.notify.phones import PhoneVault
+from services.notify.providers import Outgoing, ProviderError, SmsProvider
 from shared import metrics
 from shared.db import Database
 
@@ -38,13 +38,14 @@ m = sms_messages.c
 class RateLimit:
     """A token bucket of parts per second (a burst of one second's worth)."""
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, clock=time.monotonic):
         self.rate = rate
         self.tokens = rate
-        self.updated = time.monotonic()
+        self.clock = clock
+        self.updated = clock()
 
     def wait_time(self, parts: int) -> float:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= parts or self.tokens >= self.rate:  # a message longer than a burst goes alone
@@ -148,9 +149,9 @@ class SmsSender:
         except (sms.TooLong, domain.TemplateError, KeyError) as exc:
             return self._finish(row.id, sms.FAILED, error=f"无法生成短信:{exc}")
         phone = self.vault.decrypt(contact.phone_cipher, contact.id)
-        wait = self.limit.wait_time(text.parts)
-        if wait:
-            self._stop.wait(wait)
+        while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
+            if self._stop.wait(wait):
+                return None  # stopping: the claim's lease ends and another pass sends it
         outgoing = Outgoing(row.id, phone, text.body, text.parts, self._report_url(row.id))
         try:
             accepted = self.provider.send(outgoing)
@@ -251,16 +252,3 @@ class SmsSender:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-
-def background(runtime) -> list:
-    """Notify's worker parts beside its consumer: the SMS sender, the consultation reminders and the
-    dead-letter watch."""
-    from services.notify.reminders import Reminders
-    from services.notify.watch import DeadLetterWatch
-
-    settings = runtime.settings
-    return [
-        SmsSender(runtime.db, provider_for(settings), vault_for(settings), settings),
-        Reminders(runtime.db, settings, runtime.unit_of_work),
-        DeadLetterWatch(settings, runtime.topology, runtime.unit_of_work),
-    ]

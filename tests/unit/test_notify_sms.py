@@ -7,13 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from services.notify import domain, sms
 from services.notify.models import notifications, sms_messages, sms_stops
 from services.notify.phones import vault_for
 from services.notify.providers import Accepted, FileProvider, ProviderError
-from services.notify.sender import SmsSender
+from services.notify.sender import RateLimit, SmsSender
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
 from tests.unit.notify_events import SUBMITTER, TITLE, announced, apply, event, submitted
 
@@ -416,3 +417,23 @@ def test_a_notice_outside_the_callers_scope_is_forbidden(client, notify, add_con
     body = {"community_code": XIJIE, "variables": {"content": "通知"}}
     response = client.post("/api/v1/notify/sms/notices", json=body, headers=auth("community_worker", YANLIUYUAN))
     assert response.status_code == 403 and queued(notify) == []
+
+
+def test_the_rate_limit_lets_a_seconds_worth_through_then_spaces_the_parts():
+    clock = {"now": 0.0}
+    limit = RateLimit(10, clock=lambda: clock["now"])
+    assert [limit.wait_time(2) for _ in range(5)] == [0.0] * 5  # ten parts in the first second
+    assert limit.wait_time(2) == pytest.approx(0.2)  # then two parts every 0.2 s
+    clock["now"] = 0.2
+    assert limit.wait_time(2) == 0.0
+    assert RateLimit(1, clock=lambda: 0.0).wait_time(4) == 0.0  # longer than a second's worth: goes alone
+
+
+def test_sending_and_reports_are_counted_by_channel_and_step(client, notify, sender, one_queued):
+    def counted(status):
+        return REGISTRY.get_sample_value("xieshang_notify_messages_total", {"channel": "sms", "status": status}) or 0
+
+    before = {status: counted(status) for status in (sms.SENT, sms.DELIVERED)}
+    sender(Carrier()).send_due()
+    report(client, notify, one_queued, 1)
+    assert counted(sms.SENT) == before[sms.SENT] + 1 and counted(sms.DELIVERED) == before[sms.DELIVERED] + 1
