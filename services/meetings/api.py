@@ -36,6 +36,7 @@ from services.meetings.schemas import (
     PublishIn,
     QualityOut,
     ReasonIn,
+    RelocateIn,
     RoundIn,
     RoundOut,
     RsvpIn,
@@ -371,6 +372,19 @@ def postpone(data, consultation_id: str):
         lambda uow, before, after, people: events.postponed(
             uow, after, before.starts_at, data["reason"].strip(), people
         ),
+    )
+
+
+@blp.post("/consultations/<consultation_id>/relocate")
+@blp.arguments(RelocateIn)
+@blp.response(200, ConsultationOut)
+@requires(*ORGANISERS)
+def relocate(data, consultation_id: str):
+    """Another venue or online link at the same time, saying why; everyone invited is told."""
+    return _step(
+        consultation_id,
+        lambda c, people, votes, who, now: domain.relocate(c, who, now, **data),
+        lambda uow, before, after, people: events.relocated(uow, after, data["reason"].strip(), people),
     )
 
 

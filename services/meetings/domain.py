@@ -780,6 +780,37 @@ def postpone(
     return move(consultation, "announced", actor, now, audit, starts_at=starts_at, ends_at=ends_at, announced_at=now)
 
 
+def relocate(
+    consultation: Consultation,
+    principal: Principal,
+    now: datetime,
+    *,
+    venue: str | None,
+    online_link: str | None,
+    reason: str,
+) -> tuple[Consultation, Transition]:
+    """Another venue or online link after the notice went out (same time); everyone invited is told.
+    What is not given stays; the mode decides what is needed, as when the consultation was prepared."""
+    actor = _organiser(consultation, principal)
+    _in_status(consultation, {"announced"}, "变更地点")
+    reason = plain_text("reason", "变更原因", reason, MAX_REASON)
+    venue = _optional_text("venue", "地点", venue, 200) or consultation.venue
+    online_link = online_link or consultation.online_link
+    if consultation.mode in {"offline", "hybrid"} and venue is None:
+        raise Invalid("线下协商须填写地点", field="venue")
+    link = http_link("online_link", "线上协商链接", online_link) if online_link and online_link.strip() else None
+    if consultation.mode in {"online", "hybrid"} and link is None:
+        raise Invalid("线上协商须提供参会链接", field="online_link")
+    if consultation.mode == "offline":
+        link = None
+    if consultation.mode == "online":
+        venue = None
+    if (venue, link) == (consultation.venue, consultation.online_link):
+        raise Invalid("地点和线上链接均未变化", field="venue")
+    audit = f"变更地点:{reason}(地点由{consultation.venue or consultation.online_link}改为{venue or link})"
+    return move(consultation, "announced", actor, now, audit, venue=venue, online_link=link)
+
+
 def cancel(
     consultation: Consultation, principal: Principal, now: datetime, reason: str
 ) -> tuple[Consultation, Transition]:

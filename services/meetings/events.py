@@ -80,6 +80,22 @@ def postponed(
     )
 
 
+def relocated(
+    uow: UnitOfWork, consultation: domain.Consultation, reason: str, participants: Sequence[domain.Participant]
+) -> None:
+    _emit(
+        uow,
+        "relocated",
+        consultation,
+        **_details(consultation),
+        starts_at=consultation.starts_at,
+        venue=consultation.venue,
+        online_link=consultation.online_link,
+        reason=reason,
+        invitee_ids=list(domain.invitees(participants)),
+    )
+
+
 def cancelled(uow: UnitOfWork, consultation: domain.Consultation) -> None:
     """Intake returns the topics' proposals to accepted, for another consultation."""
     _emit(uow, "cancelled", consultation, reason=consultation.cancel_reason)

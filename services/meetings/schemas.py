@@ -248,6 +248,12 @@ class PostponeIn(In):
     reason = Text(required=True, validate=length("延期原因", MAX_REASON))
 
 
+class RelocateIn(In):
+    venue = Text(load_default=None, allow_none=True)
+    online_link = Text(load_default=None, allow_none=True)
+    reason = Text(required=True, validate=length("变更原因", MAX_REASON))
+
+
 class ReasonIn(In):
     reason = Text(required=True, validate=length("原因", MAX_REASON))
 

@@ -83,6 +83,9 @@ TEMPLATES: dict[str, Template] = {
     ),
     "consultation_postponed": template("“{title}”已延期至{starts_at},原因:{reason}", "title", "starts_at", "reason"),
     "consultation_cancelled": template("“{title}”已取消,原因:{reason}", "title", "reason"),
+    "consultation_relocated": template(
+        "“{title}”地点变更为{place},时间不变({starts_at}),原因:{reason}", "title", "place", "starts_at", "reason"
+    ),
     "consultation_reminder": template(
         "提醒:您受邀参加的“{title}”将于{starts_at}开始,地点:{place}。", "title", "starts_at", "place"
     ),
@@ -95,6 +98,9 @@ TEMPLATES: dict[str, Template] = {
         "place",
     ),
     "community_postponed": template("本社区“{title}”已延期至{starts_at},原因:{reason}", "title", "starts_at", "reason"),
+    "community_relocated": template(
+        "本社区“{title}”地点变更为{place},时间不变({starts_at}),原因:{reason}", "title", "place", "starts_at", "reason"
+    ),
     "community_cancelled": template("本社区“{title}”已取消,原因:{reason}", "title", "reason"),
     "community_notice": template("社区通知:{content}", "content"),
     "community_outcome": template("本社区“{title}”的协商结果已公布:{decision}。详见社区公示栏。", "title", "decision"),
@@ -109,7 +115,7 @@ TEMPLATES: dict[str, Template] = {
 }
 
 # Time-critical notices go out in quiet hours too; everything else waits until morning.
-URGENT = frozenset({"consultation_postponed", "consultation_cancelled"})
+URGENT = frozenset({"consultation_postponed", "consultation_relocated", "consultation_cancelled"})
 # Free-text variables an SMS may shorten (with an ellipsis) to stay within its parts.
 SHORTENABLE = ("title", "into_title", "reason", "place")
 OUTCOME_DECISIONS = {"decided": "已形成协商决定", "no_consensus": "未能达成一致,已说明理由"}

@@ -180,6 +180,15 @@ def _postponed(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
     return {**_starts_at(uow, event), **_reason(uow, event)}
 
 
+def _relocated(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
+    p = event.payload
+    return {
+        **_starts_at(uow, event),
+        **_reason(uow, event),
+        "place": domain.place(p.get("venue"), p.get("online_link")),
+    }
+
+
 def _outcome(uow: UnitOfWork, event: Envelope) -> dict[str, str]:
     return {"decision": domain.OUTCOME_DECISIONS[event.payload["decision"]]}
 
@@ -200,6 +209,7 @@ FACTS: dict[str, Callable[[UnitOfWork, Envelope], dict[str, str]]] = {
     "meetings.consultation.announced": _announced,
     "meetings.consultation.invited": _announced,
     "meetings.consultation.postponed": _postponed,
+    "meetings.consultation.relocated": _relocated,
     "meetings.consultation.cancelled": _reason,
     "meetings.outcome.published": _outcome,
     "tracking.task.assigned": _due,
@@ -313,6 +323,7 @@ KEEPERS: dict[str, Callable[[UnitOfWork, Envelope], None]] = {
     "meetings.consultation.announced": keep_consultation,
     "meetings.consultation.invited": keep_consultation,
     "meetings.consultation.postponed": keep_consultation,
+    "meetings.consultation.relocated": keep_consultation,
     "meetings.consultation.cancelled": keep_cancellation,
 }
 

@@ -27,6 +27,8 @@ meetings.consultation.invited    consultation_announced  invitees    title, form
                                  (someone invited after the announcement)
 meetings.consultation.postponed  consultation_postponed  invitees    title, starts_at, reason
                                  community_postponed     subscribers title, starts_at, reason
+meetings.consultation.relocated  consultation_relocated  invitees    title, place, starts_at, reason
+                                 community_relocated     subscribers title, place, starts_at, reason
 meetings.consultation.cancelled  consultation_cancelled  invited     title, reason
                                  community_cancelled     subscribers title, reason
 meetings.outcome.published       community_outcome       subscribers title, decision
@@ -78,6 +80,7 @@ meetings.consultation.announced  consultation_audience(consultation_id, communit
                                  consultation_invitee(consultation_id, invitee_id)
 meetings.consultation.invited    consultation_invitee (the invitee added)
 meetings.consultation.postponed  as announced (title updated, invitees added)
+meetings.consultation.relocated  as announced (place updated, for the reminder)
 meetings.consultation.cancelled  consultation_audience.cancelled (no reminder is sent)
 ================================ ====================================================================
 """
@@ -137,6 +140,10 @@ ROUTES: dict[str, tuple[Route, ...]] = {
         Route("consultation_postponed", INVITEES, ("title", "starts_at", "reason")),
         Route("community_postponed", SUBSCRIBERS, ("title", "starts_at", "reason")),
     ),
+    "meetings.consultation.relocated": (
+        Route("consultation_relocated", INVITEES, ("title", "place", "starts_at", "reason")),
+        Route("community_relocated", SUBSCRIBERS, ("title", "place", "starts_at", "reason")),
+    ),
     "meetings.consultation.cancelled": (
         Route("consultation_cancelled", INVITED, ("title", "reason")),
         Route("community_cancelled", SUBSCRIBERS, ("title", "reason")),
@@ -159,5 +166,6 @@ REPLICAS: dict[str, tuple[str, ...]] = {
     "meetings.consultation.announced": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.invited": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.postponed": ("consultation_audience", "consultation_invitee"),
+    "meetings.consultation.relocated": ("consultation_audience", "consultation_invitee"),
     "meetings.consultation.cancelled": ("consultation_audience",),
 }

@@ -251,4 +251,3 @@ class SmsSender:
                 log.exception("sms sender pass failed")
             self._wake.wait(self.interval)
             self._wake.clear()
-

@@ -215,6 +215,17 @@ class ConsultationInvited(_Consultation):
     invitee_ids = fields.List(fields.String(), required=True)
 
 
+@register("meetings.consultation.relocated")
+class ConsultationRelocated(_Consultation):
+    """Another venue or online link, at the same time."""
+
+    starts_at = fields.AwareDateTime(required=True)
+    venue = fields.String(allow_none=True, load_default=None)
+    online_link = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(required=True)
+    invitee_ids = fields.List(fields.String(), required=True)
+
+
 @register("meetings.consultation.postponed")
 class ConsultationPostponed(_Consultation):
     starts_at = fields.AwareDateTime(required=True)

@@ -211,6 +211,8 @@ def _read(suffix: str = ""):
     return lambda w, p: Request("GET", f"{MEETINGS}/{w.consultation_id}{suffix}")
 
 
+RELOCATION = {"venue": "小学礼堂", "online_link": "https://meet.example/b", "reason": "议事厅维修"}
+
 MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("POST", MEETINGS): Scenario(_new_consultation_body),
     ("GET", MEETINGS): Scenario(
@@ -236,6 +238,7 @@ MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
         )
     ),
     ("POST", f"{ONE}/cancel"): Scenario(_meeting("draft", "{id}/cancel", {"reason": "场地不可用"})),
+    ("POST", f"{ONE}/relocate"): Scenario(_meeting("announced", "{id}/relocate", RELOCATION)),
     ("POST", f"{ONE}/start"): Scenario(_meeting("starting", "{id}/start")),
     ("POST", f"{ONE}/decide"): Scenario(_meeting("in_session", "{id}/decide")),
     ("POST", f"{ONE}/no-consensus"): Scenario(_meeting("in_session", "{id}/no-consensus", {"reason": "分歧较大"})),

@@ -530,6 +530,18 @@ def test_postponing_and_cancelling_tell_everyone_invited(client, worker, accept,
     assert client.post(f"{C}/{cid}/start", headers=worker).status_code == 409
 
 
+def test_relocating_tells_everyone_invited_where_it_now_meets(client, worker, accept, draft, meetings):
+    accept("p-1")
+    cid = _announced_with_topics(client, worker, draft, ["p-1"])
+    moved = client.post(f"{C}/{cid}/relocate", json={"venue": "烟柳园小学礼堂", "reason": "议事厅维修"}, headers=worker)
+    assert moved.status_code == 200 and moved.json["venue"] == "烟柳园小学礼堂", moved.json
+    event = published(meetings)[-1]
+    assert event["type"] == "meetings.consultation.relocated" and event["payload"]["reason"] == "议事厅维修"
+    assert event["payload"]["venue"] == "烟柳园小学礼堂" and event["payload"]["invitee_ids"] == ["r-1", "r-2"]
+    unchanged = client.post(f"{C}/{cid}/relocate", json={"venue": "烟柳园小学礼堂", "reason": "再改"}, headers=worker)
+    assert unchanged.status_code == 422 and published(meetings)[-1]["id"] == event["id"]
+
+
 def test_someone_invited_after_the_announcement_is_sent_an_invitation(client, worker, accept, draft, meetings):
     accept("p-1")
     cid = _announced_with_topics(client, worker, draft, ["p-1"])

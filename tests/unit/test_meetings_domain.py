@@ -233,6 +233,11 @@ OPERATIONS = {
         "announced",
         lambda w: m.postpone(w.consultation, WORKER, NOW, starts_at=START + timedelta(days=1), reason="暴雨"),
     ),
+    "relocate": (
+        {"announced"},
+        "announced",
+        lambda w: m.relocate(w.consultation, WORKER, NOW, venue="小学礼堂", online_link=None, reason="议事厅维修"),
+    ),
     "cancel": ({"draft", "announced"}, "cancelled", lambda w: m.cancel(w.consultation, WORKER, NOW, "场地不可用")),
     "start": ({"announced"}, "in_session", lambda w: m.start(w.consultation, WORKER, START)),
     "decide": (
@@ -611,6 +616,24 @@ def test_postponing_keeps_announced_counts_the_notice_again_and_is_audited():
         announced, WORKER, two_days_before, starts_at=two_days_before + timedelta(days=3), reason="暴雨"
     )
     assert exactly.starts_at == START + timedelta(days=1)
+
+
+def test_relocating_keeps_the_time_needs_what_the_mode_needs_and_is_audited():
+    announced = world("announced").consultation
+    moved, transition = m.relocate(announced, WORKER, NOW, venue="小学礼堂", online_link=None, reason="议事厅维修")
+    assert (moved.status, moved.venue, moved.starts_at) == ("announced", "小学礼堂", announced.starts_at)
+    assert "议事厅维修" in transition.reason and "小学礼堂" in transition.reason
+    refusals = ((None, "维修", "venue"), ("烟柳园社区议事厅", "维修", "venue"), ("礼堂", " ", "reason"))
+    for venue, reason, field_name in refusals:
+        with pytest.raises(Invalid) as refused:  # offline needs a venue; a new one; and a reason
+            m.relocate(announced, WORKER, NOW, venue=venue, online_link=None, reason=reason)
+        assert refused.value.extra["field"] == field_name and chinese(refused.value)
+    online = world("announced", form="online", mode="online", venue=None,
+                   online_link="https://meet.example/a").consultation  # fmt: skip
+    moved, _ = m.relocate(online, WORKER, NOW, venue="礼堂", online_link="https://meet.example/b", reason="换平台")
+    assert (moved.venue, moved.online_link) == (None, "https://meet.example/b")
+    with pytest.raises(Forbidden):
+        m.relocate(announced, OTHER_WORKER, NOW, venue="礼堂", online_link=None, reason="维修")
 
 
 def test_postponing_shifts_the_end_and_needs_a_later_start_and_a_reason():

@@ -79,6 +79,7 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
         "meetings.consultation.announced",
         "meetings.consultation.invited",
         "meetings.consultation.postponed",
+        "meetings.consultation.relocated",
         "meetings.consultation.cancelled",
         "meetings.outcome.published",
         "tracking.task.assigned",
@@ -242,6 +243,20 @@ def test_someone_invited_after_the_announcement_gets_their_invitation_and_later_
     cancelled = topics("cancelled", ["p-1"], reason="暴雨预警,暂停聚集活动")
     apply(notify, cancelled)
     assert set(inbox(notify, cancelled.id)) == {"resident-a", "resident-late"}
+
+
+def test_a_new_place_tells_every_invitee_and_feeds_the_reminder(notify):
+    apply(notify, announced(["resident-a"]))
+    moved = event("meetings.consultation.relocated", **{**announced(["resident-a"]).payload, "venue": "烟柳园小学礼堂",
+                                                        "reason": "议事厅维修"})  # fmt: skip
+    apply(notify, moved)
+    assert inbox(notify, moved.id) == {
+        "resident-a": "“红光市场管网改造议事会”地点变更为烟柳园小学礼堂,时间不变(12月1日 09:00),原因:议事厅维修"
+    }
+    from services.notify.models import consultation_audience
+
+    with notify.db.sessions() as session:
+        assert session.scalar(select(consultation_audience.c.place)) == "烟柳园小学礼堂"
 
 
 def test_hybrid_and_online_places():
