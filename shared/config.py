@@ -350,6 +350,13 @@ VARIABLES: tuple[Variable, ...] = (
         "https://gateway.example/api/v1/notify/sms (delivery reports; unset: none are asked for)",
     ),
     Variable(
+        "XIESHANG_SMS_RETENTION_DAYS",
+        "sms_retention_days",
+        _positive_int,
+        180,
+        "Days a settled SMS (delivered, failed, suppressed) stays in notify's log",
+    ),
+    Variable(
         "XIESHANG_SMS_POLL_SECONDS",
         "sms_poll_seconds",
         _positive_float,

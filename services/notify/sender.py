@@ -77,7 +77,8 @@ class SmsSender:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_gauge = 0.0
+        self.retention = timedelta(days=settings.sms_retention_days)
+        self._last_gauge = self._last_purge = 0.0
         db.on_commit(sms.COMMIT_MARK, self._wake.set)
 
     # -- one pass -----------------------------------------------------------------------------------
@@ -225,6 +226,22 @@ class SmsSender:
         for status in (*sms.WAITING, sms.SENDING):
             metrics.NOTIFY_SMS_WAITING.labels(status).set(counts.get(status, 0))
 
+    def purge(self, now: datetime | None = None) -> int:
+        """Retention: settled messages (delivered, failed, suppressed) older than the retention go;
+        the log keeps no number, but a title and a time still say who was told what."""
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        with self.db.transaction() as session:
+            gone = session.execute(sms_messages.delete().where(m.status.in_(sms.FINAL), m.updated_at < cutoff)).rowcount
+        return gone or 0
+
+    def _housekeeping(self) -> None:
+        if time.monotonic() - self._last_gauge > 15:
+            self._last_gauge = time.monotonic()
+            self.observe()
+        if time.monotonic() - self._last_purge > 3600:
+            self._last_purge = time.monotonic()
+            self.purge()
+
     # -- background thread ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -244,9 +261,7 @@ class SmsSender:
         while not self._stop.is_set():
             try:
                 self.drain()
-                if time.monotonic() - self._last_gauge > 15:
-                    self._last_gauge = time.monotonic()
-                    self.observe()
+                self._housekeeping()
             except Exception:
                 log.exception("sms sender pass failed")
             self._wake.wait(self.interval)

@@ -437,3 +437,10 @@ def test_sending_and_reports_are_counted_by_channel_and_step(client, notify, sen
     sender(Carrier()).send_due()
     report(client, notify, one_queued, 1)
     assert counted(sms.SENT) == before[sms.SENT] + 1 and counted(sms.DELIVERED) == before[sms.DELIVERED] + 1
+
+
+def test_settled_messages_leave_the_log_after_the_retention(notify, sender, one_queued):
+    sending = sender(Carrier(Accepted(delivered=True)), sms_retention_days=30)
+    sending.send_due()
+    assert sending.purge(DAYTIME + timedelta(days=29)) == 0
+    assert sending.purge(DAYTIME + timedelta(days=31)) == 1 and queued(notify) == []
