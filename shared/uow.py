@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,13 +20,22 @@ class UnitOfWork:
         self.producer = producer
         self.events: list[Envelope] = []
         self._once: dict = {}  # table -> rows for insert_once
+        self._deferred: dict = {}  # key -> (items, resolve)
 
     def insert_once(self, table, row: dict) -> None:
         """Insert ``row`` unless its unique key already exists; rows are written together, in bulk,
         when the unit of work commits (one statement per table, not one round trip per row)."""
         self._once.setdefault(table, []).append(row)
 
+    def deferred(self, key: str, resolve: Callable[[list], None]) -> list:
+        """A list collecting work of one kind until the next flush, where ``resolve(items)`` handles
+        it all at once: a burst of events then costs one look-up, not one per event."""
+        return self._deferred.setdefault(key, ([], resolve))[0]
+
     def flush(self) -> None:
+        while self._deferred:  # resolving queues rows (and may defer more work)
+            items, resolve = self._deferred.pop(next(iter(self._deferred)))
+            resolve(items)
         for table, rows in self._once.items():
             insert_ignoring_duplicates(self.session, table, rows)
         self._once.clear()

@@ -94,68 +94,82 @@ def deliver(
     if isinstance(recipients, Contacts):
         return _deliver_in_database(uow, route, recipients, facts, event_id, division_code, now)
     template = domain.TEMPLATES[route.template]
-    category = domain.category(route.template)
-    urgent = route.template in domain.URGENT
-    by_account = entries_of_accounts(uow, [r.user_id for r in recipients])
     bodies: dict[tuple, str] = {}  # most recipients of a route share their variables: render once
-    quiet: dict[tuple[str, str], datetime | None] = {}
-    written = {"app": 0, sms.QUEUED: 0, sms.DEFERRED: 0}
+    told = []
     for recipient in recipients:
-        contact = by_account.get(recipient.user_id)
         variables = {**recipient.variables, **facts}
         key = tuple(sorted(variables.items()))
         if key not in bodies:
-            bodies[key] = template.render(variables)  # refuses a missing or unknown variable
-        if domain.wants(contact, "app", category):
+            bodies[key] = template.render(variables)  # refuses a missing or unknown variable, now
+        told.append((recipient.user_id, variables, bodies[key]))
+    # Whose contact entry allows what is looked up once for the whole burst, at the next flush.
+    uow.deferred(DEFERRED_KEY, lambda batches: _deliver_to_accounts(uow, batches)).append(
+        (route, told, event_id, division_code, now)
+    )
+
+
+DEFERRED_KEY = "notify.accounts"
+
+
+def _deliver_to_accounts(uow: UnitOfWork, batches: list) -> None:
+    by_account = entries_of_accounts(uow, [user_id for *_, told, _, _, _ in batches for user_id, _, _ in told])
+    written = {"app": 0, sms.QUEUED: 0, sms.DEFERRED: 0}
+    quiet: dict[tuple, datetime | None] = {}
+    for route, told, event_id, division_code, now in batches:
+        category = domain.category(route.template)
+        urgent = route.template in domain.URGENT
+        for user_id, variables, body in told:
+            contact = by_account.get(user_id)
+            if domain.wants(contact, "app", category):
+                uow.insert_once(
+                    notifications,
+                    {
+                        "id": str(uuid.uuid4()),
+                        "recipient_id": user_id,
+                        "channel": "app",
+                        "template": route.template,
+                        "body": body,
+                        "division_code": division_code,
+                        "event_id": event_id,
+                        "created_at": now,
+                        "read_at": None,
+                    },
+                )
+                written["app"] += 1
+            if contact is None or contact.stopped or not domain.wants(contact, "sms", category):
+                continue
+            hours = (contact.quiet_start, contact.quiet_end, now)
+            if hours not in quiet:
+                quiet[hours] = sms.quiet_until(*hours)
+            until = None if urgent else quiet[hours]
+            status = sms.DEFERRED if until else sms.QUEUED
             uow.insert_once(
-                notifications,
+                sms_messages,
                 {
                     "id": str(uuid.uuid4()),
-                    "recipient_id": recipient.user_id,
-                    "channel": "app",
-                    "template": route.template,
-                    "body": bodies[key],
-                    "division_code": division_code,
                     "event_id": event_id,
+                    "contact_id": contact.id,
+                    "template": route.template,
+                    "category": category,
+                    "variables": variables,
+                    "body": None,
+                    "parts": None,
+                    "urgent": urgent,
+                    "division_code": division_code,
+                    "status": status,
+                    "not_before": until or now,
+                    "attempts": 0,
+                    "lease_until": None,
+                    "provider": None,
+                    "provider_reference": None,
+                    "error": None,
                     "created_at": now,
-                    "read_at": None,
+                    "sent_at": None,
+                    "delivered_at": None,
+                    "updated_at": now,
                 },
             )
-            written["app"] += 1
-        if contact is None or contact.stopped or not domain.wants(contact, "sms", category):
-            continue
-        hours = (contact.quiet_start, contact.quiet_end)
-        if hours not in quiet:
-            quiet[hours] = sms.quiet_until(*hours, now)
-        until = None if urgent else quiet[hours]
-        status = sms.DEFERRED if until else sms.QUEUED
-        uow.insert_once(
-            sms_messages,
-            {
-                "id": str(uuid.uuid4()),
-                "event_id": event_id,
-                "contact_id": contact.id,
-                "template": route.template,
-                "category": category,
-                "variables": variables,
-                "body": None,
-                "parts": None,
-                "urgent": urgent,
-                "division_code": division_code,
-                "status": status,
-                "not_before": until or now,
-                "attempts": 0,
-                "lease_until": None,
-                "provider": None,
-                "provider_reference": None,
-                "error": None,
-                "created_at": now,
-                "sent_at": None,
-                "delivered_at": None,
-                "updated_at": now,
-            },
-        )
-        written[status] += 1
+            written[status] += 1
     _written(uow, written)
 
 

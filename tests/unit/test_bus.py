@@ -60,6 +60,17 @@ def test_a_rolled_back_transaction_leaves_no_event(probe_db):
     assert pending(probe_db) == 0
 
 
+def test_deferred_work_is_resolved_once_per_flush_with_everything_collected(probe_db):
+    resolved = []
+    with unit_of_work(probe_db, Outbox(probe_db, probe_tables), "probe") as uow:
+        for n in range(3):  # as three events of a burst would
+            uow.deferred("look-up", resolved.append).append(n)
+        assert resolved == []
+        uow.flush()
+        uow.deferred("look-up", resolved.append).append(3)
+    assert resolved == [[0, 1, 2], [3]]  # one call per flush, the commit's included
+
+
 def test_relay_publishes_pending_events_and_marks_them(probe_db, relay, consumer):
     outbox = Outbox(probe_db, probe_tables)
     with unit_of_work(probe_db, outbox, "probe") as uow:
