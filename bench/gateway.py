@@ -3,16 +3,13 @@
 Real processes, started the way ``tests/integration/test_separate_processes.py`` starts them:
 ``xieshang run --target intake-api`` (its gunicorn workers plus its outbox relay, on PostgreSQL and
 RabbitMQ) and ``xieshang run --target gateway`` with ``XIESHANG_INTAKE_URL`` pointing at it, each
-with ``XIESHANG_WEB_CONCURRENCY`` gunicorn workers, and ``xieshang run --target intake-worker``,
-which adds the submissions to the duplicate index (the writes' look-ups search an index that grows
-as in production). Both share one data directory, so they verify
+with ``XIESHANG_WEB_CONCURRENCY`` gunicorn workers. Both share one data directory, so they verify
 the same token; the gateway's rate limit is set far above what the bench sends.
 
 Two kinds of request, each sent straight to intake ("direct") and through the gateway:
 
 - write: ``POST /api/v1/intake/proposals`` (a proposal for community 341702001001; intake stores
-  it and its ``intake.proposal.submitted`` event in one transaction, the relay publishes it, and
-  intake's worker indexes it for duplicate look-ups);
+  it and its ``intake.proposal.submitted`` event in one transaction, the relay publishes it);
 - read: ``GET /api/v1/intake/proposals?community=341702001001&limit=20``, the list's first page
   (the 20 newest proposals of the community, of the thousands the writes created).
 
@@ -27,8 +24,7 @@ read the same table); latency percentiles pool all rounds. Added latency is gate
 direct at the same percentile; under saturation that includes the queueing the gateway's own CPU
 use causes, so it is reported a second time with one client at a time (no queueing).
 
-At the end the proposals in intake's database are counted against the writes answered 201, and
-the bench waits for the worker to have indexed them all.
+At the end the proposals in intake's database are counted against the writes answered 201.
 The load generator is Python on the same machine (as are PostgreSQL and RabbitMQ): it competes
 for the same cores. CPU time per request of each process group (from /proc) is reported so the
 cost of each hop is visible.
@@ -76,7 +72,6 @@ WARMUP = 200  # requests per kind and path before the first round
 RATE_LIMIT = 10_000_000  # requests per minute per client at the gateway: never the bottleneck here
 KINDS = ("write", "read")
 PATHS = ("direct", "gateway")
-GROUPS = ("intake", "worker", "gateway", "client")  # CPU accounted per process group; "worker" is intake-worker
 START_TIMEOUT = 90.0
 REQUEST_TIMEOUT = 30.0
 
@@ -372,7 +367,6 @@ class GatewayBench:
     def _cpu(self) -> dict[str, float]:
         return {
             "intake": group_cpu(self.servers.pgid("intake-api")),
-            "worker": group_cpu(self.servers.pgid("intake-worker")),
             "gateway": group_cpu(self.servers.pgid("gateway")),
             "client": time.process_time(),
             "machine": machine_busy(),
@@ -384,7 +378,7 @@ class GatewayBench:
         after = self._cpu()
         cpu = {name: after[name] - before[name] for name in before}
         # Whatever else was busy: PostgreSQL, RabbitMQ, the kernel's loopback traffic, other processes.
-        cpu["other"] = max(0.0, cpu.pop("machine") - sum(cpu[name] for name in GROUPS))
+        cpu["other"] = max(0.0, cpu.pop("machine") - cpu["intake"] - cpu["gateway"] - cpu["client"])
         if kind == "write":
             self.written += count
         phase = Phase(kind, path, count, threads, seconds, latencies, cpu, reconnects)
@@ -443,23 +437,6 @@ class GatewayBench:
         if stored != self.written:
             raise RuntimeError(f"intake stored {stored} proposals for {self.written} writes answered 201")
         say(f"intake stored {stored} proposals, one per write answered 201")
-
-    def check_indexed(self, database_url: str, timeout: float = 120.0) -> None:
-        """intake's worker indexes every stored proposal for duplicate look-ups (off the write path)."""
-        db = Database(database_url, "intake")
-        started = time.perf_counter()
-        try:
-            while True:
-                with db.sessions() as session:
-                    indexed = session.execute(text("SELECT count(*) FROM proposal_features")).scalar_one()
-                if indexed == self.written or time.perf_counter() - started > timeout:
-                    break
-                time.sleep(0.2)
-        finally:
-            db.dispose()
-        if indexed != self.written:
-            raise RuntimeError(f"intake's worker indexed {indexed} of {self.written} proposals in {timeout:.0f}s")
-        say(f"intake's worker indexed all {indexed}, {time.perf_counter() - started:.1f}s after the last write")
 
     def profile(self, settings_env: dict[str, str], requests: int = 1000) -> None:
         """The gateway in this process (``Gateway`` + ``HttpUpstream`` to the running intake) under cProfile."""
@@ -567,15 +544,14 @@ def report(figures: Figures, postgres: str, rabbitmq: str) -> str:
         for path in PATHS:
             cpu = figures.cpu_per_request(kind, path)
             total = sum(cpu.values())
-            shown = " ".join(f"{name} {cpu[name]:.2f}" for name in (*GROUPS, "other"))
+            shown = " ".join(f"{name} {cpu[name]:.2f}" for name in ("intake", "gateway", "client", "other"))
             cells.append(f"{path}: {shown} = {total:.2f}")
         lines.append(f"CPU ms per {kind:5s}  " + "  |  ".join(cells))
     lines.append(
         "(ratio: median of the rounds' own gateway/direct ratios. "
         f"read = GET {LIST_TARGET}, a page of {PAGE}. The load generator is Python on this same "
-        f"{os.cpu_count()}-core machine, as are PostgreSQL and RabbitMQ; CPU is per request, from /proc, "
-        'intake-worker\'s indexing of the writes is "worker", and "other" is PostgreSQL\'s, RabbitMQ\'s, the '
-        "kernel's and any other process's.)"
+        f"{os.cpu_count()}-core machine, as are PostgreSQL and RabbitMQ; CPU is per request, from /proc, and "
+        f"\"other\" is theirs, the kernel's and any other process's.)"
     )
     return "\n".join(lines)
 
@@ -645,13 +621,11 @@ def run(
                 servers = Servers(env, Path(data_dir) / "logs")
                 try:
                     intake = servers.start("intake-api")
-                    servers.start("intake-worker")
                     gateway = servers.start("gateway", XIESHANG_INTAKE_URL=intake)
                     say(f"intake-api at {intake}, gateway at {gateway}")
                     bench = GatewayBench(servers, {"direct": intake, "gateway": gateway}, token, figures)
                     bench.run()
                     bench.check_stored(settings.database_url("intake"))
-                    bench.check_indexed(settings.database_url("intake"))
                     say("")
                     say(report(figures, scratch.server_version, admin.server_version))
                     say(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from flask_smorest import Blueprint
 
-from services.intake import domain, events, repository
+from services.intake import domain, events, models, repository
 from services.intake.models import divisions
 from services.intake.schemas import (
     CategoryIn,
@@ -26,6 +26,7 @@ from services.intake.schemas import (
     SupporterOut,
     SupportOut,
 )
+from services.intake.similarity import DuplicateIndex
 from shared.auth import Principal
 from shared.divisions import Registry
 from shared.http import current_principal, requires
@@ -34,7 +35,8 @@ from shared.service import current_runtime
 
 blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake", description="居民提出的事项(百姓点事、两委定事)")
 registry = Registry(divisions)
-duplicate_index = repository.duplicate_index
+# Rejected and merged proposals leave the index: only live matters are suggested as duplicates.
+duplicate_index = DuplicateIndex(models.duplicates)
 # Categories are the platform's reference data, not a division's: only city operators change them.
 CATEGORY_ADMINS = ("city_operator",)
 
@@ -69,14 +71,9 @@ def submit_proposal(data):
 
 
 def create_proposal(principal: Principal, location: domain.Location, **data) -> tuple[domain.Proposal, list[dict]]:
-    """Check a new proposal, store it with its first history line and announce it, in one
-    transaction; return it with the community's likely duplicates. Every way in (this API, Open311)
-    raises matters through here.
-
-    The look-up stays here, the indexing does not: intake's worker indexes the proposal when it
-    consumes the ``intake.proposal.submitted`` event (``events.index_submitted``), so submissions to
-    one community no longer queue on its gram counters. The trade-off: a matter submitted a moment
-    ago, not yet indexed by the worker, is not suggested as a duplicate of this one."""
+    """Check a new proposal, store it with its first history line, index it for duplicate
+    look-ups and announce it, in one transaction; return it with the community's likely
+    duplicates. Every way in (this API, Open311) raises matters through here."""
     with current_runtime().unit_of_work() as uow:
         proposal = domain.submit(
             principal=principal,
@@ -91,6 +88,7 @@ def create_proposal(principal: Principal, location: domain.Location, **data) -> 
         matches = duplicate_index.candidates(
             uow.session, proposal.community_code, proposal.title, proposal.description, exclude_ids=[proposal.id]
         )
+        duplicate_index.add(uow.session, proposal.id, proposal.community_code, proposal.title, proposal.description)
         events.proposal_submitted(uow, proposal)
         found = repository.summaries(uow.session, [m.proposal_id for m in matches])
     duplicates = [{**found[m.proposal_id], "score": round(m.score, 3)} for m in matches if m.proposal_id in found]
@@ -209,8 +207,7 @@ def _triage(proposal_id: str, decide, details):
     with current_runtime().unit_of_work() as uow:
         proposal = _visible(principal, repository.get(uow.session, proposal_id, for_update=True))
         moved, transition = decide(uow, proposal, principal)
-        if moved.status in domain.NOT_SUGGESTED:
-            # Only live matters are suggested. One not yet indexed stays out: the worker checks its status.
+        if moved.status in ("rejected", "merged"):
             duplicate_index.remove(uow.session, moved.id)
         repository.save(uow.session, moved)
         repository.record(uow.session, transition)

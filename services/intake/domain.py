@@ -55,8 +55,6 @@ STATUS_NAMES = {
     "referred": "已转交部门办理",
 }
 OPEN_FOR_SUPPORT = {"submitted", "eligible", "accepted", "scheduled"}
-# Rejected and merged matters leave the duplicate index: only live matters are suggested as duplicates.
-NOT_SUGGESTED = frozenset({"rejected", "merged"})
 
 
 @dataclass(frozen=True)

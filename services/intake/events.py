@@ -14,7 +14,6 @@ from shared.problems import Conflict
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-INDEX = "intake.index"  # uow.deferred: the submissions of a burst, indexed together
 
 
 def proposal_submitted(uow: UnitOfWork, proposal: domain.Proposal) -> None:
@@ -56,17 +55,6 @@ def _emit(uow: UnitOfWork, verb: str, proposal: domain.Proposal, **payload) -> N
     )
 
 
-def index_submitted(uow: UnitOfWork, event: Envelope) -> None:
-    """Intake's own submissions, added to the duplicate index by intake's worker, off the request path:
-    indexing updates the community's gram counters, which would make submissions to one community
-    queue behind each other. The submissions of a burst are indexed together when its unit of work
-    flushes (``uow.deferred``); a proposal rejected or merged meanwhile is left out
-    (``repository.index``). Until it is indexed, the look-up of a new submission does not see it."""
-    uow.deferred(INDEX, lambda ids: repository.index(uow.session, sorted(set(ids)))).append(
-        event.payload["proposal_id"]
-    )
-
-
 def _mover(to: str, producer: str):
     """A handler moving every proposal an event names to ``to``, recorded as done by ``producer``."""
 
@@ -94,7 +82,6 @@ def _mover(to: str, producer: str):
 
 HANDLERS = {
     DIVISIONS_CHANGED: replica_handler(divisions),
-    "intake.proposal.submitted": index_submitted,
     "meetings.consultation.scheduled": _mover("scheduled", "meetings"),
     "meetings.consultation.decided": _mover("decided", "meetings"),
     "meetings.consultation.no_consensus": _mover("accepted", "meetings"),

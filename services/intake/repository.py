@@ -8,9 +8,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.intake.domain import NOT_SUGGESTED, Proposal, Transition
-from services.intake.models import categories, community_settings, duplicates, proposal_history, proposals, supports
-from services.intake.similarity import DuplicateIndex, Indexed
+from services.intake.domain import Proposal, Transition
+from services.intake.models import categories, community_settings, proposal_history, proposals, supports
 from shared.pagination import Keyset, page
 
 _COLUMNS = [f.name for f in fields(Proposal)]
@@ -143,32 +142,6 @@ def move_supports(session: Session, source_id: str, target: Proposal, at: dateti
         )
     session.execute(delete(supports).where(s.proposal_id == source_id))
     return len(moving)
-
-
-# -- the duplicate index -------------------------------------------------------------------------------
-
-duplicate_index = DuplicateIndex(duplicates)
-
-
-def index(session: Session, proposal_ids: list[str]) -> int:
-    """Add those of the proposals that are still live (not rejected or merged) to the duplicate
-    index, in one ``add_many``; one already indexed is indexed again. The rows are read locked, in
-    id order: a triage removing one of them from the index either waits for this transaction (and
-    then removes what it indexed) or is waited for (and then its status keeps it out). Returns how
-    many were indexed."""
-    if not proposal_ids:
-        return 0
-    p = proposals.c
-    query = select(p.id, p.community_code, p.title, p.description, p.status).where(p.id.in_(proposal_ids))
-    query = query.order_by(p.id)
-    if session.bind.dialect.name != "sqlite":
-        query = query.with_for_update()
-    live = [
-        Indexed(row.id, row.community_code, row.title, row.description)
-        for row in session.execute(query)
-        if row.status not in NOT_SUGGESTED
-    ]
-    return duplicate_index.add_many(session, live)
 
 
 # -- listing -----------------------------------------------------------------------------------------

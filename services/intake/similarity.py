@@ -44,9 +44,8 @@ The candidates are then scored exactly and those at or above the threshold retur
 
 SQLAlchemy Core; the same statements on SQLite and PostgreSQL, except that ``add_many`` writes rows
 with COPY on PostgreSQL (psycopg's executemany sends one INSERT per row; COPY is ~4× faster for a
-backfill). ``session`` is an ORM ``Session`` or a ``Connection``, inside the caller's transaction.
-Intake indexes a proposal in its worker, after the transaction that stored it (``add`` of a proposal
-already indexed replaces its rows), and ``remove``s it in the one that merges or rejects it.
+backfill). ``session`` is an ORM ``Session`` or a ``Connection``, inside the caller's transaction:
+index a proposal in the transaction that stores it, ``remove`` it in the one that merges or rejects it.
 """
 
 from __future__ import annotations

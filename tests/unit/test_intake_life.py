@@ -3,13 +3,11 @@
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from services.intake import repository
-from services.intake.models import bus, duplicates
+from services.intake.models import bus
 from shared.events import new_event
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
-from tests.support import wait_until
 
 P = "/api/v1/intake/proposals"
 
@@ -316,110 +314,20 @@ def test_operators_add_categories(client, auth, submit):
 # -- duplicates ----------------------------------------------------------------------------------------------
 
 
-BOILER = {"title": "绣春巷开水炉扰民", "description": "绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息"}
-BOILER_AGAIN = {"title": "开水炉噪音扰民(绣春巷)", "description": "绣春巷口开水房锅炉一早就响,吵得睡不着"}
-BOILER_ONCE_MORE = {"title": "绣春巷开水炉太吵", "description": "绣春巷开水炉清晨噪音扰民"}
-
-
-def index_submissions(intake) -> list[str]:
-    """Let intake's worker take every ``intake.proposal.submitted`` in the outbox, as one burst (as
-    its consumer would); those it took before come back as duplicates."""
-    consumer = intake.consumer()
-    with intake.db.sessions() as session:
-        query = select(bus.outbox.c.body).where(bus.outbox.c.event_type == "intake.proposal.submitted")
-        bodies = session.execute(query).scalars().all()
-    return consumer.apply_all([consumer.parse(json.loads(body)) for body in bodies])
-
-
-def indexed(intake) -> dict[str, int]:
-    """Indexed proposal id → how many index rows it has; and the community's indexed proposals under ""."""
-    grams, frequencies = duplicates.grams, duplicates.frequencies
-    with intake.db.sessions() as session:
-        rows = dict(session.execute(select(grams.c.proposal_id, func.count()).group_by(grams.c.proposal_id)).all())
-        counted = session.scalar(
-            select(frequencies.c.n).where(frequencies.c.community_code == YANLIUYUAN, frequencies.c.gram == "")
-        )
-    return {**rows, "": counted or 0}
-
-
-def test_a_near_identical_complaint_comes_back_as_a_likely_duplicate(submit, client, worker, intake):
-    first = submit(**BOILER)
+def test_a_near_identical_complaint_comes_back_as_a_likely_duplicate(submit, client, worker):
+    first = submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息")
     unrelated = submit(title="红光市场3号楼地下管网堵塞", description="地下管网经常堵塞,污水外溢")
-    index_submissions(intake)
-    second = submit(**BOILER_AGAIN)
+    second = submit(title="开水炉噪音扰民(绣春巷)", description="绣春巷口开水房锅炉一早就响,吵得睡不着")
     suggested = {d["id"]: d for d in second["possible_duplicates"]}
     assert first["id"] in suggested and unrelated["id"] not in suggested
     assert suggested[first["id"]]["title"] == "绣春巷开水炉扰民" and 0 < suggested[first["id"]]["score"] <= 1
-    index_submissions(intake)
     # Merged away, it is no longer suggested: the matter lives on in the proposal it joined.
     client.post(f"{P}/{second['id']}/merge", json={"into": first["id"]}, headers=worker)
-    third = submit(**BOILER_ONCE_MORE)
+    third = submit(title="绣春巷开水炉太吵", description="绣春巷开水炉清晨噪音扰民")
     assert [d["id"] for d in third["possible_duplicates"]] == [first["id"]]
 
 
-def test_the_worker_indexes_a_submission_after_the_answer(submit, intake):
-    """The trade-off of indexing off the request path: a matter submitted a moment ago is suggested
-    only once intake's worker has indexed it."""
-    first = submit(**BOILER)
-    assert submit(**BOILER_AGAIN)["possible_duplicates"] == []
-    assert index_submissions(intake) == ["processed", "processed"]
-    assert [d["id"] for d in submit(**BOILER_ONCE_MORE)["possible_duplicates"]][:1] == [first["id"]]
-
-
-def test_the_worker_indexes_once_and_leaves_out_what_was_rejected_or_merged_meanwhile(submit, client, worker, intake):
-    first = submit(**BOILER)
-    rejected = submit(**BOILER_AGAIN)
-    merged = submit(**BOILER_ONCE_MORE)
-    # Triaged before the worker got to them: removing them from the index found nothing to remove.
-    client.post(f"{P}/{rejected['id']}/reject", json={"reason": "与已有建议重复"}, headers=worker)
-    client.post(f"{P}/{merged['id']}/merge", json={"into": first["id"]}, headers=worker)
-    assert index_submissions(intake) == ["processed"] * 3
-    once = indexed(intake)
-    assert set(once) == {first["id"], ""} and once[""] == 1
-    # Delivered again (a redelivery, a replay): the inbox knows the events, nothing changes.
-    assert index_submissions(intake) == ["duplicate"] * 3
-    assert indexed(intake) == once
-    # Indexing a proposal already indexed replaces its rows, it does not count it twice.
-    with intake.db.transaction() as session:
-        assert repository.index(session, [first["id"], rejected["id"]]) == 1
-    assert indexed(intake) == once
-    again = submit(title="绣春巷开水炉太吵了", description="绣春巷开水炉清晨噪音扰民,开水房锅炉一早就响")
-    assert [d["id"] for d in again["possible_duplicates"]] == [first["id"]]
-
-
-def test_when_indexing_fails_the_burst_is_not_recorded_and_comes_again(submit, intake, monkeypatch):
-    first = submit(**BOILER)
-
-    def broken(session, proposals):
-        raise RuntimeError("index unavailable")
-
-    monkeypatch.setattr(repository.duplicate_index, "add_many", broken)
-    with pytest.raises(RuntimeError, match="index unavailable"):
-        index_submissions(intake)
-    monkeypatch.undo()
-    assert index_submissions(intake) == ["processed"]  # the inbox did not keep the failed burst
-    assert first["id"] in indexed(intake)
-
-
-def test_in_one_process_the_worker_indexes_in_the_background(platform_all, gateway, auth):
-    """``all`` mode: the in-process worker indexes a submission shortly after it was answered."""
-    headers = auth("resident", YANLIUYUAN, subject="submitter")
-
-    def post(matter):
-        response = gateway.post(P, json={"community_code": YANLIUYUAN, "category": "management", **matter},
-                                headers=headers)  # fmt: skip
-        assert response.status_code == 201, response.json
-        return response.json
-
-    first = post(BOILER)
-    intake = platform_all.platform.runtime("intake")
-    wait_until(lambda: first["id"] in indexed(intake), timeout=20, what="the worker to index the proposal")
-    assert [d["id"] for d in post(BOILER_AGAIN)["possible_duplicates"]] == [first["id"]]
-
-
-def test_duplicates_are_looked_for_in_the_same_community_only(submit, intake):
+def test_duplicates_are_looked_for_in_the_same_community_only(submit):
     submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
-    index_submissions(intake)
     elsewhere = submit(community=XIJIE, title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
     assert elsewhere["possible_duplicates"] == []
-    assert submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")["possible_duplicates"]
