@@ -100,8 +100,6 @@ SUBSCRIBERS = "subscribers"
 DEPARTMENT = "department"
 OPERATORS = "operators"
 RULES = (SUBMITTER, PROPOSAL, TOPICS, INVITEES, INVITED, SUBSCRIBERS, DEPARTMENT, OPERATORS)
-# Rules whose recipients are contacts of the directory; the others name accounts.
-CONTACT_RULES = (SUBSCRIBERS, DEPARTMENT, OPERATORS)
 
 
 ANNOUNCED = ("title", "form_name", "starts_at", "place")

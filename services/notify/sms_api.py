@@ -66,7 +66,7 @@ def _signed(subject: str, signature: str | None) -> None:
 def _report(message_id: str, status: str, reason: str | None) -> None:
     """Move a message on by a report; a report never moves it back (``sms.advances``)."""
     now = datetime.now(UTC)
-    ranks = [s for s in sms.STATUSES if not sms.advances(s, status)]  # states this report cannot move
+    beyond = [s for s in sms.STATUSES if not sms.advances(s, status)]  # states this report cannot move on
     values = {"status": status, "updated_at": now, "lease_until": None}
     if status in (sms.SENT, sms.DELIVERED):
         values["sent_at"] = func.coalesce(m.sent_at, now)
@@ -76,7 +76,7 @@ def _report(message_id: str, status: str, reason: str | None) -> None:
         values["error"] = reason or "运营商报告发送失败"
     with current_runtime().db.transaction() as session:
         moved = session.execute(
-            update(sms_messages).where(m.id == message_id, m.status.not_in(ranks)).values(**values)
+            update(sms_messages).where(m.id == message_id, m.status.not_in(beyond)).values(**values)
         ).rowcount
     if moved:
         metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
