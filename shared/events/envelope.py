@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
 from shared import context
 
@@ -26,21 +26,67 @@ class EventValidationError(ValueError):
         super().__init__(f"invalid event {event_type}: {errors}")
 
 
-class EnvelopeSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    id = fields.UUID(required=True)
-    type = fields.String(required=True, validate=validate.Regexp(_TYPE))
-    version = fields.Integer(required=True, validate=validate.Range(min=1))
-    occurred_at = fields.AwareDateTime(required=True, default_timezone=UTC)
-    producer = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    correlation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    division_code = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^\d{2,12}$"))
-    payload = fields.Dict(required=True)
+_DIVISION = re.compile(r"^\d{2,12}$")
 
 
-_ENVELOPE = EnvelopeSchema()
+def _text(limit: int):
+    def check(value):
+        if not isinstance(value, str) or not 1 <= len(value) <= limit:
+            raise ValueError(f"must be a string of 1 to {limit} characters")
+        return value
+
+    return check
+
+
+def _uuid(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a UUID string")
+    return str(uuid.UUID(value))
+
+
+def _event_type(value) -> str:
+    if not isinstance(value, str) or not _TYPE.match(value):
+        raise ValueError("must be <service>.<entity>.<verb>")
+    return value
+
+
+def _version(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be an integer of at least 1")
+    return value
+
+
+def _moment(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date and time")
+    moment = datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _division(value) -> str | None:
+    if value is not None and (not isinstance(value, str) or not _DIVISION.match(value)):
+        raise ValueError("must be a division code of 2 to 12 digits, or null")
+    return value
+
+
+def _payload(value) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    return value
+
+
+# The envelope's fields and their checks: plain Python rather than a marshmallow schema, since a
+# consumer checks every message it receives and this was a quarter of its time per event.
+_FIELDS = {
+    "id": _uuid,
+    "type": _event_type,
+    "version": _version,
+    "occurred_at": _moment,
+    "producer": _text(64),
+    "correlation_id": _text(128),
+    "division_code": _division,
+    "payload": _payload,
+}
 _SCHEMAS: dict[tuple[str, int], Schema] = {}
 
 
@@ -131,17 +177,15 @@ def new_event(
 def parse_envelope(data: Any) -> Envelope:
     if not isinstance(data, dict):
         raise EventValidationError("?", "envelope must be a JSON object")
-    try:
-        loaded = _ENVELOPE.load(data)
-    except ValidationError as exc:
-        raise EventValidationError(str(data.get("type", "?")), exc.messages) from exc
-    return Envelope(
-        id=str(loaded["id"]),
-        type=loaded["type"],
-        version=loaded["version"],
-        occurred_at=loaded["occurred_at"].isoformat(),
-        producer=loaded["producer"],
-        correlation_id=loaded["correlation_id"],
-        division_code=loaded["division_code"],
-        payload=_checked_payload(loaded["type"], loaded["version"], loaded["payload"]),
-    )
+    loaded, errors = {}, {}
+    for name, check in _FIELDS.items():
+        if name not in data:
+            errors[name] = ["Missing data for required field."]
+            continue
+        try:
+            loaded[name] = check(data[name])
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise EventValidationError(str(data.get("type", "?")), errors)
+    return Envelope(**{**loaded, "payload": _checked_payload(loaded["type"], loaded["version"], loaded["payload"])})

@@ -50,3 +50,25 @@ def test_received_envelope_is_validated_round_trip():
         parse_envelope({**event.to_dict(), "id": "not-a-uuid"})
     with pytest.raises(EventValidationError):
         parse_envelope(["not", "an", "object"])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", 7), ("type", "Intake.Proposal"), ("version", 0), ("version", True), ("occurred_at", "yesterday"),
+     ("producer", ""), ("correlation_id", "x" * 129), ("division_code", "34-17"), ("payload", [])],
+)  # fmt: skip
+def test_each_envelope_field_is_checked_on_receipt(field, value):
+    event = new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code="341702001001")
+    with pytest.raises(EventValidationError) as caught:
+        parse_envelope({**event.to_dict(), field: value})
+    assert list(caught.value.errors) == [field]
+    missing = event.to_dict()
+    del missing[field]
+    with pytest.raises(EventValidationError):
+        parse_envelope(missing)
+
+
+def test_a_received_time_without_a_zone_is_read_as_utc():
+    event = new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code=None)
+    parsed = parse_envelope({**event.to_dict(), "occurred_at": "2026-11-26T08:00:00"})
+    assert parsed.occurred_at == "2026-11-26T08:00:00+00:00"
