@@ -9,6 +9,7 @@ import os
 import sys
 
 from bench import bus, duplicates, fanout, gateway
+from bench.infra import add_database_url
 
 BENCHES = ("bus", "gateway", "duplicates", "fanout")
 
@@ -98,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("XIESHANG_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         help="RabbitMQ (default: $XIESHANG_BENCH_AMQP_URL)",
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("XIESHANG_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="a PostgreSQL database to connect to for creating the scratch databases "
-        "(default: $XIESHANG_BENCH_DATABASE_URL)",
-    )
+    add_database_url(parser)
     parser.add_argument(
         "--profile",
         action="store_true",

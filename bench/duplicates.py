@@ -26,7 +26,6 @@ problem in another place; ...), for judging ``DUPLICATE_THRESHOLD`` on a large c
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import MetaData, func, select, text
 
-from bench.infra import ScratchDatabases, run_id
+from bench.infra import ScratchDatabases, add_database_url, run_id
 from services.intake.similarity import DuplicateIndex, Indexed, duplicate_tables
 from shared.db import Database
 
@@ -307,12 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.duplicates", description=__doc__.split("\n\n")[0])
     parser.add_argument("--proposals", type=int, default=100_000, help="proposals in the community (100,000)")
     parser.add_argument("--lookups", type=int, default=1_000, help="timed candidates() calls (1,000)")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("XIESHANG_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="a PostgreSQL database to connect to for creating the scratch database "
-        "(default: $XIESHANG_BENCH_DATABASE_URL)",
-    )
+    add_database_url(parser)
     args = parser.parse_args(argv)
     if args.proposals <= 0 or args.lookups <= 0:
         parser.error("--proposals and --lookups must be positive")

@@ -48,7 +48,7 @@ import psycopg
 from sqlalchemy import delete, func, insert, select, text
 
 import services.notify
-from bench.infra import ScratchDatabases, run_id
+from bench.infra import ScratchDatabases, add_database_url, run_id
 from services.notify import domain, repository, sms
 from services.notify.domain import Contact
 from services.notify.models import contacts, notifications, sms_messages, sms_stops
@@ -466,12 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS, help="resident contacts (35,000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (3)")
     parser.add_argument("--profile", action="store_true", help="profile one more fan-out under cProfile")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("XIESHANG_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="a PostgreSQL database to connect to for creating the scratch database "
-        "(default: $XIESHANG_BENCH_DATABASE_URL)",
-    )
+    add_database_url(parser)
     args = parser.parse_args(argv)
     if args.subscribers <= 0 or args.rounds <= 0:
         parser.error("--subscribers and --rounds must be positive")

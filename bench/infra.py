@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import Iterator
 
@@ -15,6 +17,16 @@ from sqlalchemy.engine import make_url
 from shared.bus.topology import Topology
 
 log = logging.getLogger(__name__)
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """``--database-url``: the PostgreSQL a benchmark connects to for creating its scratch databases."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("XIESHANG_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL database to connect to for creating the scratch databases "
+        "(default: $XIESHANG_BENCH_DATABASE_URL)",
+    )
 
 
 def run_id() -> str:

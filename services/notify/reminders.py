@@ -16,7 +16,6 @@ which has no row locks to skip, may both deliver, and the second's rows are igno
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -28,6 +27,7 @@ from services.notify import domain, events, routing
 from services.notify.delivery import deliver
 from services.notify.models import consultation_audience
 from shared.db import Database
+from shared.periodic import Periodic
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,14 @@ def _due(now: datetime, lead: timedelta):
     )
 
 
-class Reminders:
+class Reminders(Periodic):
+    name = "notify-reminders"
+
     def __init__(self, db: Database, settings, unit_of_work: Callable[[], AbstractContextManager[UnitOfWork]]):
+        super().__init__(settings.notify_clock_seconds)
         self.db = db
         self.unit_of_work = unit_of_work
         self.lead = timedelta(hours=settings.reminder_hours)
-        self.interval = settings.notify_clock_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- one pass -----------------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class Reminders:
             due = session.scalars(select(c.consultation_id).where(*_due(now, self.lead)).order_by(c.starts_at)).all()
         reminded = 0
         for consultation_id in due:
-            if self._stop.is_set():
+            if self.stopping.is_set():
                 break
             try:
                 reminded += self._remind(consultation_id, now)
@@ -104,24 +104,5 @@ class Reminders:
             )
         return True
 
-    # -- background thread ----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self.run, name="notify-reminders", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.remind_due()
-            except Exception:
-                log.exception("reminder pass failed")
-            self._stop.wait(self.interval)
+    def tick(self) -> None:
+        self.remind_due()

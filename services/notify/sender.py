@@ -18,7 +18,6 @@ without reports (the file provider) may repeat a message handed over just before
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +29,7 @@ from services.notify.phones import PhoneVault
 from services.notify.providers import Outgoing, ProviderError, SmsProvider
 from shared import metrics
 from shared.db import Database
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 m = sms_messages.c
@@ -54,7 +54,9 @@ class RateLimit:
         return (min(parts, self.rate) - self.tokens) / self.rate
 
 
-class SmsSender:
+class SmsSender(Periodic):
+    name = "sms-sender"
+
     def __init__(
         self,
         db: Database,
@@ -62,6 +64,7 @@ class SmsSender:
         vault: PhoneVault,
         settings,
     ):
+        super().__init__(settings.sms_poll_seconds)
         self.db = db
         self.provider = provider
         self.vault = vault
@@ -70,16 +73,12 @@ class SmsSender:
         self.delays = settings.sms_retry_delays
         self.lease = timedelta(seconds=settings.sms_lease_seconds)
         self.callback_url = settings.sms_callback_url
-        self.interval = settings.sms_poll_seconds
         self.limit = RateLimit(settings.sms_rate)
         # A batch is sent well within its lease, or another sender could take it over mid-batch.
         self.batch = max(1, min(200, int(settings.sms_rate * min(5.0, settings.sms_lease_seconds / 2))))
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.retention = timedelta(days=settings.sms_retention_days)
         self._last_gauge = self._last_purge = 0.0
-        db.on_commit(sms.COMMIT_MARK, self._wake.set)
+        db.on_commit(sms.COMMIT_MARK, self.wake)
 
     # -- one pass -----------------------------------------------------------------------------------
 
@@ -87,14 +86,14 @@ class SmsSender:
         """Claim and send one batch of due messages; return how many were claimed."""
         claimed = self._claim(datetime.now(UTC))
         for row in claimed:
-            if self._stop.is_set():
+            if self.stopping.is_set():
                 break  # the rest stay claimed; their lease ends and the next pass takes them
             self._send(row)
         return len(claimed)
 
     def drain(self) -> int:
         total = 0
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             claimed = self.send_due()
             total += claimed
             if claimed < self.batch:
@@ -151,7 +150,7 @@ class SmsSender:
             return self._finish(row.id, sms.FAILED, error=f"无法生成短信:{exc}")
         phone = self.vault.decrypt(contact.phone_cipher, contact.id)
         while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
-            if self._stop.wait(wait):
+            if self.stopping.wait(wait):
                 return None  # stopping: the claim's lease ends and another pass sends it
         outgoing = Outgoing(row.id, phone, text.body, text.parts, self._report_url(row.id))
         try:
@@ -242,27 +241,6 @@ class SmsSender:
             self._last_purge = time.monotonic()
             self.purge()
 
-    # -- background thread ----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self.run, name="sms-sender", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.drain()
-                self._housekeeping()
-            except Exception:
-                log.exception("sms sender pass failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+    def tick(self) -> None:
+        self.drain()
+        self._housekeeping()

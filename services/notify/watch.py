@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -28,6 +27,7 @@ from services.notify.delivery import deliver
 from shared import metrics
 from shared.bus.broker import connect
 from shared.bus.topology import Topology
+from shared.periodic import Periodic
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ def broker_dead_letters(url: str, topology: Topology, services: Iterable[str], t
     return counts
 
 
-class DeadLetterWatch:
+class DeadLetterWatch(Periodic):
+    name = "dead-letter-watch"
+
     def __init__(
         self,
         settings,
@@ -67,6 +69,7 @@ class DeadLetterWatch:
         unit_of_work: Callable[[], AbstractContextManager[UnitOfWork]],
         count_dead_letters: DeadLetterCounter | None = None,
     ):
+        super().__init__(settings.notify_clock_seconds)
         if count_dead_letters is None and settings.uses_broker:
             count_dead_letters = functools.partial(
                 broker_dead_letters, settings.amqp_url, topology, timeout=settings.broker_timeout
@@ -75,9 +78,6 @@ class DeadLetterWatch:
         self.services = sorted(topology.subscriptions)
         self.unit_of_work = unit_of_work
         self.threshold = settings.dead_letter_alert
-        self.interval = settings.notify_clock_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- one look -----------------------------------------------------------------------------------
 
@@ -106,24 +106,9 @@ class DeadLetterWatch:
                     )
         return piled
 
-    # -- background thread ----------------------------------------------------------------------------
-
     def start(self) -> None:
-        if self._thread is None and self.count_dead_letters is not None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self.run, name="dead-letter-watch", daemon=True)
-            self._thread.start()
+        if self.count_dead_letters is not None:  # nothing to watch on the in-memory bus
+            super().start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:
-                log.warning("dead-letter watch could not look", exc_info=True)
-            self._stop.wait(self.interval)
+    def tick(self) -> None:
+        self.check()
