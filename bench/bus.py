@@ -42,8 +42,8 @@ from kombu import Connection
 from kombu import Consumer as KombuConsumer
 from sqlalchemy import func, select
 
-import services.intake
-import services.notify
+import services.intake.spec
+import services.notify.spec
 from bench.infra import BusAdmin, ScratchDatabases, bus_admin, run_id
 from services.notify.models import notifications
 from shared.bus.broker import OutgoingMessage, Publisher
@@ -186,10 +186,10 @@ class BusBench:
         self.topology = topology
         self.admin = admin
         self.queue = topology.queue_name("notify")
-        self.intake = ServiceRuntime(services.intake.SPEC, settings, topology)
-        self.notify = ServiceRuntime(services.notify.SPEC, settings, topology)
-        services.intake.SPEC.metadata.create_all(self.intake.db.engine)
-        services.notify.SPEC.metadata.create_all(self.notify.db.engine)
+        self.intake = ServiceRuntime(services.intake.spec.SPEC, settings, topology)
+        self.notify = ServiceRuntime(services.notify.spec.SPEC, settings, topology)
+        services.intake.spec.SPEC.metadata.create_all(self.intake.db.engine)
+        services.notify.spec.SPEC.metadata.create_all(self.notify.db.engine)
         self.figures = Figures(events, rounds)
         self.messages: list[OutgoingMessage] = []
         self.publisher = Publisher(settings.amqp_url, topology, settings.broker_timeout)
@@ -297,7 +297,7 @@ class BusBench:
     # 4. ------------------------------------------------------------------------------------------
     def inbox_consume(self, consumer: Consumer, run: Callable[[], None] | None = None) -> float:
         """Let ``consumer`` empty the queue; ``run`` replaces ``consumer.start()`` (for profiling)."""
-        inbox = services.notify.SPEC.tables.inbox
+        inbox = services.notify.spec.SPEC.tables.inbox
         recorded, notified = self._count(inbox), self._count(notifications)
         counter = Counter(self.events)
         consumer.after_commit.append(counter.tick)
@@ -330,7 +330,7 @@ class BusBench:
 
     def new_consumer(self) -> Consumer:
         """A notify consumer built the way ``ServiceRuntime.consumer`` builds it."""
-        spec = services.notify.SPEC
+        spec = services.notify.spec.SPEC
         return Consumer(
             spec.name,
             self.notify.db,

@@ -47,15 +47,15 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import delete, func, insert, select, text
 
-import services.notify
+import services.notify.spec
 from bench.infra import ScratchDatabases, add_database_url, run_id
 from services.notify import domain, repository, sms
 from services.notify.domain import Contact
 from services.notify.models import contacts, notifications, sms_messages, sms_stops
 from services.notify.phones import PhoneVault, vault_for
 from shared.config import load_settings
-from shared.db import insert_ignoring_duplicates
 from shared.events import Envelope, new_event
+from shared.sql import insert_ignoring_duplicates
 from xieshang.platform import Platform
 
 COMMUNITY = "341702001001"  # 烟柳园社区 (sample code); 35,000 = the population of 池阳街道
@@ -276,7 +276,7 @@ class FanoutBench:
     def clear(self) -> None:
         """Remove every inbox notification, SMS and consumer inbox row: the next round starts as the first."""
         with self.db.transaction() as session:
-            for table in (notifications, sms_messages, services.notify.SPEC.tables.inbox):
+            for table in (notifications, sms_messages, services.notify.spec.SPEC.tables.inbox):
                 session.execute(delete(table))
         self.vacuum()
 

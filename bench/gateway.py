@@ -54,11 +54,13 @@ from sqlalchemy import text
 
 from bench.bus import print_profile
 from bench.infra import ScratchDatabases, bus_admin, run_id
-from shared.auth import Principal, TokenIssuer
+from shared.auth import TokenIssuer
 from shared.config import load_settings
 from shared.db import Database
-from shared.divisions import REFERENCE_CSV, parse_csv, upsert
+from shared.division_registry import upsert
+from shared.divisions import REFERENCE_CSV, parse_csv
 from shared.keys import KeyStore
+from shared.principal import Principal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COMMUNITY = "341702001001"  # 烟柳园社区 (sample code)
@@ -561,13 +563,13 @@ def report(figures: Figures, postgres: str, rabbitmq: str) -> str:
 
 def load_divisions(database_url: str) -> int:
     """Intake's replica of the registry, filled as replication from tracking would leave it."""
-    import services.intake
+    import services.intake.spec
 
     divisions = parse_csv(REFERENCE_CSV.read_text(encoding="utf-8"))
     db = Database(database_url, "intake")
     try:
         with db.transaction() as session:
-            upsert(session, services.intake.SPEC.metadata.tables["division"], divisions)
+            upsert(session, services.intake.spec.SPEC.metadata.tables["division"], divisions)
     finally:
         db.dispose()
     return len(divisions)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from gateway import domain
 from gateway.models import accounts, api_keys, login_throttle, refresh_tokens
-from shared.auth import Principal, TokenIssuer, validate_scope
+from shared.auth import TokenIssuer
 from shared.db import Database
+from shared.principal import Principal, validate_scope
 from shared.problems import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 
 BAD_LOGIN = "用户名或密码错误"

@@ -10,10 +10,11 @@ from pathlib import Path
 from gateway import accounts as accounts_module
 from gateway.openapi import OPEN311_TEMPLATES, RouteTemplates, merge_specs
 from gateway.ratelimit import RateLimiter
-from shared.auth import Principal, TokenIssuer, TokenVerifier
+from shared.auth import TokenIssuer, TokenVerifier
 from shared.config import Settings
 from shared.db import Database
 from shared.keys import KeyStore
+from shared.principal import Principal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 INTERNAL_TOKEN_TTL = 120

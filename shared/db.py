@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 
 class UTCDateTime(TypeDecorator):
@@ -47,35 +48,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        in_memory = not parsed.database or parsed.database == ":memory:"
+        if not in_memory:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # An in-memory database lives in its one connection: every session must share it.
+        pool = {"poolclass": StaticPool} if in_memory else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-_IGNORE_DUPLICATES: dict[tuple[str, int], object] = {}
-
-
-def insert_ignoring_duplicates(session: Session, table, rows: dict | list[dict]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING, for effects that must happen once however often asked.
-
-    The statement is built once per table and dialect and rows are passed as parameters, so
-    SQLAlchemy compiles it once instead of on every call (a hot path in event handlers).
-    """
-    dialect = session.bind.dialect.name
-    key = (dialect, id(table))
-    stmt = _IGNORE_DUPLICATES.get(key)
-    if stmt is None:
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        stmt = _IGNORE_DUPLICATES[key] = insert(table).on_conflict_do_nothing()
-    session.execute(stmt, rows)
 
 
 class Database:

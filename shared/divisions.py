@@ -3,7 +3,8 @@
 The tracking service owns the registry (it is the denominator of coverage): ``xieshang divisions
 load FILE`` upserts a CSV there and publishes ``tracking.divisions.changed`` in batches; every
 other service keeps a replica from those events, so each validates community codes and scopes
-locally without calling another service.
+locally without calling another service. This module is the registry's plain values and file
+format; its table, upserts and look-ups are in ``shared.division_registry``.
 
 Codes are 12 digits: 2 province, 2 city, 2 county, 3 street (001-099 街道, 100-199 镇, 200-399 乡,
 400+ development zones), 3 community (居委会 usually 001-199, 村委会 200-399).
@@ -14,37 +15,16 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, MetaData, String, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-
-from shared.db import UTCDateTime
-from shared.events.catalog import DIVISION_LEVELS
+from shared.vocabulary import DIVISION_LEVELS
 
 REFERENCE_CSV = Path(__file__).parent / "reference" / "divisions_chizhou.csv"
 EVENT_TYPE = "tracking.divisions.changed"
 BATCH_SIZE = 500
 _LEVEL_DIGITS = {"province": 2, "city": 4, "county": 6, "street": 9, "community": 12}
-
-
-def division_table(metadata: MetaData) -> Table:
-    return Table(
-        "division",
-        metadata,
-        Column("code", String(12), primary_key=True),
-        Column("name", String(100), nullable=False),
-        Column("level", String(16), nullable=False),
-        Column("parent_code", String(12), nullable=True, index=True),
-        Column("source", String(32), nullable=False),
-        Column("active", Boolean, nullable=False, default=True),
-        Column("updated_at", UTCDateTime(), nullable=False),
-    )
 
 
 @dataclass(frozen=True)
@@ -118,21 +98,6 @@ def parse_csv(text: str) -> list[Division]:
     return rows
 
 
-def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int:
-    rows = [{**d.to_dict(), "updated_at": datetime.now(UTC)} for d in divisions]
-    if not rows:
-        return 0
-    insert = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
-    for start in range(0, len(rows), BATCH_SIZE):
-        stmt = insert(table).values(rows[start : start + BATCH_SIZE])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["code"],
-            set_={c: stmt.excluded[c] for c in ("name", "level", "parent_code", "source", "active", "updated_at")},
-        )
-        session.execute(stmt)
-    return len(rows)
-
-
 def change_batches(divisions: list[Division]) -> Iterator[dict]:
     """Payloads of ``tracking.divisions.changed``: the registry in parts of ``BATCH_SIZE``."""
     batch_id = str(uuid.uuid4())
@@ -144,31 +109,3 @@ def change_batches(divisions: list[Division]) -> Iterator[dict]:
 
 def from_payload(payload: dict) -> list[Division]:
     return [Division(**record) for record in payload["divisions"]]
-
-
-class Registry:
-    """Local look-ups against a service's copy of the registry."""
-
-    def __init__(self, table: Table):
-        self.table = table
-
-    def get(self, session: Session, code: str) -> Division | None:
-        row = session.execute(select(self.table).where(self.table.c.code == code)).mappings().first()
-        if row is None:
-            return None
-        return Division(row["code"], row["name"], row["level"], row["parent_code"], row["source"], row["active"])
-
-    def active_community(self, session: Session, code: str) -> Division | None:
-        division = self.get(session, code)
-        if division is None or not division.active or division.level != "community":
-            return None
-        return division
-
-
-def replica_handler(table: Table):
-    """Event handler keeping a service's replica of the registry in step with tracking's."""
-
-    def handle_divisions_changed(uow, envelope) -> None:
-        upsert(uow.session, table, from_payload(envelope.payload))
-
-    return handle_divisions_changed

@@ -17,7 +17,8 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from shared import context, metrics
-from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.auth import TokenVerifier, bearer_token
+from shared.principal import Principal
 from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, problem_body
 
 log = logging.getLogger("xieshang.http")

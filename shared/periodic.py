@@ -1,8 +1,12 @@
-"""A part that does one pass of work every so often in a thread of its own (``Periodic``).
+"""The one background-loop base (``Periodic``): a part that does a pass of work in a thread of its
+own. The outbox relay, the event consumer and notify's sender, reminders and dead-letter watch are
+all ``Periodic``.
 
-``tick()`` runs every ``interval`` seconds, or as soon as ``wake()`` is called; a failing pass is
-logged and the next one comes at the next interval. ``stop()`` ends the thread after the pass under
-way; a long pass may wait on ``stopping`` to notice it sooner.
+``tick()`` runs, then again after ``interval`` seconds or as soon as ``wake()`` is called. A
+failing pass is reported by ``failed(exc)`` (logged by default) and the next one waits the
+back-off, doubling from ``backoff[0]`` up to ``backoff[1]`` while passes keep failing (no back-off
+given: the interval). ``stop()`` ends the thread after the pass under way; a long pass waits on
+``stopping`` to notice it sooner.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ log = logging.getLogger(__name__)
 class Periodic:
     name = "periodic"  # the thread's name, and the log's word for the pass
 
-    def __init__(self, interval: float):
+    def __init__(self, interval: float, *, backoff: tuple[float, float] | None = None):
         self.interval = interval
+        self.backoff = backoff
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
         raise NotImplementedError
+
+    def failed(self, exc: Exception, retry_in: float) -> None:
+        log.exception("%s pass failed", self.name, extra={"retry_in": retry_in})
 
     def wake(self) -> None:
         self._wake.set()
@@ -42,10 +50,20 @@ class Periodic:
             self._thread = None
 
     def run(self) -> None:
+        delay = 0.0
         while not self.stopping.is_set():
             try:
                 self.tick()
-            except Exception:
-                log.exception("%s pass failed", self.name)
-            self._wake.wait(self.interval)
+                delay = 0.0
+                wait = self.interval
+            except Exception as exc:  # noqa: BLE001 - a pass may fail in any way; the loop goes on
+                if self.backoff is None:
+                    wait = self.interval
+                else:
+                    delay = min(max(delay * 2, self.backoff[0]), self.backoff[1])
+                    wait = delay
+                self.failed(exc, wait)
+            if self.stopping.is_set():
+                break
+            self._wake.wait(wait)
             self._wake.clear()

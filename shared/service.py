@@ -1,6 +1,6 @@
 """What a service is made of (``ServiceSpec``) and its running parts (``ServiceRuntime``).
 
-Every service package exposes one ``SPEC`` in its ``__init__``; the bootstrap in ``xieshang``
+Every service package exposes one ``SPEC`` in its ``spec`` module; the bootstrap in ``xieshang``
 assembles runtimes from specs, so all services are wired the same way.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
@@ -20,6 +21,7 @@ from shared.bus.consumer import Consumer, Handler
 from shared.bus.outbox import Outbox, Relay
 from shared.bus.tables import BusTables
 from shared.bus.topology import Topology
+from shared.clock import Clock, SystemClock
 from shared.config import Settings
 from shared.db import Database
 from shared.http import create_app
@@ -62,14 +64,19 @@ class ServiceRuntime:
         self.topology = topology
         self.db = Database(settings.database_url(spec.name), spec.name)
         self.outbox = Outbox(self.db, spec.tables)
+        self.division_table = spec.metadata.tables.get("division")  # the service's registry replica
+        self.clock: Clock = SystemClock()  # tests and tracking's escalation checks may set another
         self._relay: Relay | None = None
         self._consumer: Consumer | None = None
         self._background: list | None = None
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        with unit_of_work(self.db, self.outbox, self.name) as uow:
+        with unit_of_work(self.db, self.outbox, self.name, self.division_table) as uow:
             yield uow
+
+    def now(self) -> datetime:
+        return self.clock.now()
 
     def relay(self) -> Relay:
         if self._relay is None:
@@ -95,6 +102,7 @@ class ServiceRuntime:
                 self.settings.amqp_url,
                 prefetch=self.settings.prefetch,
                 timeout=self.settings.broker_timeout,
+                division_table=self.division_table,
             )
         return self._consumer
 

@@ -6,21 +6,34 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from shared.bus.outbox import Outbox
-from shared.db import Database, insert_ignoring_duplicates
+from shared.db import Database
+from shared.division_registry import DivisionRegistry
 from shared.events import Envelope, new_event
+from shared.sql import insert_ignoring_duplicates
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, outbox: Outbox, producer: str):
+    """What a use case works through: the session of its one transaction, ``emit`` for its events,
+    ``divisions`` for look-ups in the service's copy of the division registry."""
+
+    def __init__(self, session: Session, outbox: Outbox, producer: str, division_table: Table | None = None):
         self.session = session
         self.outbox = outbox
         self.producer = producer
+        self._division_table = division_table
         self.events: list[Envelope] = []
         self._once: dict = {}  # table -> rows for insert_once
         self._deferred: dict = {}  # key -> (items, resolve)
+
+    @property
+    def divisions(self) -> DivisionRegistry:
+        if self._division_table is None:
+            raise RuntimeError(f"{self.producer} keeps no division registry")
+        return DivisionRegistry(self.session, self._division_table)
 
     def insert_once(self, table, row: dict) -> None:
         """Insert ``row`` unless its unique key already exists; rows are written together, in bulk,
@@ -51,8 +64,10 @@ class UnitOfWork:
 
 
 @contextlib.contextmanager
-def unit_of_work(db: Database, outbox: Outbox, producer: str) -> Iterator[UnitOfWork]:
+def unit_of_work(
+    db: Database, outbox: Outbox, producer: str, division_table: Table | None = None
+) -> Iterator[UnitOfWork]:
     with db.transaction() as session:
-        uow = UnitOfWork(session, outbox, producer)
+        uow = UnitOfWork(session, outbox, producer, division_table)
         yield uow
         uow.flush()

@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.auth import Principal, TokenIssuer
+from shared.auth import TokenIssuer
 from shared.config import load_settings
 from shared.divisions import REFERENCE_CSV, parse_csv
 from shared.keys import KeyStore
+from shared.principal import Principal
 from xieshang.platform import Platform
 
 CHIYANG = "341702001"  # 池阳街道
@@ -76,6 +77,33 @@ def divisions():
 
 
 @pytest.fixture
+def clock():
+    """A clock standing at a fixed moment (2026-12-01 10:00 Beijing time) until moved."""
+    from datetime import UTC, datetime
+
+    from shared.clock import FixedClock
+
+    return FixedClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def memory_service(divisions):
+    """``memory_service("intake")``: the service's use cases on an in-memory database (no HTTP)."""
+    from tests.memory import InMemoryService
+    from xieshang.platform import load_specs
+
+    made: list[InMemoryService] = []
+
+    def make(name: str) -> InMemoryService:
+        made.append(InMemoryService(load_specs()[name], divisions))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
+
+
+@pytest.fixture
 def platform(settings, keys):
     platform = Platform(settings)
     platform.migrate()
@@ -109,7 +137,7 @@ def probe_topology(settings, retry_delays=None):
 @pytest.fixture
 def with_divisions(platform, divisions):
     """Every service's replica of the registry filled, as replication would leave it."""
-    from shared.divisions import upsert
+    from shared.division_registry import upsert
 
     for name, spec in platform.specs.items():
         table = spec.metadata.tables["division"]

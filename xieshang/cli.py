@@ -153,8 +153,9 @@ def cmd_events_replay(args) -> int:
 
 
 def cmd_auth_token(args) -> int:
-    from shared.auth import Principal, TokenIssuer, validate_scope
+    from shared.auth import TokenIssuer
     from shared.keys import KeyStore
+    from shared.principal import Principal, validate_scope
 
     try:
         validate_scope(args.role, args.scope)

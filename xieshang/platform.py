@@ -18,7 +18,7 @@ from shared.service import ServiceRuntime, ServiceSpec, topology_for
 
 
 def load_specs() -> dict[str, ServiceSpec]:
-    return {name: importlib.import_module(f"services.{name}").SPEC for name in SERVICES}
+    return {name: importlib.import_module(f"services.{name}.spec").SPEC for name in SERVICES}
 
 
 class Platform:

@@ -27,14 +27,13 @@ from services.intake.schemas import (
     SupportOut,
 )
 from services.intake.similarity import DuplicateIndex
-from shared.auth import Principal
-from shared.divisions import Registry
+from shared.division_registry import DivisionRegistry
 from shared.http import current_principal, requires
+from shared.principal import Principal
 from shared.problems import Invalid, NotFound
 from shared.service import current_runtime
 
 blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake", description="居民提出的事项(百姓点事、两委定事)")
-registry = Registry(divisions)
 # Rejected and merged proposals leave the index: only live matters are suggested as duplicates.
 duplicate_index = DuplicateIndex(models.duplicates)
 # Categories are the platform's reference data, not a division's: only city operators change them.
@@ -77,7 +76,7 @@ def create_proposal(principal: Principal, location: domain.Location, **data) -> 
     with current_runtime().unit_of_work() as uow:
         proposal = domain.submit(
             principal=principal,
-            community=registry.active_community(uow.session, data["community_code"]),
+            community=uow.divisions.active_community(data["community_code"]),
             categories=repository.active_categories(uow.session),
             location=location,
             now=_now(),
@@ -320,7 +319,7 @@ def put_settings(body, community_code: str):
     principal = current_principal()
     principal.require_scope(community_code)
     with current_runtime().db.transaction() as session:
-        if registry.active_community(session, community_code) is None:
+        if DivisionRegistry(session, divisions).active_community(community_code) is None:
             raise NotFound("社区不存在")
         repository.set_support_threshold(session, community_code, body["support_threshold"])
     return {"community_code": community_code, **body}

@@ -9,16 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from shared.auth import Principal
 from shared.divisions import Division
+from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid
 from shared.text import http_link, plain_text
+from shared.vocabulary import CHANNELS
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000
 MAX_ATTACHMENTS = 10
 DEFAULT_CATEGORIES = {"environment": "环境", "public_welfare": "公益", "activities": "活动", "management": "管理"}
-CHANNELS = ("app", "web", "sms", "district_system", "hotline", "offline")
 # Officials raising a topic themselves make it top-down (the report's "议题往往自上而下").
 ORIGIN_TOP_DOWN_ROLES = {"street_admin", "district_admin", "city_operator"}
 # Workers record matters for residents without a phone; district systems relay hotline cases.

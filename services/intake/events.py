@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from services.intake import domain, repository
 from services.intake.models import divisions
+from shared.division_registry import replica_handler
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
-from shared.divisions import replica_handler
 from shared.events import Envelope
 from shared.problems import Conflict
 from shared.uow import UnitOfWork

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, S
 from services.intake.similarity import duplicate_tables
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
-from shared.divisions import division_table
+from shared.division_registry import division_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)

@@ -71,7 +71,8 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from services.intake import api, domain, repository
-from services.intake.models import categories
+from services.intake.models import categories, divisions
+from shared.division_registry import DivisionRegistry
 from shared.http import current_principal, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
 from shared.service import current_runtime
@@ -347,7 +348,7 @@ class _Names:
 
     def community(self, code: str) -> str | None:
         if code not in self.communities:
-            division = api.registry.get(self.session, code)
+            division = DivisionRegistry(self.session, divisions).get(code)
             self.communities[code] = division.name if division else None
         return self.communities[code]
 

@@ -46,14 +46,13 @@ from services.meetings.schemas import (
     VoteIn,
     VoteOut,
 )
-from shared.auth import ROLES, Principal
-from shared.divisions import Registry
+from shared.division_registry import DivisionRegistry
 from shared.http import current_principal, public, requires
+from shared.principal import ROLES, Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.service import current_runtime
 
 blp = Blueprint("consultations", __name__, url_prefix="/api/v1/meetings", description="协商(居民议事、与会决事)")
-registry = Registry(divisions)
 
 ORGANISERS = domain.ORGANISER_ROLES
 # Anyone may be invited (a resident, a department's or an organisation's account…); district
@@ -158,7 +157,7 @@ def create_consultation(data):
         follows = _load(uow.session, principal, follows_id) if follows_id else None
         consultation, transition = domain.create(
             principal=principal,
-            division=registry.get(uow.session, code),
+            division=uow.divisions.get(code),
             division_code=code,
             rule=domain.decision_rule(**rule),
             follows=follows,
@@ -680,7 +679,8 @@ def community_calendar(code: str):
     its own and its street's, upcoming or in session, and those cancelled in the last 30 days."""
     now = _now()
     with current_runtime().db.sessions() as session:
-        community = registry.active_community(session, code) if code.isdigit() and len(code) == 12 else None
+        valid = code.isdigit() and len(code) == 12
+        community = DivisionRegistry(session, divisions).active_community(code) if valid else None
         if community is None:
             raise NotFound("社区不存在")
         consultations = repository.calendar(session, community.code, now - CANCELLED_IN_CALENDAR)

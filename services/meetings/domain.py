@@ -52,11 +52,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from shared.auth import Principal
 from shared.divisions import Division
-from shared.events.catalog import CONSULTATION_FORMS
+from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
+from shared.vocabulary import CONSULTATION_FORMS
 
 # -- vocabularies ------------------------------------------------------------------------------------
 

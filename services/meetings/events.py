@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from services.meetings import domain, repository
 from services.meetings.models import divisions
+from shared.division_registry import replica_handler
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
-from shared.divisions import replica_handler
 from shared.events import Envelope
 from shared.uow import UnitOfWork
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
-from shared.divisions import division_table
+from shared.division_registry import division_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)

@@ -37,8 +37,8 @@ from services.meetings.models import (
     transitions,
     votes,
 )
-from shared.auth import Principal
 from shared.pagination import Keyset, page
+from shared.principal import Principal
 
 
 def _locked(session: Session, query):

@@ -29,14 +29,13 @@ from services.notify import domain, repository
 from services.notify.models import divisions
 from services.notify.phones import mask, vault_for
 from services.notify.schemas import ContactIn, ContactOut, ContactPage, ContactQuery, ImportOut, PreferencesIn
-from shared.auth import Principal
-from shared.divisions import Registry
+from shared.division_registry import DivisionRegistry
 from shared.http import current_principal, requires
+from shared.principal import Principal
 from shared.problems import BadRequest, Conflict, Forbidden, Invalid, NotFound, Problem
 from shared.service import current_runtime
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/notify/contacts", description="通知联系人名录")
-registry = Registry(divisions)
 MAX_IMPORT_ROWS = 5000
 COLUMNS = ("phone", "community_code", "kind", "app_user_id", "department_id", "channels", "quiet_start", "quiet_end")
 REQUIRED_COLUMNS = ("phone", "community_code", "kind")
@@ -77,7 +76,7 @@ def _visible(principal: Principal, found):
 
 def _check_community(session, principal: Principal, code: str) -> None:
     principal.require_scope(code)
-    if registry.active_community(session, code) is None:
+    if DivisionRegistry(session, divisions).active_community(code) is None:
         raise Invalid("社区不存在或已撤销", field="community_code")
 
 
@@ -317,7 +316,7 @@ def import_contacts():
                 rejected.append({"line": line, "errors": ["社区代码:该社区不在您的管辖范围内"]})
                 continue
             errors = domain.contact_errors(data["kind"], data.get("department_id"))
-            if registry.active_community(session, data["community_code"]) is None:
+            if DivisionRegistry(session, divisions).active_community(data["community_code"]) is None:
                 errors.append("社区代码:社区不存在或已撤销")
             key = (data["community_code"], vault.digest(data["phone"]))
             if key in seen:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from shared.events.catalog import CONSULTATION_FORMS
+from shared.vocabulary import CONSULTATION_FORMS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -23,8 +23,8 @@ from services.notify.models import (
     proposal_audience,
     proposal_supporters,
 )
+from shared.division_registry import replica_handler
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
-from shared.divisions import replica_handler
 from shared.events import Envelope
 from shared.uow import UnitOfWork
 

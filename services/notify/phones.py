@@ -99,7 +99,7 @@ _lock = threading.Lock()
 
 def vault_for(settings) -> PhoneVault:
     """The vault of these settings (the configured key, else the installation's key file)."""
-    configured = settings.values.get("notify_phone_key")
+    configured = settings.notify_phone_key
     source = ("key", configured) if configured else ("file", (Path(settings.data_dir) / KEY_FILE).resolve())
     with _lock:
         if source not in _vaults:

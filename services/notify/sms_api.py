@@ -39,11 +39,11 @@ from services.notify.schemas import (
     SmsQuery,
 )
 from shared import metrics
-from shared.db import insert_ignoring_duplicates
 from shared.http import current_principal, public, requires
 from shared.pagination import Keyset, page
 from shared.problems import Forbidden, Invalid
 from shared.service import current_runtime
+from shared.sql import insert_ignoring_duplicates
 
 blp = Blueprint("sms", __name__, url_prefix="/api/v1/notify/sms", description="短信:回执、回复、记录与通知")
 m = sms_messages.c

@@ -1,15 +1,1 @@
 """Tracking: resolutions become tasks; progress, escalation, ratings, coverage; owns the division registry."""
-
-from pathlib import Path
-
-from services.tracking import api, events, models
-from shared.service import ServiceSpec
-
-SPEC = ServiceSpec(
-    name="tracking",
-    metadata=models.metadata,
-    tables=models.bus,
-    migrations=Path(__file__).parent / "migrations",
-    blueprints=api.blueprints,
-    handlers=events.HANDLERS,
-)

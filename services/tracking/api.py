@@ -4,8 +4,8 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from services.tracking.models import divisions
-from services.tracking.registry import registry
 from services.tracking.schemas import DivisionOut, DivisionQuery
+from shared.division_registry import DivisionRegistry
 from shared.http import current_principal
 from shared.problems import NotFound
 from shared.service import current_runtime
@@ -39,7 +39,7 @@ def get_division(code: str):
     """One division."""
     scope = current_principal().scope
     with current_runtime().db.sessions() as session:
-        division = registry.get(session, code)
+        division = DivisionRegistry(session, divisions).get(code)
     if division is None or not _visible(code, scope):
         raise NotFound("区划不存在")
     return division.to_dict()

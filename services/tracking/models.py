@@ -3,7 +3,7 @@
 from sqlalchemy import MetaData
 
 from shared.bus.tables import bus_tables
-from shared.divisions import division_table
+from shared.division_registry import division_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from kombu import Consumer as KombuConsumer
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import String, Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,6 +30,7 @@ from shared.bus.tables import BusTables
 from shared.bus.topology import Topology
 from shared.db import Database, UTCDateTime
 from shared.events import Envelope, EventValidationError, parse_envelope
+from shared.periodic import Periodic
 from shared.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ Handler = Callable[[UnitOfWork, Envelope], None]
 RETRIES_HEADER = "x-retries"
 
 
-class Consumer:
+class Consumer(Periodic):
     def __init__(
         self,
         service: str,
@@ -50,10 +51,14 @@ class Consumer:
         *,
         prefetch: int = 32,
         timeout: float = 5.0,
+        division_table: Table | None = None,
     ):
+        super().__init__(0.0, backoff=(0.5, 10.0))
+        self.name = f"consumer-{service}"
         self.service = service
         self.db = db
         self.inbox = tables.inbox
+        self.division_table = division_table
         self.outbox = Outbox(db, tables)
         self.handlers = dict(handlers)
         self.topology = topology
@@ -63,8 +68,6 @@ class Consumer:
         # Called with (envelope, outcome) once an event's transaction committed, before the ack.
         self.after_commit: list[Callable[[Envelope, str], None]] = []
         self.connected = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._publisher: Publisher | None = None
         self._pending: list = []
         unnested = select(
@@ -115,7 +118,7 @@ class Consumer:
         """
         started = time.perf_counter()
         outcomes = []
-        with unit_of_work(self.db, self.outbox, self.service) as uow:
+        with unit_of_work(self.db, self.outbox, self.service, self.division_table) as uow:
             new = self._new_ids(uow.session, envelopes)
             for envelope in envelopes:
                 if envelope.id not in new:
@@ -245,35 +248,22 @@ class Consumer:
         if not self.connected.is_set():
             raise ConnectionError(f"{self.service} consumer is not connected to the broker")
 
-    # -- the consuming loop ----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self.run, name=f"consumer-{self.service}", daemon=True)
-            self._thread.start()
+    # -- the consuming loop (``Periodic``: a pass is one connection, until it fails or stops) ---------
+    def tick(self) -> None:
+        self._consume()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def failed(self, exc: Exception, retry_in: float) -> None:
+        """Any broker failure: reconnect after the back-off."""
+        self.connected.clear()
+        self._pending.clear()  # unacked deliveries return to the queue with the channel
         if self._publisher is not None:
             self._publisher.close()
+        log.warning("consumer lost the broker, reconnecting", extra={"error": repr(exc), "retry_in": retry_in})
 
-    def run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self._consume()
-                backoff = 0.5
-            except Exception as exc:  # noqa: BLE001 - any broker failure: reconnect with back-off
-                self.connected.clear()
-                self._pending.clear()  # unacked deliveries return to the queue with the channel
-                if self._publisher is not None:
-                    self._publisher.close()
-                log.warning("consumer lost the broker, reconnecting", extra={"error": repr(exc), "retry_in": backoff})
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        if self._publisher is not None:
+            self._publisher.close()
 
     def _consume(self) -> None:
         with connect(self.url, self.timeout) as conn:
@@ -289,7 +279,7 @@ class Consumer:
             consumer.qos(prefetch_count=self.prefetch)
             with consumer:
                 self.connected.set()
-                while not self._stop.is_set():
+                while not self.stopping.is_set():
                     try:
                         conn.drain_events(timeout=0.5)
                     except TimeoutError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from shared.bus.broker import OutgoingMessage, Publisher, PublishError
 from shared.bus.tables import BusTables
 from shared.db import Database
 from shared.events import Envelope
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def pending_count(db: Database, table) -> int:
         return session.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
 
 
-class Relay:
+class Relay(Periodic):
     def __init__(
         self,
         service: str,
@@ -69,18 +69,16 @@ class Relay:
         interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
     ):
+        super().__init__(interval, backoff=(0.5, 10.0))
+        self.name = f"relay-{service}"
         self.service = service
         self.db = db
         self.table = tables.outbox
         self.publisher = publisher
         self.batch_size = batch_size
-        self.interval = interval
         self.retention = retention
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_purge = 0.0
-        db.on_commit(COMMIT_MARK, self._wake.set)
+        db.on_commit(COMMIT_MARK, self.wake)
 
     # -- one pass -------------------------------------------------------------------------------
     def relay_once(self) -> int:
@@ -157,37 +155,20 @@ class Relay:
             )
         return result.rowcount or 0
 
-    # -- background thread ----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self.run, name=f"relay-{self.service}", daemon=True)
-            self._thread.start()
+    # -- the background loop (``Periodic``) ----------------------------------------------------------
+    def tick(self) -> None:
+        self.drain()
+        self._housekeeping()
+
+    def failed(self, exc: Exception, retry_in: float) -> None:
+        if isinstance(exc, PublishError):
+            log.warning("outbox relay cannot publish, retrying", extra={"error": str(exc), "retry_in": retry_in})
+        else:
+            log.exception("outbox relay failed", extra={"retry_in": retry_in})
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        super().stop(timeout)
         self.publisher.close()
-
-    def run(self) -> None:
-        backoff = 0.0
-        while not self._stop.is_set():
-            self._wake.wait(backoff or self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self.drain()
-                backoff = 0.0
-                self._housekeeping()
-            except PublishError as exc:
-                backoff = min(max(backoff * 2, 0.5), 10.0)
-                log.warning("outbox relay cannot publish, retrying", extra={"error": str(exc), "retry_in": backoff})
-            except Exception:
-                backoff = min(max(backoff * 2, 0.5), 10.0)
-                log.exception("outbox relay failed")
 
     def _housekeeping(self) -> None:
         metrics.OUTBOX_BACKLOG.labels(self.service).set(pending_count(self.db, self.table))

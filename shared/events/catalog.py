@@ -7,25 +7,10 @@ producer still sends the old one.
 
 from marshmallow import Schema, fields, validate
 
-from shared.events.envelope import register
+from shared.events.registry import register
+from shared.vocabulary import CHANNELS, DIVISION_LEVELS, ORIGINS
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="必须是12位统计用区划代码")
-CHANNELS = ("app", "web", "sms", "district_system", "hotline", "offline")
-ORIGINS = ("resident", "top_down")
-DIVISION_LEVELS = ("province", "city", "county", "street", "community")
-# The consultation forms of the 2015 procedure: meetings decides with them, notify names them.
-CONSULTATION_FORMS = {
-    "community_council": "社区议事会",
-    "party_member_council": "党员议事会",
-    "residents_forum": "居民论坛",
-    "neighbourhood_point": "邻里议事点",
-    "building": "楼栋/门栋议事",
-    "owners_meeting": "业主协商会",
-    "hearing": "民主听证会",
-    "dialogue": "民主恳谈会",
-    "review": "民主评议会",
-    "online": "线上协商",
-}
 
 
 class _Payload(Schema):

@@ -1,4 +1,4 @@
-"""The event envelope of DESIGN.md and a registry of payload schemas per event type and version.
+"""The event envelope of DESIGN.md (payload schemas come from ``shared.events.registry``).
 
 An event is validated twice: when a producer creates it (a bad payload never reaches the outbox)
 and when a consumer receives it (a bad message is dead-lettered, not half-applied).
@@ -12,19 +12,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import ValidationError
 
 from shared import context
-
-_TYPE = re.compile(r"^[a-z]+\.[a-z_]+\.[a-z_]+$")
-
-
-class EventValidationError(ValueError):
-    def __init__(self, event_type: str, errors: Any):
-        self.event_type = event_type
-        self.errors = errors
-        super().__init__(f"invalid event {event_type}: {errors}")
-
+from shared.events.registry import TYPE_PATTERN, EventValidationError, payload_schema
 
 _DIVISION = re.compile(r"^\d{2,12}$")
 
@@ -45,7 +36,7 @@ def _uuid(value) -> str:
 
 
 def _event_type(value) -> str:
-    if not isinstance(value, str) or not _TYPE.match(value):
+    if not isinstance(value, str) or not TYPE_PATTERN.match(value):
         raise ValueError("must be <service>.<entity>.<verb>")
     return value
 
@@ -87,35 +78,6 @@ _FIELDS = {
     "division_code": _division,
     "payload": _payload,
 }
-_SCHEMAS: dict[tuple[str, int], Schema] = {}
-
-
-def register(event_type: str, version: int = 1):
-    """Class decorator registering a marshmallow schema as the payload of one event version."""
-
-    def decorate(schema_cls: type[Schema]) -> type[Schema]:
-        key = (event_type, version)
-        if not _TYPE.match(event_type):
-            raise ValueError(f"event type {event_type!r} is not <service>.<entity>.<verb>")
-        if key in _SCHEMAS:
-            raise ValueError(f"event {event_type} v{version} registered twice")
-        _SCHEMAS[key] = schema_cls()
-        return schema_cls
-
-    return decorate
-
-
-def registered_types() -> list[tuple[str, int]]:
-    return sorted(_SCHEMAS)
-
-
-def payload_schema(event_type: str, version: int) -> Schema:
-    from shared.events import catalog  # noqa: F401  (registers every schema on first use)
-
-    try:
-        return _SCHEMAS[(event_type, version)]
-    except KeyError:
-        raise EventValidationError(event_type, f"no schema registered for version {version}") from None
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ def test_http_writes_keep_succeeding_while_the_broker_is_down(env, broker_proxy,
     settings = load_settings({**env, "XIESHANG_AMQP_URL": proxied_url, "XIESHANG_BROKER_TIMEOUT": "1"})
     platform = Platform(settings)
     platform.migrate(["intake"])
-    from shared.divisions import REFERENCE_CSV, parse_csv, upsert
+    from shared.division_registry import upsert
+    from shared.divisions import REFERENCE_CSV, parse_csv
 
     intake = platform.runtime("intake")
     with intake.db.transaction() as session:

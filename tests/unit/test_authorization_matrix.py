@@ -21,15 +21,13 @@ import pytest
 from sqlalchemy import insert
 
 from services.intake import domain, repository
-from services.intake.models import divisions
 from services.meetings import domain as meetings_domain
 from services.meetings import repository as meetings_repository
-from services.meetings.models import divisions as meetings_divisions
 from services.notify.models import notifications
-from shared.auth import ROLES, Principal, TokenIssuer
-from shared.divisions import Registry
+from shared.auth import TokenIssuer
 from shared.http import allowed_roles
 from shared.keys import KeyStore
+from shared.principal import ROLES, Principal
 from tests.conftest import YANLIUYUAN
 from tests.support import forged_tokens
 
@@ -425,7 +423,7 @@ def world(platform_all, gateway, token):
         with intake.unit_of_work() as uow:
             proposal = domain.submit(
                 principal=principal,
-                community=Registry(divisions).active_community(uow.session, YANLIUYUAN),
+                community=uow.divisions.active_community(YANLIUYUAN),
                 community_code=YANLIUYUAN,
                 title="楼道灯不亮",
                 description="三号楼楼道灯坏了",
@@ -458,7 +456,7 @@ def world(platform_all, gateway, token):
         with meetings.unit_of_work() as uow:
             consultation, _ = m.create(
                 principal=organiser,
-                division=Registry(meetings_divisions).get(uow.session, YANLIUYUAN),
+                division=uow.divisions.get(YANLIUYUAN),
                 division_code=YANLIUYUAN,
                 title="杏花家园停车难协商",
                 form="community_council",

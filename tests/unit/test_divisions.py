@@ -3,7 +3,8 @@ from sqlalchemy import func, select
 
 from services.intake.models import divisions as intake_divisions
 from services.tracking import registry
-from shared.divisions import DivisionFileError, Registry, expected_parent, level_of, parse_csv
+from shared.division_registry import DivisionRegistry
+from shared.divisions import DivisionFileError, expected_parent, level_of, parse_csv
 from tests.conftest import CHIYANG, YANLIUYUAN
 
 HEADER = "code,name,level,parent_code,source\n"
@@ -70,5 +71,5 @@ def test_every_service_replicates_the_registry_through_events(platform, division
         assert consumer.apply(envelope.to_dict()) == "processed"
     with intake.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(intake_divisions)) == len(divisions)
-        assert Registry(intake_divisions).active_community(session, YANLIUYUAN).name == "烟柳园社区"
-        assert Registry(intake_divisions).active_community(session, CHIYANG + "000") is None  # a street
+        assert DivisionRegistry(session, intake_divisions).active_community(YANLIUYUAN).name == "烟柳园社区"
+        assert DivisionRegistry(session, intake_divisions).active_community(CHIYANG + "000") is None  # a street

@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.auth import Principal
 from shared.keys import KeyStore
+from shared.principal import Principal
 from shared.problems import PROBLEM_JSON
 from tests.support import forged_tokens
 

@@ -12,8 +12,8 @@ import pytest
 
 from services.meetings import domain as m
 from services.meetings.domain import Participant, Profile, Resolution, Vote
-from shared.auth import Principal
 from shared.divisions import Division
+from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound, Problem
 
 CHIYANG = "341702001"  # 池阳街道

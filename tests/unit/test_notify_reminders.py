@@ -9,10 +9,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from services.notify import background, sms
+from services.notify import sms
 from services.notify.models import notifications, sms_messages
 from services.notify.reminders import Reminders, reminder_id
 from services.notify.sender import SmsSender
+from services.notify.spec import background
 from services.notify.watch import DeadLetterWatch, alert_id
 from tests.unit.notify_events import apply, event, topics
 

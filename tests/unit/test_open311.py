@@ -19,8 +19,8 @@ from werkzeug.serving import make_server
 from services.intake import domain, repository
 from services.intake.models import bus, proposals
 from services.intake.open311 import CLOSED, OPEN, scope_prefix
-from shared.auth import Principal
 from shared.divisions import Division
+from shared.principal import Principal
 from tests.conftest import YANLIUYUAN
 
 JURISDICTION = "341700000000"  # 池州市, the default XIESHANG_JURISDICTION_ID
