@@ -473,9 +473,12 @@ class Settings(
 
     def database_url(self, service: str) -> str:
         url: str | None = getattr(self, f"{service}_database_url", None)
-        if url:
-            return url
-        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+        return url or self.sqlite_url(self.data_dir, service)
+
+    @staticmethod
+    def sqlite_url(data_dir: Path, service: str) -> str:
+        """The embedded default: the service's SQLite file under the data directory."""
+        return f"sqlite:///{(data_dir / f'{service}.db').resolve()}"
 
     def service_url(self, service: str) -> str | None:
         url: str | None = getattr(self, f"{service}_url", None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,13 @@ class Periodic:
             self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask the loop to end after the pass under way, without waiting for it."""
         self.stopping.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.signal_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -67,3 +72,13 @@ class Periodic:
                 break
             self._wake.wait(wait)
             self._wake.clear()
+
+
+def stop_all(parts: Iterable[Periodic], timeout: float = 5.0) -> None:
+    """Stop several parts in reverse order of starting, all asked at once, so their last passes
+    (a consumer's broker poll, a sender's batch) end together rather than one after another."""
+    parts = list(parts)[::-1]
+    for part in parts:
+        part.signal_stop()
+    for part in parts:
+        part.stop(timeout)

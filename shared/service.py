@@ -26,6 +26,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.http import create_app
 from shared.keys import KeyStore
+from shared.periodic import stop_all
 from shared.uow import UnitOfWork, unit_of_work
 
 
@@ -133,12 +134,8 @@ class ServiceRuntime:
         return app
 
     def stop(self) -> None:
-        for part in self._background or ():
-            part.stop()
-        if self._consumer is not None:
-            self._consumer.stop()
-        if self._relay is not None:
-            self._relay.stop()
+        parts = [self._relay, self._consumer, *(self._background or ())]
+        stop_all(part for part in parts if part is not None)
         self.db.dispose()
 
 

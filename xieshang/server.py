@@ -24,6 +24,7 @@ from shared import metrics
 from shared.config import Settings
 from shared.http import create_app
 from shared.logs import JsonFormatter
+from shared.periodic import stop_all
 from xieshang.platform import Platform
 from xieshang.targets import Assembly, assemble
 
@@ -41,8 +42,7 @@ def build(settings: Settings, target: str) -> Assembly:
 def shutdown(assembly: Assembly | None) -> None:
     if assembly is None:
         return
-    for component in reversed(assembly.background):
-        component.stop()
+    stop_all(assembly.background)
     assembly.platform.stop()
 
 

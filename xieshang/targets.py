@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shared.config import SERVICES
+from shared.periodic import Periodic
 
 if TYPE_CHECKING:  # the registry itself stays import-light: `run` reads it before metrics are set up
     from xieshang.platform import Platform
@@ -25,7 +26,7 @@ class Assembly:
 
     platform: Platform
     apps: dict[str, Callable] = field(default_factory=dict)  # name -> WSGI app
-    background: list = field(default_factory=list)  # objects with start()/stop()
+    background: list[Periodic] = field(default_factory=list)
     http_entry: Callable | None = None  # the WSGI app the server serves
     ready_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
 

@@ -68,6 +68,9 @@ class Consumer(Periodic):
         # Called with (envelope, outcome) once an event's transaction committed, before the ack.
         self.after_commit: list[Callable[[Envelope, str], None]] = []
         self.connected = threading.Event()
+        # How long one wait for deliveries lasts, and so how soon a stop is noticed; the in-process
+        # bus has no heartbeats to keep, so it may look often at no cost.
+        self.poll_seconds = 0.1 if url.startswith("memory://") else 0.5
         self._publisher: Publisher | None = None
         self._pending: list = []
         unnested = select(
@@ -281,7 +284,7 @@ class Consumer(Periodic):
                 self.connected.set()
                 while not self.stopping.is_set():
                     try:
-                        conn.drain_events(timeout=0.5)
+                        conn.drain_events(timeout=self.poll_seconds)
                     except TimeoutError:
                         conn.heartbeat_check()
                         continue

@@ -164,7 +164,7 @@ def test_every_variable_is_a_declared_typed_field_and_every_field_a_variable():
     # Beyond the fields only methods and computed properties: no __getattr__, no hidden dict.
     assert "__getattr__" not in vars(Settings) and not hasattr(Settings, "values")
     public = {name for name in dir(Settings) if not name.startswith("_")}
-    assert public - set(declared) == {"database_url", "service_url", "keys_dir", "uses_broker", "replace"}
+    assert public - set(declared) == {"database_url", "service_url", "sqlite_url", "keys_dir", "uses_broker", "replace"}
     assert isinstance(Settings.keys_dir, property) and isinstance(Settings.uses_broker, property)
 
 
