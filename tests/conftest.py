@@ -91,12 +91,12 @@ def clock():
 def memory_service(divisions):
     """``memory_service("intake")``: the service's use cases on an in-memory database (no HTTP)."""
     from tests.memory import InMemoryService
-    from xieshang.platform import load_specs
+    from xieshang.platform import load_spec
 
     made: list[InMemoryService] = []
 
     def make(name: str) -> InMemoryService:
-        made.append(InMemoryService(load_specs()[name], divisions))
+        made.append(InMemoryService(load_spec(name), divisions))
         return made[-1]
 
     yield make

@@ -91,7 +91,7 @@ def cmd_db_revision(args) -> int:
 
 
 def cmd_divisions_load(args) -> int:
-    from services.tracking import registry
+    from services.tracking import services
     from shared.divisions import REFERENCE_CSV, DivisionFileError, parse_csv
     from xieshang.platform import Platform
 
@@ -107,7 +107,7 @@ def cmd_divisions_load(args) -> int:
     platform = Platform(_settings(args))
     runtime = platform.runtime("tracking")
     with runtime.unit_of_work() as uow:
-        changed = registry.load(uow, divisions, resync=args.resync)
+        changed = services.load_divisions(uow, divisions, resync=args.resync)
     # Publish now if the broker is there; otherwise the running relay will.
     if platform.settings.uses_broker:
         from shared.bus.broker import PublishError

@@ -17,8 +17,12 @@ from shared.migrations import upgrade
 from shared.service import ServiceRuntime, ServiceSpec, topology_for
 
 
+def load_spec(service: str) -> ServiceSpec:
+    return importlib.import_module(f"services.{service}.spec").SPEC
+
+
 def load_specs() -> dict[str, ServiceSpec]:
-    return {name: importlib.import_module(f"services.{name}.spec").SPEC for name in SERVICES}
+    return {name: load_spec(name) for name in SERVICES}
 
 
 class Platform:

@@ -3,7 +3,8 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 
 from pathlib import Path
 
-from services.tracking import api, events, models
+from services.tracking import api, models
+from services.tracking.handlers import HANDLERS
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -11,6 +12,6 @@ SPEC = ServiceSpec(
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=api.blueprints,
-    handlers=events.HANDLERS,
+    blueprints=lambda: [api.blp],
+    handlers=HANDLERS,
 )

@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.intake.models import divisions as intake_divisions
-from services.tracking import registry
+from services.tracking import services
 from shared.division_registry import DivisionRegistry
 from shared.divisions import DivisionFileError, expected_parent, level_of, parse_csv
 from tests.conftest import CHIYANG, YANLIUYUAN
@@ -51,12 +51,12 @@ def test_missing_columns_are_reported():
 def test_loading_publishes_only_what_changed(platform, divisions):
     tracking = platform.runtime("tracking")
     with tracking.unit_of_work() as uow:
-        first = registry.load(uow, divisions)
+        first = services.load_divisions(uow, divisions)
     assert len(first) == len(divisions)
     assert [e.type for e in uow.events] == ["tracking.divisions.changed"]
     renamed = [d if d.code != YANLIUYUAN else type(d)(**{**d.to_dict(), "name": "烟柳园新社区"}) for d in divisions]
     with tracking.unit_of_work() as uow:
-        second = registry.load(uow, renamed)
+        second = services.load_divisions(uow, renamed)
     assert [d.code for d in second] == [YANLIUYUAN]
     assert uow.events[0].payload["divisions"][0]["name"] == "烟柳园新社区"
 
@@ -64,7 +64,7 @@ def test_loading_publishes_only_what_changed(platform, divisions):
 def test_every_service_replicates_the_registry_through_events(platform, divisions):
     tracking = platform.runtime("tracking")
     with tracking.unit_of_work() as uow:
-        registry.load(uow, divisions)
+        services.load_divisions(uow, divisions)
     intake = platform.runtime("intake")
     consumer = intake.consumer()
     for envelope in uow.events:
