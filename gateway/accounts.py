@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gateway import domain
@@ -22,6 +20,7 @@ from shared.auth import TokenIssuer
 from shared.db import Database
 from shared.principal import Principal, validate_scope
 from shared.problems import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from shared.sql import dialect_insert
 
 BAD_LOGIN = "用户名或密码错误"
 log = logging.getLogger("xieshang.gateway.accounts")
@@ -183,10 +182,9 @@ class Accounts:
     def _count_failure(self, session: Session, key: str, now: datetime, limit: int) -> None:
         state = self._throttle(session, key) or domain.Throttle(0, now)
         state = state.after_failure(now, limit, self.lock)
-        insert_ = sqlite_insert if self.db.is_sqlite else pg_insert
         values = {"failures": state.failures, "window_started_at": state.window_started_at}
         values["locked_until"] = state.locked_until
-        stmt = insert_(login_throttle).values(key=key, **values)
+        stmt = dialect_insert(session)(login_throttle).values(key=key, **values)
         session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
 
     # -- API keys --------------------------------------------------------------------------------

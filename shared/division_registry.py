@@ -4,11 +4,11 @@ and the handler that keeps a replica in step with tracking's ``tracking.division
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, Column, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
+from shared.clock import utcnow
 from shared.db import UTCDateTime
 from shared.divisions import BATCH_SIZE, Division, from_payload
 from shared.sql import dialect_insert
@@ -29,7 +29,7 @@ def division_table(metadata: MetaData) -> Table:
 
 
 def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int:
-    rows = [{**d.to_dict(), "updated_at": datetime.now(UTC)} for d in divisions]
+    rows = [{**d.to_dict(), "updated_at": utcnow()} for d in divisions]
     if not rows:
         return 0
     insert = dialect_insert(session)

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 from kombu import Consumer as KombuConsumer
 from sqlalchemy import String, Table, bindparam, func, select
@@ -28,6 +27,7 @@ from shared.bus.broker import OutgoingMessage, Publisher, PublishError, connect
 from shared.bus.outbox import Outbox
 from shared.bus.tables import BusTables
 from shared.bus.topology import Topology
+from shared.clock import utcnow
 from shared.db import Database, UTCDateTime
 from shared.events import Envelope, EventValidationError, parse_envelope
 from shared.periodic import Periodic
@@ -92,7 +92,7 @@ class Consumer(Periodic):
         RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING. On
         PostgreSQL the burst goes as two arrays (``unnest``): one statement of fixed shape, instead
         of a multi-row VALUES that SQLAlchemy renders anew for every burst."""
-        now = datetime.now(UTC)
+        now = utcnow()
         first = {e.id: e.type for e in envelopes}  # a second copy within the burst is no new row
         if self.db.is_sqlite:
             rows = [{"event_id": i, "event_type": t, "processed_at": now} for i, t in first.items()]
@@ -201,7 +201,7 @@ class Consumer(Periodic):
         headers = {
             **headers,
             "x-error": reason[:1000],
-            "x-dead-lettered-at": datetime.now(UTC).isoformat(),
+            "x-dead-lettered-at": utcnow().isoformat(),
             "x-service": self.service,
         }
         if not self._move(message, self.topology.dead_queue_name(self.service), headers, event_type):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from shared import metrics
 from shared.bus.broker import OutgoingMessage, Publisher, PublishError
 from shared.bus.tables import BusTables
+from shared.clock import utcnow
 from shared.db import Database
 from shared.events import Envelope
 from shared.periodic import Periodic
+from shared.sql import locked
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class Outbox:
                 event_id=envelope.id,
                 event_type=envelope.type,
                 body=json.dumps(envelope.to_dict(), ensure_ascii=False),
-                created_at=datetime.now(UTC),
+                created_at=utcnow(),
                 attempts=0,
             )
         )
@@ -89,7 +91,7 @@ class Relay(Periodic):
         except PublishError as exc:
             self._record_failure(claimed, exc)
             raise
-        now = datetime.now(UTC)
+        now = utcnow()
         for row in rows:
             metrics.EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
             created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
@@ -105,9 +107,7 @@ class Relay(Periodic):
                 .order_by(t.c.seq)
                 .limit(self.batch_size)
             )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+            rows = session.execute(locked(session, query, skip_locked=True)).all()
             if not rows:
                 return []
             claimed.extend(row.seq for row in rows)
@@ -124,7 +124,7 @@ class Relay(Periodic):
             ]
             # Rows stay locked (PostgreSQL) until the broker confirmed them and they are marked.
             self.publisher.publish(messages)
-            session.execute(update(t).where(t.c.seq.in_(claimed)).values(published_at=datetime.now(UTC)))
+            session.execute(update(t).where(t.c.seq.in_(claimed)).values(published_at=utcnow()))
         return rows
 
     def drain(self) -> int:
@@ -148,7 +148,7 @@ class Relay(Periodic):
             log.warning("could not record outbox failure", exc_info=True)
 
     def purge(self) -> int:
-        cutoff = datetime.now(UTC) - self.retention
+        cutoff = utcnow() - self.retention
         with self.db.transaction() as session:
             result = session.execute(
                 delete(self.table).where(self.table.c.published_at.is_not(None), self.table.c.published_at < cutoff)

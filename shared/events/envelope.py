@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from shared import context
+from shared.clock import utcnow
 from shared.events.registry import TYPE_PATTERN, EventValidationError, payload_schema
 
 _DIVISION = re.compile(r"^\d{2,12}$")
@@ -128,7 +129,7 @@ def new_event(
         id=str(uuid.uuid4()),
         type=event_type,
         version=version,
-        occurred_at=datetime.now(UTC).isoformat(),
+        occurred_at=utcnow().isoformat(),
         producer=producer,
         correlation_id=context.current_correlation_id(),
         division_code=division_code,
