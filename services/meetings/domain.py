@@ -8,8 +8,8 @@ The procedure is the one of the 2015 national opinion on urban and rural communi
 (中共中央办公厅、国务院办公厅《关于加强城乡社区协商的意见》, 中办发〔2015〕41号): propose the
 topics and the participants; notify the participants in advance with the materials; deliberate so
 that everyone is heard and form an opinion; carry it out and report back to the participants, the
-stakeholders and the residents. Here it is a state machine (``TRANSITIONS``), each step audited by a
-``Transition`` (who, when, why)::
+stakeholders and the residents. Here it is a state machine (``LIFECYCLE``, on ``shared.lifecycle``,
+from ``TRANSITIONS``), each step audited by a ``Transition`` (who, when, why)::
 
     draft ──▶ announced ──▶ in_session ──▶ decided ───────┐
       │        │  ↺ postpone       └──────▶ no_consensus ──┴──▶ outcome_published ──▶ closed
@@ -21,7 +21,9 @@ stakeholders and the residents. Here it is a state machine (``TRANSITIONS``), ea
   Cancelling (from draft or announced) needs a reason; everyone invited is told (``invitees``).
 - **Who**: organisers are community workers, street and district admins whose scope covers the
   consultation's division: a 12-digit community, or a street (stored as its 12-digit code ending
-  in ``000``, scope checked with its 9-digit prefix).
+  in ``000``, scope checked with its 9-digit prefix). **Who sees** a consultation
+  (``visible_to``): officials (every role but residents) whatever lies inside their scope, drafts
+  included; once announced, also whoever lives or works in the area it covers and everyone invited.
 - **Topics** come from residents (an accepted proposal, ``origin="resident"``) or from above
   (``top_down``); they and the decision rule can change only in draft.
 - **Participants** are invited by category, answer (RSVP), sign in with the attendance code
@@ -48,12 +50,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from shared.divisions import Division
-from shared.principal import Principal
+from shared.lifecycle import Actor, Lifecycle, Transition
+from shared.principal import ROLES, Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
 from shared.vocabulary import CONSULTATION_FORMS
@@ -98,11 +101,18 @@ FLAGS = {
 }
 
 ORGANISER_ROLES = ("community_worker", "street_admin", "district_admin")
+# Anyone may be invited (a resident, a department's or an organisation's account…); district
+# systems act for no person.
+PARTICIPANT_ROLES = tuple(role for role in ROLES if role != "system")
+# Who reads the quality figures: organisers, the supervisory committee, the city's operators.
+QUALITY_READERS = (*ORGANISER_ROLES, "supervisor", "city_operator")
 DEFAULT_NOTICE_DAYS = 3
 HEARING_NOTICE_DAYS = 7
 DEFAULT_QUORUM = Fraction(1, 2)
 DEFAULT_THRESHOLD = Fraction(2, 3)
 SIGN_IN_OPENS = timedelta(hours=1)  # before the start
+# Cancelled consultations stay in the calendar feed this long, so subscribers see the cancellation.
+CANCELLED_IN_CALENDAR = timedelta(days=30)
 NARROW_MIX_CATEGORIES = 2
 NARROW_MIX_NOT_RETIRED = Fraction(1, 4)
 
@@ -129,7 +139,6 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "closed": frozenset(),
     "cancelled": frozenset(),
 }
-STATUSES = tuple(TRANSITIONS)
 STATUS_NAMES = {
     "draft": "草稿",
     "announced": "已公告",
@@ -140,6 +149,8 @@ STATUS_NAMES = {
     "closed": "已结束",
     "cancelled": "已取消",
 }
+LIFECYCLE = Lifecycle("协商", TRANSITIONS, STATUS_NAMES)
+STATUSES = LIFECYCLE.statuses
 OPINION_STATUSES = frozenset({"announced", "in_session"})
 ROUND_STATUSES = frozenset({"draft", "announced", "in_session"})
 SUMMARY_STATUSES = frozenset({"announced", "in_session", "decided", "no_consensus"})  # before the outcome
@@ -147,16 +158,6 @@ AFTER_DECISION = frozenset({"decided", "no_consensus", "outcome_published", "clo
 
 
 # -- the aggregate and its parts ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Actor:
-    id: str
-    role: str
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        return cls(principal.subject, principal.role)
 
 
 @dataclass(frozen=True)
@@ -338,19 +339,6 @@ class Vote:
 
 
 @dataclass(frozen=True)
-class Transition:
-    """One line of a consultation's history."""
-
-    consultation_id: str
-    from_status: str | None
-    to_status: str
-    actor_id: str
-    actor_role: str
-    reason: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
 class QualityFigures:
     """How well one consultation deliberated and whom it reached. Shares are exact fractions over
     the attendees who declared that part of their profile (``None`` when nobody did)."""
@@ -371,6 +359,50 @@ class QualityFigures:
     summarised_rounds: int
     dissent: int
     flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpinionView:
+    """An opinion as one caller sees it (``seen_by``): authors and the reasons for hiding are shown
+    to the consultation's moderators only."""
+
+    id: str
+    topic_id: str
+    round_number: int
+    stance: str
+    text: str
+    posted_at: datetime
+    parent_id: str | None
+    hidden: bool
+    mine: bool
+    author_category: str | None  # the author's category if invited, None for a resident of the area
+    hidden_reason: str | None
+    author_id: str | None
+
+
+@dataclass(frozen=True)
+class AcceptedProposal:
+    """A proposal intake accepted as a topic (meetings' replica of ``intake.proposal.accepted``)."""
+
+    proposal_id: str
+    community_code: str
+    title: str
+    origin: str
+    category: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class AttendanceCode:
+    consultation_id: str
+    attendance_code: str
+    sign_in_opens_at: datetime
+
+
+# The consultation's attributes that hold one plain value each (its owned parts aside).
+SCALARS = tuple(
+    f.name for f in fields(Consultation) if f.name not in {"rule", "materials", "topics", "results", "resolutions"}
+)
 
 
 # -- small checks ------------------------------------------------------------------------------------
@@ -438,9 +470,44 @@ def _organiser(consultation: Consultation, principal: Principal) -> Actor:
     return actor
 
 
+def _in_area(consultation: Consultation, principal: Principal) -> bool:
+    """Whether ``principal`` lives or works in the area the consultation covers (a street's
+    consultation reaches its communities)."""
+    return principal.scope.startswith(consultation.scope)
+
+
 def lives_in(consultation: Consultation, principal: Principal) -> bool:
     """A resident of the consultation's division (a street's consultation reaches its communities)."""
-    return principal.role == "resident" and principal.scope.startswith(consultation.scope)
+    return principal.role == "resident" and _in_area(consultation, principal)
+
+
+def visible_to(principal: Principal, consultation: Consultation, *, invited: bool) -> bool:
+    """Who sees a consultation: officials (every role but residents) whatever lies inside their
+    scope, drafts included; once announced, also whoever lives or works in the area it covers and
+    everyone invited to it (``invited``: ``principal`` holds an invitation to it).
+    ``repository.search`` turns this rule into the query of lists."""
+    if principal.role != "resident" and principal.covers(consultation.scope):
+        return True
+    return consultation.announced_at is not None and (invited or _in_area(consultation, principal))
+
+
+def organises(principal: Principal, consultation: Consultation) -> bool:
+    """An organiser whose scope covers the consultation: who moderates it and reads its lists."""
+    return principal.role in ORGANISER_ROLES and principal.covers(consultation.scope)
+
+
+def require_organising(principal: Principal, consultation: Consultation) -> None:
+    """For organisers' reads (participants, checklist, attendance code); their writes check
+    ``_organiser``, which names a wrong role first."""
+    if not organises(principal, consultation):
+        raise Forbidden("该协商不在您的管辖范围内", division_code=consultation.division_code)
+
+
+def require_quality_reader(principal: Principal, consultation: Consultation) -> None:
+    """The quality figures are read by ``QUALITY_READERS`` whose scope covers the consultation."""
+    principal.require_role(*QUALITY_READERS)
+    if not principal.covers(consultation.scope):
+        raise Forbidden("该协商不在您的管辖范围内", division_code=consultation.division_code)
 
 
 def _self(participant: Participant | None, principal: Principal) -> Participant:
@@ -461,31 +528,6 @@ def new_attendance_code() -> str:
 def notice_days_for(form: str, *, default: int = DEFAULT_NOTICE_DAYS, hearing: int = HEARING_NOTICE_DAYS) -> int:
     """The notice period a form needs: a hearing (民主听证会) longer than the others."""
     return hearing if form == "hearing" else default
-
-
-# -- status ------------------------------------------------------------------------------------------
-
-
-def _expect(consultation: Consultation, to: str) -> None:
-    if to not in TRANSITIONS[consultation.status]:
-        raise Conflict(
-            f"协商当前状态为“{STATUS_NAMES[consultation.status]}”,不能变为“{STATUS_NAMES[to]}”",
-            status_now=consultation.status,
-        )
-
-
-def _in_status(consultation: Consultation, statuses: Iterable[str], doing: str) -> None:
-    if consultation.status not in statuses:
-        raise Conflict(
-            f"协商当前状态为“{STATUS_NAMES[consultation.status]}”,不能{doing}", status_now=consultation.status
-        )
-
-
-def move(consultation: Consultation, to: str, actor: Actor, now: datetime, reason: str | None = None, **changes):
-    """The consultation after moving to ``to``, and the history line that records it."""
-    _expect(consultation, to)
-    moved = replace(consultation, status=to, updated_at=now, **changes)
-    return moved, Transition(consultation.id, consultation.status, to, actor.id, actor.role, reason, now)
 
 
 # -- creating and preparing (确定议题和参与主体) ------------------------------------------------------------
@@ -617,7 +659,7 @@ def create(
         follows_id=follows.id if follows else None,
         **details,
     )
-    return consultation, Transition(consultation.id, None, "draft", actor.id, actor.role, reason, now)
+    return consultation, LIFECYCLE.created(consultation, actor, now, reason)
 
 
 _REVISABLE = frozenset({"title", "form", "mode", "starts_at", "ends_at", "venue", "online_link", "materials", "rule"})
@@ -630,7 +672,7 @@ def revise(consultation: Consultation, principal: Principal, now: datetime, **ch
     if unknown:
         raise TypeError(f"not revisable: {', '.join(sorted(unknown))}")
     _organiser(consultation, principal)
-    _in_status(consultation, {"draft"}, "修改协商安排或决策方式")
+    LIFECYCLE.require_in(consultation.status, {"draft"}, "修改协商安排或决策方式")
     current = {name: getattr(consultation, name) for name in _REVISABLE}
     details = _details(now=now, **{**current, **changes})
     return replace(consultation, updated_at=now, **details)
@@ -638,7 +680,7 @@ def revise(consultation: Consultation, principal: Principal, now: datetime, **ch
 
 def further_topics(consultation: Consultation) -> tuple[Topic, ...]:
     """The topics a decided consultation did not adopt, as new topics of a further consultation."""
-    _in_status(consultation, AFTER_DECISION, "据此继续协商")
+    LIFECYCLE.require_in(consultation.status, AFTER_DECISION, "据此继续协商")
     adopted = set(consultation.adopted_topic_ids)
     topics = tuple(
         Topic(str(uuid.uuid4()), t.title, t.origin, t.proposal_id) for t in consultation.topics if t.id not in adopted
@@ -646,6 +688,32 @@ def further_topics(consultation: Consultation) -> tuple[Topic, ...]:
     if not topics:
         raise Conflict("该协商的议题均已通过,无需继续协商")
     return topics
+
+
+def add_requested_topic(
+    consultation: Consultation,
+    principal: Principal,
+    now: datetime,
+    *,
+    title: str | None,
+    origin: str | None,
+    proposal_id: str | None,
+    accepted: AcceptedProposal | None,
+) -> Consultation:
+    """The topic an organiser asks for: with ``proposal_id``, a proposal intake accepted
+    (``accepted``, looked up in the replica; its origin kept, its title unless another is given)
+    that must belong to the consultation's division; otherwise a topic of its own (``top_down``
+    unless said otherwise). The agenda's rules come first, then whether the proposal may be taken."""
+    if accepted is not None:
+        origin, title = accepted.origin, title or accepted.title
+    elif proposal_id:  # unknown here: refused below, once the agenda's rules have been checked
+        origin, title = origin or "resident", title or proposal_id
+    else:
+        origin, title = origin or "top_down", title or ""
+    updated = add_topic(consultation, principal, now, title=title, origin=origin, proposal_id=proposal_id)
+    if proposal_id and (accepted is None or not accepted.community_code.startswith(consultation.scope)):
+        raise Invalid("该建议不是本社区(街道)已列为议题的建议", field="proposal_id", proposal_id=proposal_id)
+    return updated
 
 
 def add_topic(
@@ -659,7 +727,7 @@ def add_topic(
 ) -> Consultation:
     """Put a topic on the agenda: an accepted proposal (its origin kept) or a top-down topic."""
     _organiser(consultation, principal)
-    _in_status(consultation, {"draft"}, "调整议题")
+    LIFECYCLE.require_in(consultation.status, {"draft"}, "调整议题")
     _choice("origin", "议题来源", origin, ORIGINS)
     proposal_id = _optional_text("proposal_id", "建议编号", proposal_id, MAX_ID)
     if origin == "resident" and proposal_id is None:
@@ -674,7 +742,7 @@ def add_topic(
 
 def remove_topic(consultation: Consultation, principal: Principal, now: datetime, topic_id: str) -> Consultation:
     _organiser(consultation, principal)
-    _in_status(consultation, {"draft"}, "调整议题")
+    LIFECYCLE.require_in(consultation.status, {"draft"}, "调整议题")
     kept = tuple(t for t in consultation.topics if t.id != topic_id)
     if len(kept) == len(consultation.topics):
         raise NotFound("议题不存在", topic_id=topic_id)
@@ -692,7 +760,7 @@ def invite(
 ) -> Participant:
     """Invite one person (by account id) in a category, before the consultation starts."""
     _organiser(consultation, principal)
-    _in_status(consultation, {"draft", "announced"}, "邀请参会人")
+    LIFECYCLE.require_in(consultation.status, {"draft", "announced"}, "邀请参会人")
     person_id = plain_text("person_id", "参会人编号", person_id, MAX_ID)
     _choice("category", "参会人类别", category, CATEGORIES)
     if any(p.id == person_id for p in participants):
@@ -719,6 +787,15 @@ def checklist(
     return missing
 
 
+def attendance(consultation: Consultation) -> AttendanceCode:
+    """The code participants sign in with at the venue, given to organisers once announced."""
+    if consultation.attendance_code is None:
+        if consultation.mode == "online":
+            raise Conflict("线上协商通过加入会议签到,没有签到码")
+        raise Conflict("发布公告后才生成签到码")
+    return AttendanceCode(consultation.id, consultation.attendance_code, consultation.starts_at - SIGN_IN_OPENS)
+
+
 def _check_notice(starts_at: datetime, now: datetime, notice_days: int) -> None:
     if notice_days < 0:
         raise ValueError("notice_days must not be negative")
@@ -742,7 +819,8 @@ def announce(
     """Publish the notice. ``notice_days`` is the setting (``notice_days_for(form)`` if not given).
     Offline and hybrid consultations get their attendance code now."""
     actor = _organiser(consultation, principal)
-    _in_status(consultation, {"draft"}, "发布公告")  # announced → announced is a postponement, not this
+    # From draft only: announced → announced is a postponement, not this.
+    LIFECYCLE.require_in(consultation.status, {"draft"}, "发布公告")
     days = notice_days_for(consultation.form) if notice_days is None else notice_days
     missing = checklist(consultation, participants, now, days)
     missing.pop("notice", None)
@@ -751,7 +829,7 @@ def announce(
     _check_notice(consultation.starts_at, now, days)
     code = None if consultation.mode == "online" else new_attendance_code()
     reason = f"发布公告,提前{days}天通知参会人"
-    return move(consultation, "announced", actor, now, reason, announced_at=now, attendance_code=code)
+    return LIFECYCLE.move(consultation, "announced", actor, now, reason, announced_at=now, attendance_code=code)
 
 
 def postpone(
@@ -766,7 +844,7 @@ def postpone(
 ) -> tuple[Consultation, Transition]:
     """A later start, announced again: the notice period counts from now. Keeps ``announced``."""
     actor = _organiser(consultation, principal)
-    _in_status(consultation, {"announced"}, "延期")
+    LIFECYCLE.require_in(consultation.status, {"announced"}, "延期")
     reason = plain_text("reason", "延期原因", reason, MAX_REASON)
     _moment("starts_at", "开始时间", starts_at)
     if starts_at <= consultation.starts_at:
@@ -777,7 +855,9 @@ def postpone(
     if ends_at is not None and _moment("ends_at", "结束时间", ends_at) <= starts_at:
         raise Invalid("结束时间必须晚于开始时间", field="ends_at")
     audit = f"延期:{reason}(开始时间由{_when(consultation.starts_at)}改为{_when(starts_at)})"
-    return move(consultation, "announced", actor, now, audit, starts_at=starts_at, ends_at=ends_at, announced_at=now)
+    return LIFECYCLE.move(
+        consultation, "announced", actor, now, audit, starts_at=starts_at, ends_at=ends_at, announced_at=now
+    )
 
 
 def relocate(
@@ -792,7 +872,7 @@ def relocate(
     """Another venue or online link after the notice went out (same time); everyone invited is told.
     What is not given stays; the mode decides what is needed, as when the consultation was prepared."""
     actor = _organiser(consultation, principal)
-    _in_status(consultation, {"announced"}, "变更地点")
+    LIFECYCLE.require_in(consultation.status, {"announced"}, "变更地点")
     reason = plain_text("reason", "变更原因", reason, MAX_REASON)
     venue = _optional_text("venue", "地点", venue, 200) or consultation.venue
     online_link = online_link or consultation.online_link
@@ -808,7 +888,7 @@ def relocate(
     if (venue, link) == (consultation.venue, consultation.online_link):
         raise Invalid("地点和线上链接均未变化", field="venue")
     audit = f"变更地点:{reason}(地点由{consultation.venue or consultation.online_link}改为{venue or link})"
-    return move(consultation, "announced", actor, now, audit, venue=venue, online_link=link)
+    return LIFECYCLE.move(consultation, "announced", actor, now, audit, venue=venue, online_link=link)
 
 
 def cancel(
@@ -816,9 +896,9 @@ def cancel(
 ) -> tuple[Consultation, Transition]:
     """Call it off before it starts; everyone invited is told why."""
     actor = _organiser(consultation, principal)
-    _expect(consultation, "cancelled")
+    LIFECYCLE.require(consultation.status, "cancelled")
     reason = plain_text("reason", "取消原因", reason, MAX_REASON)
-    return move(consultation, "cancelled", actor, now, reason, cancel_reason=reason)
+    return LIFECYCLE.move(consultation, "cancelled", actor, now, reason, cancel_reason=reason)
 
 
 # -- participants ------------------------------------------------------------------------------------
@@ -829,7 +909,7 @@ def rsvp(
 ) -> Participant:
     """The invited person's answer, which may change until the session starts."""
     participant = _self(participant, principal)
-    _in_status(consultation, {"announced"}, "答复邀请")
+    LIFECYCLE.require_in(consultation.status, {"announced"}, "答复邀请")
     _choice("answer", "答复", answer, {k: v for k, v in RSVP_ANSWERS.items() if k != "pending"})
     return replace(participant, rsvp=answer, rsvp_at=now)
 
@@ -845,7 +925,7 @@ def declare_profile(
 ) -> Participant:
     """The participant's own, optional profile for the mix figures (each part may stay unsaid)."""
     participant = _self(participant, principal)
-    _in_status(consultation, TRANSITIONS.keys() - {"closed", "cancelled"}, "填写参会人信息")
+    LIFECYCLE.require_in(consultation.status, TRANSITIONS.keys() - {"closed", "cancelled"}, "填写参会人信息")
     if age_band is not None:
         _choice("age_band", "年龄段", age_band, AGE_BANDS)
     if occupation is not None:
@@ -861,7 +941,7 @@ def _attending(consultation: Consultation, now: datetime) -> None:
             opens = consultation.starts_at - SIGN_IN_OPENS
             raise Conflict(f"签到尚未开始,开始前1小时({_when(opens)})起可以签到", opens_at=opens.isoformat())
         return
-    _in_status(consultation, {"in_session"}, "签到")
+    LIFECYCLE.require_in(consultation.status, {"in_session"}, "签到")
 
 
 def sign_in(
@@ -907,7 +987,7 @@ def open_round(
 ) -> Round:
     """The next round of opinions: numbered in order, never overlapping the previous one."""
     _organiser(consultation, principal)
-    _in_status(consultation, ROUND_STATUSES, "安排意见征集轮次")
+    LIFECYCLE.require_in(consultation.status, ROUND_STATUSES, "安排意见征集轮次")
     _moment("opens_at", "开始时间", opens_at)
     _moment("closes_at", "截止时间", closes_at)
     if closes_at <= opens_at or closes_at <= now:
@@ -923,7 +1003,7 @@ def summarise_round(
 ) -> Round:
     """The organiser's summary of a closed round, written once."""
     actor = _organiser(consultation, principal)
-    _in_status(consultation, SUMMARY_STATUSES, "总结意见")
+    LIFECYCLE.require_in(consultation.status, SUMMARY_STATUSES, "总结意见")
     if round_.is_open(now) or now < round_.opens_at:
         raise Conflict(f"第{round_.number}轮意见征集尚未结束,不能总结")
     if round_.summary:
@@ -942,14 +1022,16 @@ def post_opinion(
     topic_id: str,
     stance: str,
     text: str,
+    parent_id: str | None = None,
     parent: Opinion | None = None,
 ) -> Opinion:
     """An opinion on a topic during an open round, by a resident of the division or by someone
-    invited (``participant``: the caller's invitation, if any). ``parent``: the opinion replied to."""
+    invited (``participant``: the caller's invitation, if any). ``parent_id``: the opinion replied
+    to, ``parent``: that opinion as found (None: there is none)."""
     invited = participant is not None and participant.id == principal.subject
     if not (invited or lives_in(consultation, principal)):
         raise Forbidden("只有本社区(街道)居民或受邀参会人可以发表意见")
-    _in_status(consultation, OPINION_STATUSES, "发表意见")
+    LIFECYCLE.require_in(consultation.status, OPINION_STATUSES, "发表意见")
     current = next((r for r in rounds if r.is_open(now)), None)
     if current is None:
         raise Conflict("当前没有正在进行的意见征集轮次")
@@ -961,6 +1043,9 @@ def post_opinion(
             raise Invalid("只能回复同一议题下的意见", field="parent_id")
         if parent.hidden:
             raise Conflict("该意见已被隐藏,不能回复")
+    text = plain_text("text", "意见", text, MAX_OPINION)
+    if parent_id and parent is None:
+        raise Invalid("回复的意见不存在", field="parent_id")
     return Opinion(
         id=str(uuid.uuid4()),
         consultation_id=consultation.id,
@@ -968,9 +1053,25 @@ def post_opinion(
         round_number=current.number,
         author_id=principal.subject,
         stance=stance,
-        text=plain_text("text", "意见", text, MAX_OPINION),
+        text=text,
         posted_at=now,
         parent_id=parent.id if parent else None,
+    )
+
+
+def seen_by(
+    opinion: Opinion, principal: Principal, *, moderator: bool, author_category: str | None = None
+) -> OpinionView:
+    """``opinion`` as ``principal`` sees it; ``moderator``: ``organises`` the consultation."""
+    return OpinionView(
+        **{name: getattr(opinion, name) for name in ("id", "topic_id", "round_number", "stance", "text")},
+        posted_at=opinion.posted_at,
+        parent_id=opinion.parent_id,
+        hidden=opinion.hidden,
+        mine=opinion.author_id == principal.subject,
+        author_category=author_category,
+        hidden_reason=opinion.hidden_reason if moderator else None,
+        author_id=opinion.author_id if moderator else None,
     )
 
 
@@ -994,12 +1095,12 @@ def hide_opinion(
 def start(consultation: Consultation, principal: Principal, now: datetime) -> tuple[Consultation, Transition]:
     """Open the session, not before the announced time."""
     actor = _organiser(consultation, principal)
-    _expect(consultation, "in_session")
+    LIFECYCLE.require(consultation.status, "in_session")
     if now < consultation.starts_at:
         raise Conflict(
             f"尚未到公告的开始时间({_when(consultation.starts_at)})", starts_at=consultation.starts_at.isoformat()
         )
-    return move(consultation, "in_session", actor, now, "开始协商")
+    return LIFECYCLE.move(consultation, "in_session", actor, now, "开始协商")
 
 
 def cast_vote(
@@ -1016,7 +1117,7 @@ def cast_vote(
     """One vote per signed-in participant per topic, while in session. ``votes``: those already
     cast in this consultation. A blocking objection must give its reason."""
     participant = _self(participant, principal)
-    _in_status(consultation, {"in_session"}, "表决")
+    LIFECYCLE.require_in(consultation.status, {"in_session"}, "表决")
     if not participant.attended:
         raise Forbidden("签到后才能参加表决")
     if topic_id not in {t.id for t in consultation.topics}:
@@ -1068,7 +1169,7 @@ def decide(
     """Apply the rule to every topic: ``decided`` when at least one is adopted (the others go to a
     further consultation), ``no_consensus`` when none is. Without quorum nothing is decided."""
     actor = _organiser(consultation, principal)
-    _in_status(consultation, {"in_session"}, "作出决定")
+    LIFECYCLE.require_in(consultation.status, {"in_session"}, "作出决定")
     invited = len(participants)
     attendees = sum(1 for p in participants if p.attended)
     if not quorum_met(consultation.rule, invited, attendees):
@@ -1083,7 +1184,7 @@ def decide(
     adopted = sum(1 for r in results if r.adopted)
     to = "decided" if adopted else "no_consensus"
     reason = f"{adopted}项议题通过,{len(results) - adopted}项议题转入继续协商"
-    return move(consultation, to, actor, now, reason, decision=to, results=results)
+    return LIFECYCLE.move(consultation, to, actor, now, reason, decision=to, results=results)
 
 
 def declare_no_consensus(
@@ -1092,9 +1193,9 @@ def declare_no_consensus(
     """End the session without a decision instead of forcing a vote: every topic goes to a further
     consultation. Needs no quorum, since nothing is decided."""
     actor = _organiser(consultation, principal)
-    _expect(consultation, "no_consensus")
+    LIFECYCLE.require(consultation.status, "no_consensus")
     reason = plain_text("reason", "未达成共识的说明", reason, MAX_REASON)
-    return move(consultation, "no_consensus", actor, now, reason, decision="no_consensus", results=())
+    return LIFECYCLE.move(consultation, "no_consensus", actor, now, reason, decision="no_consensus", results=())
 
 
 # -- the outcome (反馈协商结果) -----------------------------------------------------------------------
@@ -1126,7 +1227,7 @@ def publish_outcome(
     """Make the outcome public: minutes, and either a resolution for each adopted topic or, for no
     consensus, an explanation. When anyone dissented, the explanation answers them too."""
     actor = _organiser(consultation, principal)
-    _expect(consultation, "outcome_published")
+    LIFECYCLE.require(consultation.status, "outcome_published")
     minutes = plain_text("minutes", "会议纪要", minutes, MAX_MINUTES)
     explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
     if consultation.status == "no_consensus":
@@ -1143,7 +1244,7 @@ def publish_outcome(
         if explanation is None and any(r.dissent for r in consultation.results):
             raise Invalid("有不同意见时须向持不同意见者作出说明", field="explanation")
         resolutions = checked
-    return move(
+    return LIFECYCLE.move(
         consultation,
         "outcome_published",
         actor,
@@ -1160,14 +1261,14 @@ def close(
     consultation: Consultation, principal: Principal, now: datetime, reason: str | None = None
 ) -> tuple[Consultation, Transition]:
     actor = _organiser(consultation, principal)
-    _expect(consultation, "closed")
+    LIFECYCLE.require(consultation.status, "closed")
     reason = _optional_text("reason", "说明", reason, MAX_REASON) or "协商结束"
-    return move(consultation, "closed", actor, now, reason)
+    return LIFECYCLE.move(consultation, "closed", actor, now, reason)
 
 
 def outcome_payload(consultation: Consultation) -> dict:
     """The payload of ``meetings.outcome.published``: ids, decisions and resolutions, no names."""
-    _in_status(consultation, {"outcome_published", "closed"}, "发布协商结果")
+    LIFECYCLE.require_in(consultation.status, {"outcome_published", "closed"}, "发布协商结果")
     results = {r.topic_id: r for r in consultation.results}
     by_topic = {t.id: t for t in consultation.topics}
     topics = []

@@ -1,17 +1,14 @@
-"""What meetings publishes at each step of a consultation, and what it consumes: the division
-registry and the proposals intake accepted as topics. Payloads carry ids, never names or phones."""
+"""What meetings publishes at each step of a consultation (helpers around ``uow.emit``, called by
+the use cases in ``services``). Payloads carry ids, never names or phones. What meetings consumes
+is in ``handlers``."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-from services.meetings import domain, repository
-from services.meetings.models import divisions
-from shared.division_registry import replica_handler
-from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
-from shared.events import Envelope
+from services.meetings import domain
 from shared.uow import UnitOfWork
 
 
@@ -140,28 +137,3 @@ def outcome_published(uow: UnitOfWork, consultation: domain.Consultation) -> Non
 
 def _attendees(participants: Sequence[domain.Participant]) -> int:
     return sum(1 for p in participants if p.attended)
-
-
-# -- consumed ----------------------------------------------------------------------------------------
-
-
-def on_proposal_accepted(uow: UnitOfWork, event: Envelope) -> None:
-    """Keep the replica of accepted proposals: the topics a consultation may take from residents."""
-    payload = event.payload
-    repository.upsert_accepted(
-        uow.session,
-        {
-            "proposal_id": payload["proposal_id"],
-            "community_code": payload["community_code"],
-            "title": payload["title"],
-            "origin": payload["origin"],
-            "category": payload["category"],
-            "accepted_at": datetime.fromisoformat(event.occurred_at).astimezone(UTC),
-        },
-    )
-
-
-HANDLERS = {
-    DIVISIONS_CHANGED: replica_handler(divisions),
-    "intake.proposal.accepted": on_proposal_accepted,
-}

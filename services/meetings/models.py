@@ -20,6 +20,7 @@ from sqlalchemy import (
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.division_registry import division_table
+from shared.lifecycle.history import history_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)
@@ -139,18 +140,10 @@ moderations = Table(
     Column("at", UTCDateTime(), nullable=False),
 )
 
-# Every step of the procedure, with who, when and why (the audit of the 2015 procedure).
-transitions = Table(
-    "consultation_transition",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("consultation_id", String(36), nullable=False, index=True),
-    Column("from_status", String(24), nullable=True),
-    Column("to_status", String(24), nullable=False),
-    Column("actor_id", String(64), nullable=False),
-    Column("actor_role", String(32), nullable=False),
-    Column("reason", String(1000), nullable=True),  # a postponement's reason comes with both times
-    Column("at", UTCDateTime(), nullable=False),
+# Every step of the procedure, with who, when and why (the audit of the 2015 procedure); a
+# postponement's reason comes with both times, hence the longer reason.
+transitions = history_table(
+    metadata, "consultation_transition", "consultation_id", status_length=24, reason_length=1000
 )
 
 # Intake's accepted proposals (replica from ``intake.proposal.accepted``): what a topic may name.

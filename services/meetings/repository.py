@@ -1,6 +1,9 @@
 """Consultations and their parts in and out of meetings' tables (the adapter between the domain's
 dataclasses and the rows). The consultation's small owned parts (topics, materials, the decision
-rule, results, resolutions) live in JSON columns beside it; fractions are stored as "2/3"."""
+rule, results, resolutions) live in JSON columns beside it; fractions are stored as "2/3".
+
+Lists (``search``) turn the domain's visibility rule (``domain.visible_to``) into a query; the
+history of the procedure is ``shared.lifecycle.history`` on ``consultation_transition``."""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from services.meetings.domain import (
+    SCALARS,
+    AcceptedProposal,
     Consultation,
     DecisionRule,
     Moderation,
@@ -37,15 +40,10 @@ from services.meetings.models import (
     transitions,
     votes,
 )
+from shared.lifecycle import history as lifecycle_history
 from shared.pagination import Keyset, page
 from shared.principal import Principal
-
-
-def _locked(session: Session, query):
-    if session.bind.dialect.name != "sqlite":
-        query = query.with_for_update()  # steps on one consultation queue up, never interleave
-    return query
-
+from shared.sql import dialect_insert, locked, within
 
 # -- the consultation --------------------------------------------------------------------------------
 
@@ -75,32 +73,6 @@ def _row(consultation: Consultation) -> dict:
     return values
 
 
-# The consultation's columns that hold one plain value each.
-SCALARS = (
-    "id",
-    "division_code",
-    "title",
-    "form",
-    "mode",
-    "organiser_id",
-    "status",
-    "starts_at",
-    "ends_at",
-    "venue",
-    "online_link",
-    "announced_at",
-    "attendance_code",
-    "decision",
-    "minutes",
-    "explanation",
-    "published_at",
-    "cancel_reason",
-    "follows_id",
-    "created_at",
-    "updated_at",
-)
-
-
 def _consultation(row) -> Consultation:
     return Consultation(
         **{name: row[name] for name in SCALARS},
@@ -119,7 +91,9 @@ def _consultation(row) -> Consultation:
 
 def get(session: Session, consultation_id: str, *, for_update: bool = False) -> Consultation | None:
     query = select(consultations).where(consultations.c.id == consultation_id)
-    row = session.execute(_locked(session, query) if for_update else query).mappings().first()
+    if for_update:  # steps on one consultation queue up, never interleave
+        query = locked(session, query)
+    row = session.execute(query).mappings().first()
     return _consultation(row) if row else None
 
 
@@ -133,13 +107,12 @@ def save(session: Session, consultation: Consultation) -> None:
 
 
 def record(session: Session, transition: Transition) -> None:
-    session.execute(insert(transitions).values(**asdict(transition)))
+    lifecycle_history.record(session, transitions, transition)
 
 
 def history(session: Session, consultation_id: str) -> list[dict]:
-    t = transitions.c
-    query = select(transitions).where(t.consultation_id == consultation_id).order_by(t.at, t.id)
-    return [dict(row) for row in session.execute(query).mappings()]
+    """Every step of one consultation, oldest first."""
+    return lifecycle_history.history(session, transitions, consultation_id)
 
 
 def started_at(session: Session, consultation_id: str) -> datetime | None:
@@ -272,9 +245,8 @@ def add_vote(session: Session, vote: Vote) -> None:
 # -- the replica of accepted proposals ---------------------------------------------------------------
 
 
-def upsert_accepted(session: Session, row: dict) -> None:
-    insert_ = sqlite_insert if session.bind.dialect.name == "sqlite" else pg_insert
-    stmt = insert_(accepted_proposals).values(**row)
+def upsert_accepted(session: Session, proposal: AcceptedProposal) -> None:
+    stmt = dialect_insert(session)(accepted_proposals).values(**asdict(proposal))
     stmt = stmt.on_conflict_do_update(
         index_elements=["proposal_id"],
         set_={c: stmt.excluded[c] for c in ("community_code", "title", "origin", "category", "accepted_at")},
@@ -282,10 +254,10 @@ def upsert_accepted(session: Session, row: dict) -> None:
     session.execute(stmt)
 
 
-def accepted_proposal(session: Session, proposal_id: str) -> dict | None:
+def accepted_proposal(session: Session, proposal_id: str) -> AcceptedProposal | None:
     query = select(accepted_proposals).where(accepted_proposals.c.proposal_id == proposal_id)
     row = session.execute(query).mappings().first()
-    return dict(row) if row else None
+    return AcceptedProposal(**row) if row else None
 
 
 # -- listing -----------------------------------------------------------------------------------------
@@ -295,11 +267,6 @@ SORTS = {
     "starts_at": (consultations.c.starts_at, False),
     "-updated_at": (consultations.c.updated_at, True),
 }
-
-
-def _within(column, prefix: str):
-    """Codes under a division: a 12-digit code is an equality (an index look-up), a wider area a prefix."""
-    return column == prefix if len(prefix) == 12 else column.startswith(prefix)
 
 
 def covering_codes(scope: str) -> list[str]:
@@ -313,25 +280,26 @@ def covering_codes(scope: str) -> list[str]:
 
 
 def visible(principal: Principal):
-    """The condition of the consultations ``principal`` may see. Officials (every role but
-    residents) see everything inside their scope, drafts included; once announced, a consultation
-    is also seen by those it reaches: whoever lives or works in the area it covers (a street's
-    consultation reaches its communities) and everyone invited to it."""
+    """The condition of the consultations ``principal`` may see: ``domain.visible_to`` as a query.
+    Officials (every role but residents) see everything inside their scope, drafts included; once
+    announced, a consultation is also seen by those it reaches: whoever lives or works in the area
+    it covers (the divisions ``covering_codes`` their scope) and everyone invited to it."""
     c = consultations.c
     invited = c.id.in_(select(participants.c.consultation_id).where(participants.c.participant_id == principal.subject))
     public = and_(c.announced_at.is_not(None), or_(c.division_code.in_(covering_codes(principal.scope)), invited))
     if principal.role == "resident":
         return public
-    return or_(_within(c.division_code, principal.scope), public)
+    return or_(within(c.division_code, principal.scope), public)
 
 
 def search(session: Session, *, principal: Principal, filters: dict, sort: str, limit: int, cursor: str | None):
-    """One page of the consultations ``principal`` may see, filtered: ``division`` (a code or a
-    prefix), ``status`` (any of), ``since``/``until`` (start time). Keyset pagination on (sort key, id)."""
+    """One page of the consultations ``principal`` may see (``visible``, the domain's
+    ``visible_to`` in SQL), filtered: ``division`` (a code or a prefix), ``status`` (any of),
+    ``since``/``until`` (start time). Keyset pagination on (sort key, id)."""
     c = consultations.c
     conditions = [visible(principal)]
     if filters.get("division"):
-        conditions.append(_within(c.division_code, filters["division"]))
+        conditions.append(within(c.division_code, filters["division"]))
     if filters.get("status"):
         conditions.append(c.status.in_(filters["status"]))
     if filters.get("since"):

@@ -3,7 +3,7 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 
 from pathlib import Path
 
-from services.meetings import api, events, models
+from services.meetings import api, handlers, models
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -11,6 +11,6 @@ SPEC = ServiceSpec(
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=api.blueprints,
-    handlers=events.HANDLERS,
+    blueprints=lambda: [api.blp],
+    handlers=handlers.HANDLERS,
 )

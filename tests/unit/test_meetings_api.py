@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.meetings import api as meetings_api
 from services.meetings import calendar, repository
 from services.meetings.domain import FORMS
 from services.meetings.models import accepted_proposals, bus, metadata
+from shared.clock import FixedClock
 from shared.events import new_event
 from tests.conftest import CHIYANG, QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
 
@@ -24,24 +24,16 @@ START = T0 + timedelta(days=7, hours=10)
 MATERIALS = ["https://docs.example/parking-plan.pdf"]
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock(T0)
-    monkeypatch.setattr(meetings_api, "_now", clock)
-    return clock
-
-
 @pytest.fixture
 def meetings(platform, with_divisions):
     return platform.runtime("meetings")
+
+
+@pytest.fixture
+def clock(meetings):
+    """Meetings' clock, standing at T0 until set."""
+    meetings.clock = FixedClock(T0)
+    return meetings.clock
 
 
 @pytest.fixture
@@ -190,12 +182,12 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     assert client.get(f"{C}/{cid}/checklist", headers=worker).json["ready"] is True
 
     # The notice period: two days before the start is too late (422), and nothing is written.
-    clock.now = START - timedelta(days=2)
+    clock.set(START - timedelta(days=2))
     before = snapshot(meetings)
     late = client.post(f"{C}/{cid}/announce", headers=worker)
     assert late.status_code == 422 and late.json["notice_days"] == 3 and "提前3天" in late.json["detail"]
     assert snapshot(meetings) == before
-    clock.now = T0
+    clock.set(T0)
     announced = client.post(f"{C}/{cid}/announce", headers=worker)
     assert announced.status_code == 200 and announced.json["status"] == "announced"
     assert client.patch(f"{C}/{cid}", json={"title": "改名"}, headers=worker).status_code == 409
@@ -250,7 +242,7 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
         return client.post(f"{C}/{cid}/opinions", json=body, headers=headers)
 
     assert opine(neighbour, parking, "早该建了").status_code == 409  # no round open yet
-    clock.now = T0 + timedelta(days=1)
+    clock.set(T0 + timedelta(days=1))
     opinion = opine(neighbour, parking, "空地闲置多年,建停车场很好")
     assert opinion.status_code == 201 and opinion.json["round_number"] == 1 and opinion.json["mine"] is True
     reply = opine(person(auth, "r-1"), parking, "要注意消防通道", "concern", opinion.json["id"])
@@ -272,10 +264,10 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
 
     summary = {"summary": "多数居民支持建设停车场,关注消防通道;夜间施工意见分歧。"}
     assert client.post(f"{C}/{cid}/rounds/1/summary", json=summary, headers=worker).status_code == 409  # still open
-    clock.now = T0 + timedelta(days=3, hours=1)
+    clock.set(T0 + timedelta(days=3, hours=1))
     assert client.post(f"{C}/{cid}/rounds/1/summary", json=summary, headers=worker).status_code == 200
     assert opine(person(auth, "o-1"), works, "建议施工截至晚八点", "proposal").json["round_number"] == 2
-    clock.now = START - timedelta(hours=1, minutes=30)
+    clock.set(START - timedelta(hours=1, minutes=30))
     summary2 = {"summary": "提出晚八点停工的折中方案。"}
     assert client.post(f"{C}/{cid}/rounds/2/summary", json=summary2, headers=worker).status_code == 200
     assert client.post(f"{C}/{cid}/rounds/9/summary", json=summary2, headers=worker).status_code == 404
@@ -286,7 +278,7 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     code = code["attendance_code"]
     early = client.post(f"{C}/{cid}/sign-in", json={"code": code}, headers=person(auth, "r-1"))
     assert early.status_code == 409
-    clock.now = START - timedelta(minutes=30)
+    clock.set(START - timedelta(minutes=30))
     wrong = client.post(f"{C}/{cid}/sign-in", json={"code": "abcdef"}, headers=person(auth, "r-1"))
     assert wrong.status_code == 422
     for person_id in ("r-1", "r-2"):
@@ -296,12 +288,12 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     assert joined.json["attended_via"] == "online"
 
     # 与会决事.
-    clock.now = START - timedelta(minutes=10)
+    clock.set(START - timedelta(minutes=10))
     assert client.post(f"{C}/{cid}/start", headers=worker).status_code == 409  # not before the time
-    clock.now = START
+    clock.set(START)
     started = client.post(f"{C}/{cid}/start", headers=worker)
     assert started.json["status"] == "in_session"
-    clock.now = START + timedelta(minutes=30)
+    clock.set(START + timedelta(minutes=30))
 
     def vote(subject, topic, choice, reason=None):
         body = {"topic_id": topic, "choice": choice, "reason": reason}
@@ -322,7 +314,7 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
         ("o-1", works, "abstain", None),
     ]:
         assert vote(subject, topic, choice, reason).status_code == 201
-    clock.now = START + timedelta(hours=1)
+    clock.set(START + timedelta(hours=1))
     decided = client.post(f"{C}/{cid}/decide", headers=worker).json
     assert decided["status"] == "decided"
     assert [(r["topic_id"], r["adopted"], r["support"], r["dissent_reasons"]) for r in decided["results"]] == [
@@ -368,7 +360,7 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     outcome = client.post(f"{C}/{cid}/publish", json=body, headers=worker)
     assert outcome.status_code == 200 and outcome.json["status"] == "outcome_published"
     assert outcome.json["resolutions"][0]["deadline"] == "2030-06-30"
-    clock.now = START + timedelta(days=1)
+    clock.set(START + timedelta(days=1))
     assert client.post(f"{C}/{cid}/close", headers=worker).json["status"] == "closed"
 
     # What meetings told the others, in order, all for 烟柳园 and without names.
@@ -423,7 +415,7 @@ def test_a_further_consultation_takes_up_the_topics_not_adopted(client, worker, 
     accept("p-1")
     accept("p-2", title="夜间施工时间")
     cid = _announced_with_topics(client, worker, draft, ["p-1", "p-2"])
-    clock.now = START
+    clock.set(START)
     client.post(f"{C}/{cid}/start", headers=worker)
     ended = client.post(f"{C}/{cid}/no-consensus", json={"reason": "分歧较大"}, headers=worker)
     assert ended.status_code == 200 and ended.json["status"] == "no_consensus"
@@ -465,7 +457,7 @@ def test_declaring_no_consensus_returns_every_topic_and_counts_as_held(client, w
     accept("p-1")
     cid = _announced_with_topics(client, worker, draft, ["p-1"])
     assert client.post(f"{C}/{cid}/no-consensus", json={"reason": "x"}, headers=worker).status_code == 409
-    clock.now = START + timedelta(minutes=5)
+    clock.set(START + timedelta(minutes=5))
     client.post(f"{C}/{cid}/start", headers=worker)
     before = snapshot(meetings)
     assert client.post(f"{C}/{cid}/no-consensus", json={"reason": " "}, headers=worker).status_code == 422
@@ -490,7 +482,7 @@ def test_declaring_no_consensus_returns_every_topic_and_counts_as_held(client, w
 
 def test_deciding_needs_the_quorum(client, worker, auth, draft, meetings, clock):
     cid = _announced_with_topics(client, worker, draft, [], people=("r-1", "r-2", "r-3"))
-    clock.now = START
+    clock.set(START)
     client.post(f"{C}/{cid}/join", headers=person(auth, "r-1"))
     client.post(f"{C}/{cid}/start", headers=worker)
     before = snapshot(meetings)
@@ -503,7 +495,7 @@ def test_deciding_needs_the_quorum(client, worker, auth, draft, meetings, clock)
 def test_postponing_and_cancelling_tell_everyone_invited(client, worker, accept, draft, meetings, clock):
     accept("p-1")
     cid = _announced_with_topics(client, worker, draft, ["p-1"])
-    clock.now = T0 + timedelta(days=1)
+    clock.set(T0 + timedelta(days=1))
     too_soon = client.post(
         f"{C}/{cid}/postpone",
         json={"starts_at": (START + timedelta(days=1)).isoformat(), "reason": "场地维修"},
@@ -706,7 +698,7 @@ def test_an_invited_outsider_sees_and_takes_part(client, auth, worker, draft, cl
 def test_online_and_offline_ways_in(client, auth, worker, draft, clock):
     offline = _announced_with_topics(client, worker, draft, [], mode="offline", online_link=None)
     online = _announced_with_topics(client, worker, draft, [], mode="online", venue=None, form="online")
-    clock.now = START - timedelta(minutes=20)
+    clock.set(START - timedelta(minutes=20))
     assert client.post(f"{C}/{offline}/join", headers=person(auth, "r-1")).status_code == 409
     refused = client.post(f"{C}/{online}/sign-in", json={"code": "123456"}, headers=person(auth, "r-1"))
     assert refused.status_code == 409
@@ -753,7 +745,7 @@ def test_the_calendar_feed_of_a_community(client, auth, worker, draft, clock):
     assert "SUMMARY:[已取消] 取消的协商" in lines and "STATUS:CANCELLED" in lines
     assert lines.count("STATUS:CONFIRMED") == 2
     # Thirty days after its cancellation it leaves the feed.
-    clock.now = T0 + timedelta(days=31)
+    clock.set(T0 + timedelta(days=31))
     assert "取消的协商" not in client.get(f"{M}/communities/{YANLIUYUAN}/calendar.ics").get_data(as_text=True)
     assert client.get(f"{M}/communities/{XIJIE}/calendar.ics").get_data(as_text=True).count("BEGIN:VEVENT") == 2
     for unknown in ("341702001999", "341702001000", "abc"):

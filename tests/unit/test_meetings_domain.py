@@ -197,14 +197,14 @@ def test_move_allows_exactly_the_table_and_audits_it(from_status, to_status):
     consultation = replace(world("draft").consultation, status=from_status)
     actor = m.Actor.of(WORKER)
     if to_status in m.TRANSITIONS[from_status]:
-        moved, transition = m.move(consultation, to_status, actor, LATER, "理由")
+        moved, transition = m.LIFECYCLE.move(consultation, to_status, actor, LATER, "理由")
         assert moved.status == to_status and moved.updated_at == LATER
         assert transition == m.Transition(
             consultation.id, from_status, to_status, "worker-1", WORKER.role, "理由", LATER
         )
     else:
         with pytest.raises(Conflict) as refused:
-            m.move(consultation, to_status, actor, LATER)
+            m.LIFECYCLE.move(consultation, to_status, actor, LATER)
         assert chinese(refused.value) and refused.value.extra["status_now"] == from_status
 
 
