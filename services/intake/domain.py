@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.divisions import Division
+from shared.lifecycle import Actor, Lifecycle, Transition
 from shared.principal import Principal
-from shared.problems import Conflict, Forbidden, Invalid
+from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
 from shared.vocabulary import CHANNELS
 
@@ -24,6 +25,8 @@ ORIGIN_TOP_DOWN_ROLES = {"street_admin", "district_admin", "city_operator"}
 # Workers record matters for residents without a phone; district systems relay hotline cases.
 SUBMITTER_ROLES = ("resident", "community_worker", "street_admin", "district_admin", "city_operator", "system")
 TRIAGE_ROLES = ("community_worker", "street_admin", "district_admin")
+# Categories are the platform's reference data, not a division's: only city operators change them.
+CATEGORY_ADMINS = ("city_operator",)
 
 # The life of a matter. Triage moves it out of submitted/eligible; meetings and tracking move it on.
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -40,7 +43,6 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "rejected": frozenset(),
     "merged": frozenset(),
 }
-STATUSES = tuple(TRANSITIONS)
 STATUS_NAMES = {
     "submitted": "已提交",
     "eligible": "附议已达标",
@@ -54,17 +56,17 @@ STATUS_NAMES = {
     "merged": "已合并",
     "referred": "已转交部门办理",
 }
+LIFECYCLE = Lifecycle("建议", TRANSITIONS, STATUS_NAMES)
+STATUSES = LIFECYCLE.statuses
 OPEN_FOR_SUPPORT = {"submitted", "eligible", "accepted", "scheduled"}
-
-
-@dataclass(frozen=True)
-class Actor:
-    id: str
-    role: str
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        return cls(principal.subject, principal.role)
+# Matters still being dealt with, and those done with (Open311's open and closed).
+CLOSED_STATUSES = frozenset({"resolved", "closed", "rejected", "merged"})
+OPEN_STATUSES = frozenset(STATUSES) - CLOSED_STATUSES
+# Matters only their submitter and the officials see in full: to residents they are not listed, to
+# the public (Open311) they are listed without their content.
+WITHHELD_STATUSES = frozenset({"rejected"})
+# Intake itself acting: a proposal made eligible by its co-signatures.
+SYSTEM = Actor.system("intake")
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,44 @@ class Proposal:
     department_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Transition:
-    """One line of a proposal's history."""
+# -- who sees what -----------------------------------------------------------------------------------
 
-    proposal_id: str
-    from_status: str | None
-    to_status: str
-    actor_id: str
-    actor_role: str
-    reason: str | None
-    at: datetime
+
+def sees_withheld(principal: Principal) -> bool:
+    """Officials see every matter of their scope; residents not the withheld ones of others."""
+    return principal.role != "resident"
+
+
+def visible_to(principal: Principal, proposal: Proposal) -> bool:
+    """Whether the caller may see a proposal: in their scope and, for a resident, their own or a
+    public one (every matter not rejected is public within the community). The repository's
+    ``search`` turns this rule into its query for lists."""
+    if not principal.covers(proposal.community_code):
+        return False
+    return (
+        proposal.status not in WITHHELD_STATUSES
+        or sees_withheld(principal)
+        or proposal.submitter_id == principal.subject
+    )
+
+
+def require_visible(principal: Principal, proposal: Proposal | None) -> Proposal:
+    """The proposal, if the caller may see it; otherwise the same 404 as for one that does not exist."""
+    if proposal is None or not visible_to(principal, proposal):
+        raise NotFound("建议不存在或不在您的范围内")
+    return proposal
+
+
+def shown_publicly(proposal: Proposal) -> bool:
+    """Whether public disclosure (居务公开) shows a matter's content, not only that it exists."""
+    return proposal.status not in WITHHELD_STATUSES
+
+
+def status_note(proposal: Proposal) -> str:
+    """The status in Chinese, for people (a merged one names the proposal it joined)."""
+    if proposal.status == "merged" and proposal.merged_into:
+        return f"已合并至 {proposal.merged_into}"
+    return STATUS_NAMES[proposal.status]
 
 
 # -- raising a matter ------------------------------------------------------------------------------
@@ -180,7 +209,7 @@ def submit(
 
 
 def first_entry(proposal: Proposal, actor: Actor) -> Transition:
-    return Transition(proposal.id, None, "submitted", actor.id, actor.role, None, proposal.submitted_at)
+    return LIFECYCLE.created(proposal, actor, proposal.submitted_at)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -188,13 +217,7 @@ def first_entry(proposal: Proposal, actor: Actor) -> Transition:
 
 def move(proposal: Proposal, to: str, actor: Actor, now: datetime, reason: str | None = None, **changes):
     """The proposal after moving to ``to``, and the history line that records it."""
-    if to not in TRANSITIONS[proposal.status]:
-        raise Conflict(
-            f"建议当前状态为“{STATUS_NAMES[proposal.status]}”,不能变为“{STATUS_NAMES[to]}”",
-            status_now=proposal.status,
-        )
-    moved = replace(proposal, status=to, updated_at=now, **changes)
-    return moved, Transition(proposal.id, proposal.status, to, actor.id, actor.role, reason, now)
+    return LIFECYCLE.move(proposal, to, actor, now, reason, **changes)
 
 
 # -- co-signing (附议) ------------------------------------------------------------------------------
@@ -207,14 +230,18 @@ def check_support(proposal: Proposal, principal: Principal, already: bool) -> No
         raise Forbidden("只能附议本社区的建议")
     if principal.subject == proposal.submitter_id:
         raise Conflict("不能附议自己提交的建议")
-    if proposal.status not in OPEN_FOR_SUPPORT:
-        raise Conflict(f"建议当前状态为“{STATUS_NAMES[proposal.status]}”,不能再附议")
+    LIFECYCLE.require_in(proposal.status, OPEN_FOR_SUPPORT, "再附议")
     if already:
         raise Conflict("您已附议过该建议")
 
 
 def becomes_eligible(proposal: Proposal, supporters: int, threshold: int) -> bool:
     return proposal.status == "submitted" and supporters >= threshold
+
+
+def make_eligible(proposal: Proposal, threshold: int, now: datetime):
+    """The proposal, its co-signatures having reached the community's threshold, made eligible."""
+    return move(proposal, "eligible", SYSTEM, now, reason=f"附议人数达到{threshold}")
 
 
 def mask_supporter(supporter_id: str) -> str:
@@ -241,13 +268,17 @@ def reject(proposal: Proposal, principal: Principal, reason: str, now: datetime)
     return move(proposal, "rejected", _triager(proposal, principal), now, reason=reason)
 
 
-def merge(duplicate: Proposal, target: Proposal, principal: Principal, now: datetime):
+def merge(duplicate: Proposal, target: Proposal | None, principal: Principal, now: datetime):
+    """Merge ``duplicate`` into ``target`` (None: no such proposal), another live proposal of its
+    community that the caller sees."""
     actor = _triager(duplicate, principal)
+    if target is None or not visible_to(principal, target):
+        raise Invalid("要合并到的建议不存在", field="into")
     if duplicate.id == target.id:
         raise Invalid("不能把建议合并到它自己", field="into")
     if target.community_code != duplicate.community_code:
         raise Invalid("只能合并到同一社区的建议", field="into")
-    if not TRANSITIONS[target.status] or target.status == "merged":
+    if LIFECYCLE.is_final(target.status):
         raise Conflict(f"目标建议状态为“{STATUS_NAMES[target.status]}”,不能再合并进来", field="into")
     return move(duplicate, "merged", actor, now, reason=f"与建议 {target.id} 重复,已合并", merged_into=target.id)
 
@@ -256,3 +287,16 @@ def refer(proposal: Proposal, principal: Principal, department_id: str, note: st
     actor = _triager(proposal, principal)
     note = plain_text("note", "转交说明", note, 500) if note.strip() else ""
     return move(proposal, "referred", actor, now, reason=note or "无需协商,转交部门办理", department_id=department_id)
+
+
+# -- categories and community settings ----------------------------------------------------------------
+
+
+def require_category_admin(principal: Principal) -> None:
+    principal.require_role(*CATEGORY_ADMINS)
+
+
+def require_settings_admin(principal: Principal, community_code: str) -> None:
+    """Who sets a community's intake rules: its workers and the street's and district's admins."""
+    principal.require_role(*TRIAGE_ROLES)
+    principal.require_scope(community_code)

@@ -9,6 +9,7 @@ from services.intake.similarity import duplicate_tables
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.division_registry import division_table
+from shared.lifecycle.history import history_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)
@@ -43,18 +44,7 @@ proposals = Table(
 )
 
 # Every change of status, with who and why (the matter's whole life).
-proposal_history = Table(
-    "proposal_history",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("proposal_id", String(36), nullable=False, index=True),
-    Column("from_status", String(16), nullable=True),
-    Column("to_status", String(16), nullable=False),
-    Column("actor_id", String(64), nullable=False),
-    Column("actor_role", String(32), nullable=False),
-    Column("reason", String(500), nullable=True),
-    Column("at", UTCDateTime(), nullable=False),
-)
+proposal_history = history_table(metadata, "proposal_history", "proposal_id", status_length=16, reason_length=500)
 
 # One co-signature (附议) per resident per proposal; withdrawing deletes it.
 supports = Table(

@@ -22,7 +22,7 @@ Decisions:
 
 - **One jurisdiction.** ``jurisdiction_id`` is the city's 12-digit code (``XIESHANG_JURISDICTION_ID``).
   It may be left out; naming another one is a 404. Everything read or written lies inside it.
-- **Creation is the JSON API's** (``api.create_proposal``): same checks, same transaction, same
+- **Creation is the JSON API's** (``services.submit``): same checks, same transaction, same
   ``intake.proposal.submitted`` event. The community is the required attribute
   ``attribute[community_code]``; the title is ``attribute[title]`` or the first 30 characters of
   the description. The channel is ``district_system`` for role ``system``, else ``web``. A
@@ -61,18 +61,13 @@ import json
 import logging
 import re
 import xml.etree.ElementTree as ET  # builds documents only; nothing here parses XML
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from services.intake import api, domain, repository
-from services.intake.models import categories, divisions
-from shared.division_registry import DivisionRegistry
+from services.intake import domain, services
 from shared.http import current_principal, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
 from shared.service import current_runtime
@@ -90,9 +85,8 @@ MAX_IDS = 100
 TITLE_FROM_DESCRIPTION = 30
 GROUP = "社区协商"
 
-OPEN = frozenset({"submitted", "eligible", "accepted", "scheduled", "decided", "in_progress", "referred"})
-CLOSED = frozenset({"resolved", "closed", "rejected", "merged"})
-WITHHELD = frozenset({"rejected"})  # listed, but without their content
+OPEN = domain.OPEN_STATUSES
+CLOSED = domain.CLOSED_STATUSES
 
 # Where a domain error's field came from, in Open311's words.
 PARAMETERS = {
@@ -120,7 +114,6 @@ XML_ITEMS = {
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Mainland mobile numbers and resident identity card numbers, as residents type them into texts.
 _PERSONAL_NUMBERS = re.compile(r"(?<![0-9])(?:1[3-9][0-9]{9}|[0-9]{17}[0-9Xx])(?![0-9Xx])")
-_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _COMMUNITY_CODE = re.compile(r"^[0-9]{12}$")
 _ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
@@ -290,11 +283,11 @@ def _datetime(params, name: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _window(params) -> tuple[datetime, datetime]:
-    """[start, end] of ``requested_datetime``: 90 days by default, and never longer."""
+def _window(params, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end] of ``requested_datetime``: the 90 days up to ``now`` by default, never longer."""
     start, end = _datetime(params, "start_date"), _datetime(params, "end_date")
     if start is None and end is None:
-        end = datetime.now(UTC)
+        end = now
     if start is None:
         start = end - WINDOW
     if end is None:
@@ -327,44 +320,18 @@ def _masked(text: str | None) -> str | None:
     return _PERSONAL_NUMBERS.sub("[已隐去]", text) if text else text
 
 
-def status_notes(proposal: domain.Proposal) -> str:
-    if proposal.status == "merged" and proposal.merged_into:
-        return f"已合并至 {proposal.merged_into}"
-    return domain.STATUS_NAMES[proposal.status]
-
-
-@dataclass
-class _Names:
-    """Service and community names, looked up once per response."""
-
-    session: Session
-    services: dict[str, str]
-    communities: dict[str, str | None]
-
-    @classmethod
-    def load(cls, session: Session) -> _Names:
-        names = dict(session.execute(select(categories.c.code, categories.c.name)).all())
-        return cls(session, names, {})
-
-    def community(self, code: str) -> str | None:
-        if code not in self.communities:
-            division = DivisionRegistry(self.session, divisions).get(code)
-            self.communities[code] = division.name if division else None
-        return self.communities[code]
-
-
-def public_request(proposal: domain.Proposal, names: _Names) -> dict:
-    """A proposal as Open311 shows it to anyone: no one's ids, no personal numbers."""
-    withheld = proposal.status in WITHHELD
-    shown = not withheld
+def public_request(proposal: domain.Proposal, disclosure: services.Disclosure) -> dict:
+    """A proposal as Open311 shows it to anyone: no one's ids, no personal numbers, and of a
+    withheld one (``domain.shown_publicly``) not its content."""
+    shown = domain.shown_publicly(proposal)
     return {
         "service_request_id": proposal.id,
         "status": "closed" if proposal.status in CLOSED else "open",
-        "status_notes": status_notes(proposal),
-        "service_name": names.services.get(proposal.category, proposal.category),
+        "status_notes": domain.status_note(proposal),
+        "service_name": disclosure.category_names.get(proposal.category, proposal.category),
         "service_code": proposal.category,
         "description": _masked(proposal.description) if shown else None,
-        "agency_responsible": proposal.department_id or names.community(proposal.community_code),
+        "agency_responsible": proposal.department_id or disclosure.community_names.get(proposal.community_code),
         "service_notice": None,
         "requested_datetime": _iso(proposal.submitted_at),
         "updated_datetime": _iso(proposal.updated_at),
@@ -378,11 +345,26 @@ def public_request(proposal: domain.Proposal, names: _Names) -> dict:
     }
 
 
-def _find(session: Session, proposal_id: str, prefix: str) -> domain.Proposal | None:
-    if not _ID.match(proposal_id):
-        return None
-    proposal = repository.get(session, proposal_id)
-    return proposal if proposal is not None and proposal.community_code.startswith(prefix) else None
+def _recent(params, now: datetime) -> dict:
+    """The filters of a listing without ids: service codes, statuses, the window, the limit."""
+    statuses: set[str] = set()
+    for wanted in _comma_list(params, "status"):
+        if wanted not in ("open", "closed"):
+            raise BadRequest("status 只能是 open 或 closed")
+        statuses |= OPEN if wanted == "open" else CLOSED
+    start, end = _window(params, now)
+    return {
+        "categories": _comma_list(params, "service_code"),
+        "statuses": statuses,
+        "since": start,
+        "until": end + timedelta(microseconds=1),  # end_date is included
+        "limit": MAX_RESULTS,
+    }
+
+
+def _ids(candidates) -> list[str]:
+    """The ids among ``candidates`` that could be ours (others are not looked up)."""
+    return [candidate for candidate in candidates if _ID.match(candidate)]
 
 
 # -- routes ------------------------------------------------------------------------------------------
@@ -418,9 +400,9 @@ def list_services(fmt=None):
     """The kinds of matter one can raise: our active categories (问题菜单)."""
     fmt = _format(fmt)
     _jurisdiction(request.args)
-    with current_runtime().db.sessions() as session:
-        active = repository.active_categories(session)
-    services = [
+    with current_runtime().unit_of_work() as uow:
+        active = services.list_categories(uow)
+    listed = [
         {
             "service_code": code,
             "service_name": name,
@@ -430,9 +412,9 @@ def list_services(fmt=None):
             "keywords": f"{name}, {GROUP}, 百姓点事",
             "group": GROUP,
         }
-        for code, name in sorted(active.items())
+        for code, name in active.items()
     ]
-    return _respond(fmt, "services", services)
+    return _respond(fmt, "services", listed)
 
 
 @_route("/services/<service_code>")
@@ -442,8 +424,8 @@ def service_definition(service_code: str, fmt=None):
     """What a request of this service needs: the community, and optionally a title."""
     fmt = _format(fmt)
     _jurisdiction(request.args)
-    with current_runtime().db.sessions() as session:
-        if service_code not in repository.active_categories(session):
+    with current_runtime().unit_of_work() as uow:
+        if service_code not in services.list_categories(uow):
             raise NotFound("service_code 不存在")
     return _respond(fmt, "service_definition", {"service_code": service_code, "attributes": SERVICE_ATTRIBUTES})
 
@@ -455,7 +437,7 @@ def create_request(fmt=None):
     fmt = _format(fmt)
     params = request.values
     prefix = _jurisdiction(params)
-    principal = current_principal()
+    principal, runtime = current_principal(), current_runtime()
     service_code = _text(params, "service_code")
     if service_code is None:
         raise BadRequest("缺少 service_code")
@@ -473,21 +455,23 @@ def create_request(fmt=None):
         raise BadRequest("account_id 不能超过64个字符")
     media_url = _text(params, "media_url")
     location = domain.Location(_float(params, "lat"), _float(params, "long"), _text(params, "address_string"))
-    proposal, _duplicates = api.create_proposal(
-        principal,
-        location,
-        community_code=community_code,
-        title=title,
-        description=description,
-        category=service_code,
-        channel="district_system" if principal.role == "system" else "web",
-        attachments=[media_url] if media_url else [],
-        submitter_id=account_id,
-    )
-    with current_runtime().db.sessions() as session:
-        community = _Names.load(session).community(proposal.community_code)
+    with runtime.unit_of_work() as uow:
+        submitted = services.submit(
+            uow,
+            principal,
+            community_code=community_code,
+            title=title,
+            description=description,
+            category=service_code,
+            channel="district_system" if principal.role == "system" else "web",
+            location=location,
+            attachments=[media_url] if media_url else [],
+            submitter_id=account_id,
+            now=runtime.now(),
+        )
+    community = submitted.community.name
     notice = f"已受理:事项已提交{community},由社区两委确定是否列为协商议题;可凭 service_request_id 查询进度"
-    body = [{"service_request_id": proposal.id, "service_notice": notice, "account_id": account_id}]
+    body = [{"service_request_id": submitted.proposal.id, "service_notice": notice, "account_id": account_id}]
     return _respond(fmt, "service_requests", body, 201)
 
 
@@ -502,44 +486,14 @@ def list_requests(fmt=None):
     ids = _comma_list(params, "service_request_id")
     if len(ids) > MAX_IDS:
         raise BadRequest(f"一次最多查询{MAX_IDS}个 service_request_id")
-    with current_runtime().db.sessions() as session:
-        names = _Names.load(session)
+    runtime = current_runtime()
+    with runtime.unit_of_work() as uow:
         if ids:
-            found = [_find(session, proposal_id, prefix) for proposal_id in dict.fromkeys(ids)]
-            proposals = [proposal for proposal in found if proposal is not None]
+            disclosure = services.public_requests(uow, prefix, _ids(ids))
         else:
-            proposals = _search(session, params, prefix, names)
-        body = [public_request(proposal, names) for proposal in proposals]
+            disclosure = services.recent_requests(uow, prefix, **_recent(params, runtime.now()))
+    body = [public_request(proposal, disclosure) for proposal in disclosure.proposals]
     return _respond(fmt, "service_requests", body)
-
-
-def _search(session: Session, params, prefix: str, names: _Names) -> list[domain.Proposal]:
-    codes = _comma_list(params, "service_code")
-    unknown = [code for code in codes if not _CODE.match(code) or code not in names.services]
-    if unknown:
-        raise BadRequest("service_code 不存在", allowed=sorted(names.services))
-    statuses: set[str] = set()
-    for wanted in _comma_list(params, "status"):
-        if wanted not in ("open", "closed"):
-            raise BadRequest("status 只能是 open 或 closed")
-        statuses |= OPEN if wanted == "open" else CLOSED
-    start, end = _window(params)
-    filters = {
-        "category": codes or None,
-        "status": sorted(statuses) or None,
-        "since": start,
-        "until": end + timedelta(microseconds=1),  # end_date is included
-    }
-    proposals, _ = repository.search(
-        session,
-        scope=prefix,
-        visible_to=None,
-        filters=filters,
-        sort="-submitted_at",
-        limit=MAX_RESULTS,
-        cursor=None,
-    )
-    return proposals
 
 
 @_route("/requests/<service_request_id>")
@@ -549,11 +503,11 @@ def get_request(service_request_id: str, fmt=None):
     """One request."""
     fmt = _format(fmt)
     prefix = _jurisdiction(request.args)
-    with current_runtime().db.sessions() as session:
-        proposal = _find(session, service_request_id, prefix)
-        if proposal is None:
-            raise NotFound("service_request_id 不存在")
-        body = [public_request(proposal, _Names.load(session))]
+    with current_runtime().unit_of_work() as uow:
+        disclosure = services.public_requests(uow, prefix, _ids([service_request_id]))
+    if not disclosure.proposals:
+        raise NotFound("service_request_id 不存在")
+    body = [public_request(proposal, disclosure) for proposal in disclosure.proposals]
     return _respond(fmt, "service_requests", body)
 
 
@@ -564,8 +518,8 @@ def get_token(token: str, fmt=None):
     """The request a token stands for: requests are created at once, so it is its own id."""
     fmt = _format(fmt)
     prefix = _jurisdiction(request.args)
-    with current_runtime().db.sessions() as session:
-        if _find(session, token, prefix) is None:
+    with current_runtime().unit_of_work() as uow:
+        if not services.public_requests(uow, prefix, _ids([token])).proposals:
             raise NotFound("token 不存在")
     return _respond(fmt, "service_requests", [{"service_request_id": token, "token": token}])
 

@@ -8,9 +8,12 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.intake.domain import Proposal, Transition
+from services.intake.domain import WITHHELD_STATUSES, Proposal
 from services.intake.models import categories, community_settings, proposal_history, proposals, supports
+from shared.lifecycle import Transition
+from shared.lifecycle import history as lifecycle_history
 from shared.pagination import Keyset, page
+from shared.sql import locked, within
 
 _COLUMNS = [f.name for f in fields(Proposal)]
 
@@ -20,11 +23,20 @@ def _proposal(row) -> Proposal:
 
 
 def get(session: Session, proposal_id: str, *, for_update: bool = False) -> Proposal | None:
+    """One proposal; ``for_update`` locks it, so co-signs and triage of one proposal queue up."""
     query = select(proposals).where(proposals.c.id == proposal_id)
-    if for_update and session.bind.dialect.name != "sqlite":
-        query = query.with_for_update()  # co-signs and triage of one proposal queue up, never interleave
+    if for_update:
+        query = locked(session, query)
     row = session.execute(query).mappings().first()
     return _proposal(row) if row else None
+
+
+def get_many(session: Session, proposal_ids: list[str], *, scope: str) -> dict[str, Proposal]:
+    """The proposals among ``proposal_ids`` that lie within ``scope``, by id."""
+    if not proposal_ids:
+        return {}
+    query = select(proposals).where(proposals.c.id.in_(proposal_ids), within(proposals.c.community_code, scope))
+    return {row["id"]: _proposal(row) for row in session.execute(query).mappings()}
 
 
 def add(session: Session, proposal: Proposal) -> None:
@@ -45,14 +57,14 @@ def save(session: Session, proposal: Proposal) -> None:
     session.execute(update(proposals).where(proposals.c.id == values.pop("id")).values(**values))
 
 
-def record(session: Session, transition: Transition) -> None:
-    session.execute(insert(proposal_history).values(**asdict(transition)))
+def record(session: Session, *transitions: Transition) -> None:
+    """Add lines to proposals' histories."""
+    lifecycle_history.record(session, proposal_history, *transitions)
 
 
 def history(session: Session, proposal_id: str) -> list[dict]:
-    h = proposal_history.c
-    query = select(proposal_history).where(h.proposal_id == proposal_id).order_by(h.at, h.id)
-    return [dict(row) for row in session.execute(query).mappings()]
+    """Every line of a proposal's history, oldest first."""
+    return lifecycle_history.history(session, proposal_history, proposal_id)
 
 
 # -- categories and community settings --------------------------------------------------------------
@@ -61,6 +73,11 @@ def history(session: Session, proposal_id: str) -> list[dict]:
 def active_categories(session: Session) -> dict[str, str]:
     rows = session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
     return dict(rows)
+
+
+def category_names(session: Session) -> dict[str, str]:
+    """Every category's name by code, retired ones too (old matters are filed under them)."""
+    return dict(session.execute(select(categories.c.code, categories.c.name)).all())
 
 
 def upsert_category(session: Session, code: str, name: str, active: bool) -> None:
@@ -127,11 +144,11 @@ def list_supports(session: Session, proposal_id: str, limit: int = 100, offset: 
     return [dict(row) for row in session.execute(query).mappings()]
 
 
-def move_supports(session: Session, source_id: str, target: Proposal, at: datetime) -> int:
+def move_supports(session: Session, source: Proposal, target: Proposal, at: datetime) -> int:
     """Carry a merged proposal's supporters (and its submitter, who supports it too) over to the
     target, skipping anyone already counted there and the target's own submitter."""
     s = supports.c
-    source = get(session, source_id)
+    source_id = source.id
     candidates = {row.supporter_id for row in session.execute(select(s.supporter_id).where(s.proposal_id == source_id))}
     candidates.add(source.submitter_id)
     existing = {row.supporter_id for row in session.execute(select(s.supporter_id).where(s.proposal_id == target.id))}
@@ -155,21 +172,30 @@ SORTS = {
 }
 
 
-def _within(column, prefix: str):
-    """Codes under a division: a community is an equality (an index look-up), a wider area a prefix."""
-    return column == prefix if len(prefix) == 12 else column.startswith(prefix)
-
-
-def search(session: Session, *, scope: str, visible_to: str | None, filters: dict, sort: str, limit: int, cursor):
-    """One page of proposals within ``scope`` (and, for a resident, only their own and public
-    ones: every matter not rejected is public within the community). Keyset pagination on
-    (sort key, id), so pages stay stable while new proposals arrive."""
+def search(
+    session: Session,
+    *,
+    scope: str,
+    viewer: str | None,
+    filters: dict,
+    sort: str,
+    limit: int,
+    cursor,
+    mine: str | None = None,
+):
+    """One page of proposals within ``scope``, as ``domain.visible_to`` has it for lists: with a
+    ``viewer`` (a resident), the withheld ones (``domain.WITHHELD_STATUSES``) only if the viewer
+    submitted them; ``viewer=None`` for callers who see them all (``domain.sees_withheld``).
+    ``mine``: only those this subject submitted. Keyset pagination on (sort key, id), so pages
+    stay stable while new proposals arrive."""
     p = proposals.c
-    conditions = [_within(p.community_code, scope)] if scope else []
-    if visible_to is not None:
-        conditions.append(or_(p.submitter_id == visible_to, p.status != "rejected"))
+    conditions = [within(p.community_code, scope)] if scope else []
+    if viewer is not None:
+        conditions.append(or_(p.submitter_id == viewer, p.status.not_in(sorted(WITHHELD_STATUSES))))
+    if mine is not None:
+        conditions.append(p.submitter_id == mine)
     if filters.get("community"):
-        conditions.append(_within(p.community_code, filters["community"]))
+        conditions.append(within(p.community_code, filters["community"]))
     for name in ("category", "status", "channel", "origin"):
         if filters.get(name):
             conditions.append(getattr(p, name).in_(filters[name]))
@@ -177,8 +203,6 @@ def search(session: Session, *, scope: str, visible_to: str | None, filters: dic
         conditions.append(p.submitted_at >= filters["since"])
     if filters.get("until"):
         conditions.append(p.submitted_at < filters["until"])
-    if filters.get("mine"):
-        conditions.append(p.submitter_id == visible_to)
     if filters.get("q"):
         words = [w for w in filters["q"].split() if w][:5]
         for word in words:

@@ -61,9 +61,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, case, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+
+from shared.sql import dialect_insert
 
 TITLE_WEIGHT = 2.0
 DESCRIPTION_WEIGHT = 1.0
@@ -291,13 +292,11 @@ class DuplicateIndex:
         self.threshold = threshold
         self._upserts: dict[str, Any] = {}
 
-    def add(
-        self, session: Session | Connection, proposal_id: str, community_code: str, title: str, description: str
-    ) -> None:
+    def add(self, session: Session, proposal_id: str, community_code: str, title: str, description: str) -> None:
         """Index a proposal (again, if it was: its old grams are replaced)."""
         self.add_many(session, [Indexed(proposal_id, community_code, title, description)])
 
-    def add_many(self, session: Session | Connection, proposals: Iterable[Indexed]) -> int:
+    def add_many(self, session: Session, proposals: Iterable[Indexed]) -> int:
         """Index several proposals at once (a backfill: one write per table, plus the removal of those
         already indexed); returns how many."""
         batch = list({p.proposal_id: p for p in proposals}.values())
@@ -326,11 +325,11 @@ class DuplicateIndex:
         self._count(session, counts)
         return len(batch)
 
-    def remove(self, session: Session | Connection, proposal_id: str) -> None:
+    def remove(self, session: Session, proposal_id: str) -> None:
         """Stop suggesting a proposal (merged, rejected, withdrawn). Nothing happens if it is not indexed."""
         self.remove_many(session, [proposal_id])
 
-    def remove_many(self, session: Session | Connection, proposal_ids: Sequence[str]) -> None:
+    def remove_many(self, session: Session, proposal_ids: Sequence[str]) -> None:
         """``remove`` for several proposals."""
         features_table, grams_table = self.tables.features, self.tables.grams
         rows = session.execute(
@@ -359,20 +358,21 @@ class DuplicateIndex:
         session.execute(delete(features_table).where(features_table.c.proposal_id.in_([row[0] for row in rows])))
         self._count(session, counts)
 
-    def _count(self, session: Session | Connection, counts: Mapping[tuple[str, str], int]) -> None:
+    def _count(self, session: Session, counts: Mapping[tuple[str, str], int]) -> None:
         """Add ``counts`` to the document frequencies, in key order (the same lock order for everyone)."""
         if not counts:
             return
         rows = [{"community_code": c, "gram": g, "n": n} for (c, g), n in sorted(counts.items()) if n]
         if rows:
-            session.execute(self._upsert(_connection(session).dialect.name), rows)
+            session.execute(self._upsert(session), rows)
 
-    def _upsert(self, dialect: str):
+    def _upsert(self, session: Session):
+        """The counters' upsert, built once per dialect (compiled once, rows passed as parameters)."""
+        dialect = session.bind.dialect.name
         stmt = self._upserts.get(dialect)
         if stmt is None:
-            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
             frequencies = self.tables.frequencies
-            stmt = insert(frequencies)
+            stmt = dialect_insert(session)(frequencies)
             stmt = self._upserts[dialect] = stmt.on_conflict_do_update(
                 index_elements=[frequencies.c.community_code, frequencies.c.gram],
                 set_={"n": frequencies.c.n + stmt.excluded.n},

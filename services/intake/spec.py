@@ -3,7 +3,8 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 
 from pathlib import Path
 
-from services.intake import api, events, models
+from services.intake import api, models, open311
+from services.intake.handlers import HANDLERS
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -11,6 +12,6 @@ SPEC = ServiceSpec(
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=api.blueprints,
-    handlers=events.HANDLERS,
+    blueprints=lambda: [api.blp, open311.blp],
+    handlers=HANDLERS,
 )

@@ -1,0 +1,326 @@
+"""Intake's use cases: raising a matter, reading and co-signing it, triage by the community, the
+categories and community settings, the moves other services' events bring, and what public
+disclosure (Open311) reads. Each runs inside the caller's unit of work: load (repository), let the
+domain decide, store (repository), index (the duplicate index) and announce (``events``). A refusal
+raises before anything is written, and the unit of work rolls back whatever was.
+
+The HTTP adapters (``api``, ``open311``) and the event handlers (``handlers``) call these and
+nothing else; settings (the default co-signing threshold) come in as arguments."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from services.intake import domain, events, models, repository
+from services.intake.domain import Location, Proposal
+from services.intake.similarity import DuplicateIndex
+from shared.divisions import Division
+from shared.lifecycle import Actor, Transition
+from shared.principal import Principal
+from shared.problems import BadRequest, NotFound
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Rejected and merged proposals leave the index: only live matters are suggested as duplicates.
+duplicate_index = DuplicateIndex(models.duplicates)
+LEAVE_THE_INDEX = frozenset({"rejected", "merged"})
+
+
+# -- raising a matter (百姓点事) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A proposal just raised, its community, and the community's likely duplicates of it (each
+    ``id``, ``title``, ``status`` and ``score``, best first)."""
+
+    proposal: Proposal
+    community: Division
+    duplicates: list[dict]
+
+
+def submit(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    community_code: str,
+    title: str,
+    description: str,
+    category: str,
+    now: datetime,
+    channel: str = "app",
+    location: Location | None = None,
+    attachments: Sequence[str] = (),
+    submitter_id: str | None = None,
+) -> Submitted:
+    """Check a new proposal, store it with its first history line, index it for duplicate look-ups
+    and announce it. Every way in (the JSON API, Open311) raises matters through here."""
+    community = uow.divisions.active_community(community_code)
+    proposal = domain.submit(
+        principal=principal,
+        community=community,
+        community_code=community_code,
+        title=title,
+        description=description,
+        category=category,
+        categories=repository.active_categories(uow.session),
+        channel=channel,
+        now=now,
+        location=location or Location(),
+        attachments=list(attachments),
+        submitter_id=submitter_id,
+    )
+    repository.add(uow.session, proposal)
+    repository.record(uow.session, domain.first_entry(proposal, Actor.of(principal)))
+    matches = duplicate_index.candidates(
+        uow.session, proposal.community_code, proposal.title, proposal.description, exclude_ids=[proposal.id]
+    )
+    duplicate_index.add(uow.session, proposal.id, proposal.community_code, proposal.title, proposal.description)
+    events.proposal_submitted(uow, proposal)
+    found = repository.summaries(uow.session, [m.proposal_id for m in matches])
+    duplicates = [{**found[m.proposal_id], "score": round(m.score, 3)} for m in matches if m.proposal_id in found]
+    return Submitted(proposal, community, duplicates)
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def list_proposals(
+    uow: UnitOfWork, principal: Principal, *, filters: dict, sort: str, limit: int, cursor: str | None
+) -> tuple[list[Proposal], str | None]:
+    """One page of the proposals the caller may see (``domain.visible_to``), filtered and sorted,
+    and the cursor of the next page (None on the last). ``filters["mine"]``: only the caller's."""
+    return repository.search(
+        uow.session,
+        scope=principal.scope,
+        viewer=None if domain.sees_withheld(principal) else principal.subject,
+        mine=principal.subject if filters.get("mine") else None,
+        filters=filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+def get_proposal(uow: UnitOfWork, principal: Principal, proposal_id: str) -> Proposal:
+    return _visible(uow, principal, proposal_id)
+
+
+def proposal_history(uow: UnitOfWork, principal: Principal, proposal_id: str) -> list[dict]:
+    """Every change of the proposal's status, oldest first: when, by whom, and why."""
+    _visible(uow, principal, proposal_id)
+    return repository.history(uow.session, proposal_id)
+
+
+def supporters(uow: UnitOfWork, principal: Principal, proposal_id: str) -> list[dict]:
+    """Who co-signed (``supporter``, ``supported_at``), masked: residents are counted and told
+    apart, never named."""
+    _visible(uow, principal, proposal_id)
+    rows = repository.list_supports(uow.session, proposal_id)
+    return [{"supporter": domain.mask_supporter(r["supporter_id"]), "supported_at": r["supported_at"]} for r in rows]
+
+
+def _visible(uow: UnitOfWork, principal: Principal, proposal_id: str, *, for_update: bool = False) -> Proposal:
+    return domain.require_visible(principal, repository.get(uow.session, proposal_id, for_update=for_update))
+
+
+# -- co-signing (附议) ---------------------------------------------------------------------------------
+
+
+def support(
+    uow: UnitOfWork, principal: Principal, proposal_id: str, *, default_threshold: int, now: datetime
+) -> Proposal:
+    """Co-sign a proposal of one's own community, once. The co-signature reaching the community's
+    threshold (``default_threshold`` where it set none) makes a submitted proposal eligible."""
+    proposal = _visible(uow, principal, proposal_id, for_update=True)
+    domain.check_support(proposal, principal, repository.has_support(uow.session, proposal_id, principal.subject))
+    repository.add_support(uow.session, proposal_id, principal.subject, now)
+    proposal = replace(proposal, supporters=proposal.supporters + 1, updated_at=now)
+    events.proposal_supported(uow, proposal, principal.subject, withdrawn=False)
+    threshold = repository.support_threshold(uow.session, proposal.community_code, default_threshold)
+    if domain.becomes_eligible(proposal, proposal.supporters, threshold):
+        proposal, transition = domain.make_eligible(proposal, threshold, now)
+        repository.record(uow.session, transition)
+        events.proposal_eligible(uow, proposal, threshold)
+    repository.save(uow.session, proposal)
+    return proposal
+
+
+def withdraw_support(uow: UnitOfWork, principal: Principal, proposal_id: str, *, now: datetime) -> Proposal:
+    """Withdraw one's co-signature. An eligible proposal stays eligible: the threshold was met."""
+    proposal = _visible(uow, principal, proposal_id, for_update=True)
+    if not repository.remove_support(uow.session, proposal_id, principal.subject):
+        raise NotFound("您没有附议过该建议")
+    proposal = replace(proposal, supporters=max(0, proposal.supporters - 1), updated_at=now)
+    repository.save(uow.session, proposal)
+    events.proposal_supported(uow, proposal, principal.subject, withdrawn=True)
+    return proposal
+
+
+# -- triage (两委定事) ---------------------------------------------------------------------------------
+
+
+def accept(uow: UnitOfWork, principal: Principal, proposal_id: str, *, now: datetime) -> Proposal:
+    """Accept the matter as a consultation topic (议题)."""
+    moved, transition = domain.accept(_visible(uow, principal, proposal_id, for_update=True), principal, now)
+    return _triaged(uow, principal, moved, transition, category=moved.category, origin=moved.origin)
+
+
+def reject(uow: UnitOfWork, principal: Principal, proposal_id: str, reason: str, *, now: datetime) -> Proposal:
+    """Decline the matter, saying why (the submitter is told the reason)."""
+    moved, transition = domain.reject(_visible(uow, principal, proposal_id, for_update=True), principal, reason, now)
+    return _triaged(uow, principal, moved, transition, reason=transition.reason)
+
+
+def merge(uow: UnitOfWork, principal: Principal, proposal_id: str, into: str, *, now: datetime) -> Proposal:
+    """Merge a duplicate into another proposal of its community; its supporters (and its submitter)
+    move along, those already counted there counted once."""
+    duplicate = _visible(uow, principal, proposal_id, for_update=True)
+    target = repository.get(uow.session, into, for_update=True)
+    moved, transition = domain.merge(duplicate, target, principal, now)
+    carried = repository.move_supports(uow.session, duplicate, target, now)
+    repository.save(uow.session, replace(target, supporters=target.supporters + carried, updated_at=now))
+    return _triaged(
+        uow, principal, replace(moved, supporters=0), transition, into_proposal_id=target.id, supporters_moved=carried
+    )
+
+
+def refer(
+    uow: UnitOfWork, principal: Principal, proposal_id: str, department_id: str, note: str, *, now: datetime
+) -> Proposal:
+    """Hand an ordinary matter (a repair) to a department: it becomes a tracked task, no consultation."""
+    proposal = _visible(uow, principal, proposal_id, for_update=True)
+    moved, transition = domain.refer(proposal, principal, department_id, note, now)
+    return _triaged(uow, principal, moved, transition, category=moved.category, department_id=department_id,
+                    note=note.strip())  # fmt: skip
+
+
+def _triaged(uow: UnitOfWork, principal: Principal, moved: Proposal, transition: Transition, **details) -> Proposal:
+    """Store a triage decision and tell everyone (``details`` complete the event's payload)."""
+    if moved.status in LEAVE_THE_INDEX:
+        duplicate_index.remove(uow.session, moved.id)
+    repository.save(uow.session, moved)
+    repository.record(uow.session, transition)
+    events.proposal_triaged(uow, moved, principal.subject, **details)
+    return moved
+
+
+# -- the rest of a matter's life, moved by meetings' and tracking's events ----------------------------
+
+
+def move_proposals(
+    uow: UnitOfWork, proposal_ids: Iterable[str], to: str, actor: Actor, reason: str, now: datetime
+) -> list[Proposal]:
+    """Move each of the proposals an event names to ``to`` (a consultation scheduled or decided, a
+    task completed…); returns those moved. Ids intake never saw (top-down topics) are skipped, and
+    so are proposals already there. Events of one matter can arrive out of order: an outdated one
+    (a move the lifecycle does not allow from the proposal's status) changes nothing."""
+    moved_ones = []
+    for proposal_id in proposal_ids:
+        proposal = repository.get(uow.session, proposal_id, for_update=True)
+        if proposal is None or proposal.status == to:
+            continue
+        if not domain.LIFECYCLE.allows(proposal.status, to):
+            log.warning("proposal status not moved", extra={"status": proposal.status, "to": to})
+            continue
+        moved, transition = domain.move(proposal, to, actor, now, reason=reason)
+        repository.save(uow.session, moved)
+        repository.record(uow.session, transition)
+        moved_ones.append(moved)
+    return moved_ones
+
+
+# -- categories and community settings ------------------------------------------------------------------
+
+
+def list_categories(uow: UnitOfWork) -> dict[str, str]:
+    """The active categories proposals are filed under (问题菜单): name by code, in code order."""
+    return dict(sorted(repository.active_categories(uow.session).items()))
+
+
+def put_category(uow: UnitOfWork, principal: Principal, code: str, name: str, active: bool) -> None:
+    """Add, rename or retire a category (the platform's reference data: city operators only)."""
+    domain.require_category_admin(principal)
+    repository.upsert_category(uow.session, code, name, active)
+
+
+@dataclass(frozen=True)
+class CommunitySettings:
+    community_code: str
+    support_threshold: int
+
+
+def community_settings(
+    uow: UnitOfWork, principal: Principal, community_code: str, *, default_threshold: int
+) -> CommunitySettings:
+    """A community's intake rules; ``default_threshold`` where it set none."""
+    principal.require_scope(community_code)
+    threshold = repository.support_threshold(uow.session, community_code, default_threshold)
+    return CommunitySettings(community_code, threshold)
+
+
+def put_community_settings(
+    uow: UnitOfWork, principal: Principal, community_code: str, *, support_threshold: int
+) -> CommunitySettings:
+    """Set how many co-signatures make a proposal of this community eligible for consultation."""
+    domain.require_settings_admin(principal, community_code)
+    if uow.divisions.active_community(community_code) is None:
+        raise NotFound("社区不存在")
+    repository.set_support_threshold(uow.session, community_code, support_threshold)
+    return CommunitySettings(community_code, support_threshold)
+
+
+# -- public disclosure (居务公开: Open311) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Matters as anyone may read them, with the names to show them by: every category's
+    (retired ones too) and each matter's community's (None if the registry does not know it).
+    What of a matter is shown is ``domain.shown_publicly``'s to say."""
+
+    proposals: list[Proposal]
+    category_names: dict[str, str]
+    community_names: dict[str, str | None]
+
+
+def public_requests(uow: UnitOfWork, scope: str, proposal_ids: Iterable[str]) -> Disclosure:
+    """The matters of ``scope`` among ``proposal_ids``, in the order asked (each once); ids
+    unknown or outside the scope are left out."""
+    wanted = list(dict.fromkeys(proposal_ids))
+    found = repository.get_many(uow.session, wanted, scope=scope)
+    return _disclosure(uow, [found[proposal_id] for proposal_id in wanted if proposal_id in found])
+
+
+def recent_requests(
+    uow: UnitOfWork,
+    scope: str,
+    *,
+    categories: Sequence[str] = (),
+    statuses: Iterable[str] = (),
+    since: datetime,
+    until: datetime,
+    limit: int,
+) -> Disclosure:
+    """The matters of ``scope`` submitted in [``since``, ``until``), newest first, at most
+    ``limit``; of the given categories and statuses only, if any are given."""
+    names = repository.category_names(uow.session)
+    if any(code not in names for code in categories):  # in the words of Open311, this one's reader
+        raise BadRequest("service_code 不存在", allowed=sorted(names))
+    filters = {"category": list(categories) or None, "status": sorted(statuses) or None, "since": since, "until": until}
+    found, _ = repository.search(
+        uow.session, scope=scope, viewer=None, filters=filters, sort="-submitted_at", limit=limit, cursor=None
+    )
+    return _disclosure(uow, found, names)
+
+
+def _disclosure(uow: UnitOfWork, proposals: list[Proposal], names: dict[str, str] | None = None) -> Disclosure:
+    communities = {}
+    for code in {p.community_code for p in proposals}:
+        division = uow.divisions.get(code)
+        communities[code] = division.name if division else None
+    return Disclosure(proposals, names if names is not None else repository.category_names(uow.session), communities)

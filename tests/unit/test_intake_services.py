@@ -1,0 +1,461 @@
+"""Intake's use cases without HTTP: each rule and each refusal of raising, co-signing and triaging a
+matter, the settings, public disclosure and the moves other services' events bring. A refused use
+case writes nothing and announces nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.intake import domain, handlers, models, services
+from shared.events import new_event
+from shared.lifecycle import Actor
+from shared.principal import Principal
+from shared.problems import BadRequest, Conflict, Forbidden, Invalid, NotFound
+from tests.conftest import CHIYANG, QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
+
+WORKER = Principal("worker-1", "community_worker", YANLIUYUAN)
+STREET = Principal("street-1", "street_admin", CHIYANG)  # sees 烟柳园 and 西街
+OPERATOR = Principal("operator-1", "city_operator", "3417")
+DEPARTMENT = Principal("dept-1", "department", "341702")
+MEETINGS = Actor.system("meetings")
+
+BOILER = ("绣春巷开水炉扰民", "绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息")
+BOILER_AGAIN = ("开水炉噪音扰民(绣春巷)", "绣春巷口开水房锅炉一早就响,吵得睡不着")
+DRAINS = ("红光市场3号楼地下管网堵塞", "地下管网经常堵塞,污水外溢")
+
+
+def resident(subject: str = "resident-1", community: str = YANLIUYUAN) -> Principal:
+    return Principal(subject, "resident", community)
+
+
+@pytest.fixture
+def intake(memory_service):
+    """Intake on an in-memory database, with the default categories."""
+    service = memory_service("intake")
+    with service.unit_of_work() as uow:
+        for code, name in domain.DEFAULT_CATEGORIES.items():
+            services.put_category(uow, OPERATOR, code, name, True)
+    return service
+
+
+@pytest.fixture
+def run(intake):
+    """Run one use case in its own unit of work: ``run(services.accept, WORKER, pid, now=...)``."""
+
+    def call(use_case, *args, **kwargs):
+        with intake.unit_of_work() as uow:
+            return use_case(uow, *args, **kwargs)
+
+    return call
+
+
+def stored(intake) -> dict[str, list]:
+    """Every row intake keeps (the outbox included), by table."""
+    with intake.db.sessions() as session:
+        return {t.name: sorted(map(repr, session.execute(select(t)).all())) for t in models.metadata.sorted_tables}
+
+
+@pytest.fixture
+def refused(intake, run):
+    """Run a use case that must be refused with ``problem``; check that nothing was written or
+    announced, and return the problem."""
+
+    def check(problem: type[Exception], use_case, *args, **kwargs):
+        before, announced = stored(intake), len(intake.events)
+        with pytest.raises(problem) as raised:
+            run(use_case, *args, **kwargs)
+        assert stored(intake) == before
+        assert len(intake.events) == announced
+        return raised.value
+
+    return check
+
+
+@pytest.fixture
+def submit(run, clock):
+    """Raise a matter (a resident's of 烟柳园 about the boiler unless told otherwise)."""
+
+    def make(principal: Principal | None = None, matter: tuple[str, str] = BOILER, **changes) -> services.Submitted:
+        title, description = matter
+        fields = {"community_code": YANLIUYUAN, "title": title, "description": description, "category": "environment"}
+        return run(services.submit, principal or resident(), now=clock.now(), **{**fields, **changes})
+
+    return make
+
+
+@pytest.fixture
+def proposal(submit):
+    """The id of a submitted proposal of 烟柳园, raised by ``resident-1``."""
+    return submit().proposal.id
+
+
+@pytest.fixture
+def cosign(run, clock):
+    def sign(proposal_id: str, subject: str, threshold: int = 10) -> domain.Proposal:
+        return run(services.support, resident(subject), proposal_id, default_threshold=threshold, now=clock.now())
+
+    return sign
+
+
+def status_of(run, proposal_id: str) -> str:
+    return run(services.get_proposal, WORKER, proposal_id).status
+
+
+def history_of(run, proposal_id: str) -> list[tuple]:
+    return [
+        (h["from_status"], h["to_status"], h["actor_id"]) for h in run(services.proposal_history, WORKER, proposal_id)
+    ]
+
+
+# -- raising a matter (百姓点事) -----------------------------------------------------------------------
+
+
+def test_a_submission_is_stored_with_its_first_history_line_and_announced(submit, run, intake, clock):
+    submitted = submit()
+    proposal = submitted.proposal
+    assert (proposal.status, proposal.origin, proposal.submitter_id) == ("submitted", "resident", "resident-1")
+    assert proposal.submitted_at == clock.now() and submitted.community.name == "烟柳园社区"
+    assert run(services.get_proposal, resident(), proposal.id) == proposal
+    assert history_of(run, proposal.id) == [(None, "submitted", "resident-1")]
+    [event] = intake.emitted("intake.proposal.submitted")
+    assert event["proposal_id"] == proposal.id and event["submitter_id"] == "resident-1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem", "field"),
+    [
+        ({"community_code": "341702009999"}, Invalid, "community_code"),  # not in the registry
+        ({"community_code": "341702001000"}, Invalid, "community_code"),  # a street, not a community
+        ({"community_code": QIUPU_COMMUNITY}, Forbidden, None),  # outside the resident's scope
+        ({"category": "weather"}, Invalid, "category"),
+        ({"submitter_id": "someone-else"}, Forbidden, None),  # a resident raises matters as themselves
+        ({"title": "<b>标题</b>"}, Invalid, "title"),
+        ({"location": domain.Location(latitude=30.6)}, Invalid, "location"),
+    ],
+)
+def test_a_refused_submission_writes_nothing(refused, clock, changes, problem, field):
+    fields = {"community_code": YANLIUYUAN, "title": BOILER[0], "description": BOILER[1], "category": "environment"}
+    error = refused(problem, services.submit, resident(), now=clock.now(), **{**fields, **changes})
+    assert error.extra.get("field") == field
+
+
+def test_a_worker_records_a_matter_for_a_resident_and_an_admins_topic_is_top_down(submit):
+    recorded = submit(WORKER, channel="offline", submitter_id="elder-0031").proposal
+    assert (recorded.submitter_id, recorded.origin, recorded.channel) == ("elder-0031", "resident", "offline")
+    assert submit(STREET).proposal.origin == "top_down"
+
+
+def test_likely_duplicates_of_the_community_come_back_with_a_submission(submit):
+    first = submit(matter=BOILER).proposal
+    unrelated = submit(matter=DRAINS).proposal
+    elsewhere = submit(resident("xijie-1", XIJIE), matter=BOILER, community_code=XIJIE).proposal
+    duplicates = {d["id"]: d for d in submit(matter=BOILER_AGAIN).duplicates}
+    assert set(duplicates) == {first.id}
+    assert unrelated.id not in duplicates and elsewhere.id not in duplicates
+    assert duplicates[first.id]["title"] == BOILER[0] and duplicates[first.id]["status"] == "submitted"
+    assert 0 < duplicates[first.id]["score"] <= 1
+
+
+# -- reading: who sees what ------------------------------------------------------------------------------
+
+
+def listed_by(run, principal: Principal, **filters) -> list[domain.Proposal]:
+    return run(services.list_proposals, principal, filters=filters, sort="-submitted_at", limit=100, cursor=None)[0]
+
+
+def test_lists_show_exactly_what_the_visibility_rule_lets_one_see(submit, run, clock):
+    mine = submit(resident("me")).proposal
+    rejected = submit(resident("someone")).proposal
+    run(services.reject, WORKER, rejected.id, "重复提交", now=clock.now())
+    submit(resident("xijie-1", XIJIE), community_code=XIJIE)
+    everything = listed_by(run, STREET)
+    assert len(everything) == 3
+    for principal in (resident("me"), resident("someone"), resident("far", QIUPU_COMMUNITY), WORKER, STREET):
+        expected = {p.id for p in everything if domain.visible_to(principal, p)}
+        assert {p.id for p in listed_by(run, principal)} == expected
+    assert rejected.id not in {p.id for p in listed_by(run, resident("me"))}
+    assert [p.id for p in listed_by(run, resident("me"), mine=True)] == [mine.id]
+
+
+@pytest.mark.parametrize("reader", [services.get_proposal, services.proposal_history, services.supporters])
+def test_a_rejected_matter_is_shown_only_to_its_submitter_and_officials(run, proposal, clock, reader):
+    run(services.reject, WORKER, proposal, "属于物业服务范围", now=clock.now())
+    for principal in (resident("resident-1"), WORKER, STREET):
+        run(reader, principal, proposal)
+    for principal in (resident("neighbour"), Principal("w", "community_worker", QIUPU_COMMUNITY)):
+        with pytest.raises(NotFound):
+            run(reader, principal, proposal)
+
+
+def test_supporters_are_listed_masked(run, proposal, cosign):
+    cosign(proposal, "resident-8812")
+    [listed] = run(services.supporters, resident(), proposal)
+    assert listed["supporter"] == "居民r***12" and "8812" not in repr(listed)
+
+
+# -- co-signing (附议) ---------------------------------------------------------------------------------
+
+
+def test_co_signing_counts_once_per_resident_and_is_announced(proposal, cosign, intake):
+    assert cosign(proposal, "neighbour-1").supporters == 1
+    assert cosign(proposal, "neighbour-2").supporters == 2
+    supported = intake.emitted("intake.proposal.supported")
+    assert [(e["supporter_id"], e["supporters"], e["withdrawn"]) for e in supported] == [
+        ("neighbour-1", 1, False),
+        ("neighbour-2", 2, False),
+    ]
+
+
+def test_who_may_not_co_sign(refused, proposal, cosign, run, clock):
+    def refusal(principal: Principal, problem: type[Exception]) -> str:
+        return refused(problem, services.support, principal, proposal, default_threshold=10, now=clock.now()).detail
+
+    assert "自己" in refusal(resident("resident-1"), Conflict)  # one's own
+    assert "居民" in refusal(WORKER, Forbidden)  # officials do not co-sign
+    assert "不存在" in refusal(resident("far", QIUPU_COMMUNITY), NotFound)  # another community's
+    cosign(proposal, "neighbour-1")
+    assert "已附议" in refusal(resident("neighbour-1"), Conflict)  # twice
+    run(services.refer, WORKER, proposal, "dept-lighting", "", now=clock.now())
+    assert refusal(resident("neighbour-2"), Conflict) == "建议当前状态为“已转交部门办理”,不能再附议"
+
+
+def test_reaching_the_communitys_threshold_makes_the_proposal_eligible(run, proposal, cosign, intake):
+    run(services.put_community_settings, WORKER, YANLIUYUAN, support_threshold=2)
+    assert cosign(proposal, "neighbour-1", threshold=99).status == "submitted"
+    assert not intake.emitted("intake.proposal.eligible")
+    reached = cosign(proposal, "neighbour-2", threshold=99)  # the community's 2, not the default
+    assert (reached.status, reached.supporters) == ("eligible", 2)
+    assert intake.emitted("intake.proposal.eligible") == [
+        {"proposal_id": proposal, "community_code": YANLIUYUAN, "supporters": 2, "threshold": 2}
+    ]
+    assert history_of(run, proposal)[-1] == ("submitted", "eligible", "system:intake")
+    assert cosign(proposal, "neighbour-3").status == "eligible"
+    assert len(intake.emitted("intake.proposal.eligible")) == 1  # once
+
+
+def test_without_a_setting_the_default_threshold_applies(proposal, cosign):
+    cosign(proposal, "neighbour-1", threshold=2)
+    assert cosign(proposal, "neighbour-2", threshold=2).status == "eligible"
+
+
+# -- withdrawing a co-signature ---------------------------------------------------------------------
+
+
+def test_withdrawing_uncounts_and_an_eligible_proposal_stays_eligible(run, proposal, cosign, intake, clock):
+    cosign(proposal, "neighbour-1", threshold=1)
+    withdrawn = run(services.withdraw_support, resident("neighbour-1"), proposal, now=clock.now())
+    assert (withdrawn.supporters, withdrawn.status) == (0, "eligible")
+    assert intake.emitted("intake.proposal.supported")[-1]["withdrawn"] is True
+    assert run(services.supporters, WORKER, proposal) == []
+
+
+def test_withdrawing_without_having_co_signed_is_refused(refused, proposal, clock):
+    error = refused(NotFound, services.withdraw_support, resident("neighbour-1"), proposal, now=clock.now())
+    assert error.detail == "您没有附议过该建议"
+
+
+# -- triage (两委定事) ---------------------------------------------------------------------------------
+
+STEPS = {
+    "accept": (services.accept, "accepted"),
+    "reject": (services.reject, "rejected"),
+    "merge": (services.merge, "merged"),
+    "refer": (services.refer, "referred"),
+}
+
+
+@pytest.fixture
+def matters(submit):
+    """A proposal to triage (resident-1's) and another live one of its community (resident-2's)."""
+    return submit().proposal.id, submit(resident("resident-2"), matter=DRAINS).proposal.id
+
+
+@pytest.fixture
+def triage(matters, clock):
+    """``triage(step, principal)``: the use case of a triage step on ``matters`` and its arguments."""
+
+    def call(step: str, principal: Principal) -> tuple[tuple, dict]:
+        proposal, target = matters
+        extra = {"accept": (), "reject": ("属于物业服务范围",), "merge": (target,),
+                 "refer": ("dept-lighting", "路灯维修")}[step]  # fmt: skip
+        return (STEPS[step][0], principal, proposal, *extra), {"now": clock.now()}
+
+    return call
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_each_triage_step_moves_records_and_announces(triage, matters, run, intake, step):
+    proposal, target = matters
+    call, kwargs = triage(step, WORKER)
+    status = STEPS[step][1]
+    assert run(*call, **kwargs).status == status == status_of(run, proposal)
+    assert history_of(run, proposal)[-1] == ("submitted", status, "worker-1")
+    [event] = intake.emitted(f"intake.proposal.{status}")
+    assert (event["proposal_id"], event["actor_id"], event["submitter_id"]) == (proposal, "worker-1", "resident-1")
+    details = {
+        "accept": {"category": "environment", "origin": "resident"},
+        "reject": {"reason": "属于物业服务范围"},
+        "merge": {"into_proposal_id": target, "supporters_moved": 1},  # resident-1 co-signs resident-2's
+        "refer": {"department_id": "dept-lighting", "note": "路灯维修", "category": "environment"},
+    }[step]
+    assert details.items() <= event.items()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_only_officials_of_the_community_triage(triage, refused, step):
+    for principal, problem in [
+        (resident("neighbour"), Forbidden),  # sees the matter, may not decide it
+        (DEPARTMENT, Forbidden),
+        (Principal("w", "community_worker", QIUPU_COMMUNITY), NotFound),  # out of scope: not even seen
+        (Principal("s", "street_admin", "341702002"), NotFound),
+    ]:
+        call, kwargs = triage(step, principal)
+        refused(problem, *call, **kwargs)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_triaged_matter_is_not_triaged_again(triage, run, refused, step):
+    call, kwargs = triage(step, WORKER)
+    status = STEPS[step][1]
+    run(*call, **kwargs)
+    error = refused(Conflict, *call, **kwargs)
+    assert error.detail == f"建议当前状态为“{domain.STATUS_NAMES[status]}”,不能变为“{domain.STATUS_NAMES[status]}”"
+    assert error.extra["status_now"] == status
+
+
+def test_a_rejection_needs_a_plain_reason(refused, proposal, clock):
+    assert refused(Invalid, services.reject, WORKER, proposal, "  ", now=clock.now()).extra["field"] == "reason"
+
+
+@pytest.mark.parametrize(
+    ("into", "problem"),
+    [("self", Invalid), ("missing", Invalid), ("other_community", Invalid), ("rejected", Conflict),
+     ("merged", Conflict)],
+)  # fmt: skip
+def test_merging_needs_another_live_proposal_of_the_same_community(submit, run, refused, clock, into, problem):
+    duplicate = submit().proposal.id
+
+    def target() -> str:
+        if into == "self":
+            return duplicate
+        if into == "missing":
+            return "no-such-id"
+        if into == "other_community":  # the street admin sees both communities
+            return submit(resident("xijie-1", XIJIE), community_code=XIJIE).proposal.id
+        final = submit(matter=DRAINS).proposal.id
+        if into == "rejected":
+            run(services.reject, STREET, final, "重复", now=clock.now())
+        else:
+            run(services.merge, STREET, final, submit(matter=DRAINS).proposal.id, now=clock.now())
+        return final
+
+    error = refused(problem, services.merge, STREET, duplicate, target(), now=clock.now())
+    assert error.extra["field"] == "into"
+
+
+def test_merging_carries_the_supporters_over_and_the_duplicate_leaves_the_index(submit, run, cosign, intake, clock):
+    original = submit(resident("first")).proposal.id
+    duplicate = submit(resident("second"), matter=BOILER_AGAIN).proposal.id
+    cosign(original, "both")
+    cosign(duplicate, "both")
+    cosign(duplicate, "only-dup")
+    merged = run(services.merge, WORKER, duplicate, original, now=clock.now())
+    assert (merged.status, merged.merged_into, merged.supporters) == ("merged", original, 0)
+    # "both" counted once; "only-dup" and the duplicate's submitter join the original.
+    assert run(services.get_proposal, WORKER, original).supporters == 3
+    masked = sorted(domain.mask_supporter(who) for who in ("both", "only-dup", "second"))
+    assert sorted(s["supporter"] for s in run(services.supporters, WORKER, original)) == masked
+    assert intake.emitted("intake.proposal.merged")[0]["supporters_moved"] == 2
+    assert run(services.supporters, WORKER, duplicate) == []
+    again = submit(matter=("绣春巷开水炉太吵", "绣春巷开水炉清晨噪音扰民"))
+    assert [d["id"] for d in again.duplicates] == [original]
+
+
+# -- categories and community settings ------------------------------------------------------------------
+
+
+def test_city_operators_keep_the_categories(run, refused, submit, clock):
+    refused(Forbidden, services.put_category, Principal("d", "district_admin", "341702"), "x1", "X", True)
+    run(services.put_category, OPERATOR, "safety", "安全", True)
+    assert run(services.list_categories)["safety"] == "安全"
+    assert submit(category="safety").proposal.category == "safety"
+    run(services.put_category, OPERATOR, "safety", "安全", False)  # retired
+    assert "safety" not in run(services.list_categories)
+    retired = {"community_code": YANLIUYUAN, "title": "t", "description": "d", "category": "safety"}
+    refused(Invalid, services.submit, resident(), now=clock.now(), **retired)
+
+
+def test_community_settings_default_and_are_set_by_its_officials(run, refused):
+    assert run(services.community_settings, resident(), YANLIUYUAN, default_threshold=10).support_threshold == 10
+    refused(Forbidden, services.community_settings, resident(), XIJIE, default_threshold=10)
+    assert run(services.put_community_settings, WORKER, YANLIUYUAN, support_threshold=3) == (
+        services.CommunitySettings(YANLIUYUAN, 3)
+    )
+    assert run(services.community_settings, STREET, YANLIUYUAN, default_threshold=10).support_threshold == 3
+    assert run(services.community_settings, STREET, XIJIE, default_threshold=10).support_threshold == 10
+    refused(Forbidden, services.put_community_settings, resident(), YANLIUYUAN, support_threshold=1)
+    refused(Forbidden, services.put_community_settings, WORKER, XIJIE, support_threshold=1)  # out of scope
+    refused(NotFound, services.put_community_settings, STREET, "341702001999", support_threshold=1)  # no such
+
+
+# -- moved on by meetings' and tracking's events ------------------------------------------------------------
+
+
+@pytest.fixture
+def accepted(run, proposal, clock):
+    run(services.accept, WORKER, proposal, now=clock.now())
+    return proposal
+
+
+def test_events_move_a_topic_along_with_who_and_why(run, accepted, clock):
+    reason = "meetings.consultation.scheduled c-1"
+    moved = run(services.move_proposals, [accepted], "scheduled", MEETINGS, reason, now=clock.now())
+    assert [p.status for p in moved] == ["scheduled"] and status_of(run, accepted) == "scheduled"
+    [*_, last] = run(services.proposal_history, WORKER, accepted)
+    assert (last["actor_id"], last["actor_role"], last["reason"], last["at"]) == (
+        "system:meetings",
+        "system",
+        reason,
+        clock.now(),
+    )
+
+
+def test_an_outdated_or_repeated_event_and_unknown_topics_change_nothing(run, accepted, intake, clock):
+    before = stored(intake)
+    # Not yet scheduled, a "decided" cannot apply; a top-down topic intake never saw is skipped.
+    assert run(services.move_proposals, [accepted, "top-down-topic"], "decided", MEETINGS, "r", now=clock.now()) == []
+    assert run(services.move_proposals, [accepted], "accepted", MEETINGS, "r", now=clock.now()) == []  # already
+    assert stored(intake) == before
+
+
+def test_the_handlers_move_proposals_through_the_use_case(run, accepted, intake):
+    def deliver(kind: str, **extra):
+        payload = {"consultation_id": "c-1", "community_code": YANLIUYUAN, "proposal_ids": [accepted], **extra}
+        event = new_event(f"meetings.consultation.{kind}", payload, producer="meetings", division_code=YANLIUYUAN)
+        with intake.unit_of_work() as uow:
+            handlers.HANDLERS[event.type](uow, event)
+
+    deliver("scheduled", starts_at="2026-12-01T09:00:00+08:00")
+    deliver("cancelled", reason="场地不可用")  # back to the topics, for another consultation
+    assert [h[1] for h in history_of(run, accepted)] == ["submitted", "accepted", "scheduled", "accepted"]
+
+
+# -- public disclosure (Open311) ------------------------------------------------------------------------------
+
+
+def test_public_disclosure_reads_within_its_scope_with_names(submit, run, clock):
+    here = submit().proposal
+    far = submit(resident("far", QIUPU_COMMUNITY), community_code=QIUPU_COMMUNITY).proposal
+    disclosure = run(services.public_requests, CHIYANG, [here.id, far.id, here.id, "unknown"])
+    assert [p.id for p in disclosure.proposals] == [here.id]
+    assert disclosure.community_names == {YANLIUYUAN: "烟柳园社区"}
+    assert disclosure.category_names["environment"] == "环境"
+    window = {"since": clock.now(), "until": clock.now() + timedelta(microseconds=1)}
+    recent = run(services.recent_requests, "3417", limit=10, **window)
+    assert {p.id for p in recent.proposals} == {here.id, far.id}
+    with pytest.raises(BadRequest) as unknown:
+        run(services.recent_requests, "3417", categories=["weather"], limit=1, **window)
+    assert unknown.value.extra["allowed"] == sorted(domain.DEFAULT_CATEGORIES)
