@@ -21,6 +21,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -404,6 +405,77 @@ class ReminderSettings:
     )
 
 
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be a share above 0 and at most 1, e.g. 0.5")
+    return value
+
+
+def _date(raw: str) -> date:
+    return date.fromisoformat(raw.strip())
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """tracking: ratings, the working-day schedule of escalation, and the coverage target."""
+
+    rating_window_days: int = setting(
+        "XIESHANG_RATING_WINDOW_DAYS",
+        _positive_int,
+        15,
+        "Days after a task is completed during which the residents concerned may rate it",
+    )
+    reopen_share: float = setting(
+        "XIESHANG_REOPEN_SHARE",
+        _share,
+        0.5,
+        "A completed task is reopened when more than this share of its ratings are 不满意",
+    )
+    remind_before_workdays: int = setting(
+        "XIESHANG_REMIND_BEFORE_WORKDAYS",
+        _non_negative_int,
+        1,
+        "Working days before a task's deadline its organisation is reminded (催办)",
+    )
+    notice_after_workdays: int = setting(
+        "XIESHANG_NOTICE_AFTER_WORKDAYS",
+        _positive_int,
+        3,
+        "Working days late after which a task is publicly noticed (通报) and escalated to the district",
+    )
+    tracking_clock_seconds: float = setting(
+        "XIESHANG_TRACKING_CLOCK_SECONDS",
+        _positive_float,
+        60.0,
+        "Seconds between tracking's looks for tasks to remind, escalate or evaluate",
+    )
+    coverage_target: float = setting(
+        "XIESHANG_COVERAGE_TARGET",
+        _share,
+        1.0,
+        "Share of communities that should hold consultations regularly (全覆盖: 1.0)",
+    )
+    coverage_deadline: date = setting(  # noqa: RUF009
+        "XIESHANG_COVERAGE_DEADLINE",
+        _date,
+        date(2027, 12, 31),
+        "Date by which the coverage target is to be reached",
+    )
+    coverage_window_months: int = setting(
+        "XIESHANG_COVERAGE_WINDOW_MONTHS",
+        _positive_int,
+        12,
+        "Months in which a community must have held a consultation to count as covered",
+    )
+    silent_months: int = setting(
+        "XIESHANG_SILENT_MONTHS",
+        _positive_int,
+        6,
+        "Months without a consultation after which a community is listed as silent",
+    )
+
+
 @dataclass(frozen=True)
 class CorsSettings:
     cors_origins: tuple[str, ...] = setting(
@@ -457,6 +529,7 @@ class Settings(
     ServiceUrlSettings,
     DatabaseSettings,
     CorsSettings,
+    TrackingSettings,
     ReminderSettings,
     NotifySettings,
     Open311Settings,

@@ -71,6 +71,10 @@ class Conflict(Problem):
     status = 409
 
 
+class UnsupportedMediaType(Problem):
+    status = 415
+
+
 class Invalid(Problem):
     """Input that is well-formed but breaks a rule (unknown community, text too long...)."""
 

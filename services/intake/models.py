@@ -9,7 +9,7 @@ from services.intake.similarity import duplicate_tables
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.division_registry import division_table
-from shared.lifecycle.history import history_table
+from shared.history import history_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)

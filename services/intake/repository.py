@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from services.intake.domain import WITHHELD_STATUSES, Proposal
 from services.intake.models import categories, community_settings, proposal_history, proposals, supports
+from shared import history as lifecycle_history
 from shared.lifecycle import Transition
-from shared.lifecycle import history as lifecycle_history
 from shared.pagination import Keyset, page
 from shared.sql import locked, within
 

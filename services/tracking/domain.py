@@ -84,6 +84,12 @@ def organisation(*, principal: Principal, id: str, kind: str, name: str, scope: 
     return Organisation(id, kind, plain_text("name", "单位名称", name, MAX_NAME), scope, active)
 
 
+def organisation_visible(principal: Principal, organisation: Organisation) -> bool:
+    """Organisations serving the caller's area: inside its scope, or serving an area containing it
+    (a district's department is seen by its communities' workers, who assign it resolutions)."""
+    return organisation.scope.startswith(principal.scope) or principal.scope.startswith(organisation.scope)
+
+
 def scope_code(division: Division) -> str:
     """The prefix a division's code stands for (341702001000 → 341702001)."""
     digits = {"province": 2, "city": 4, "county": 6, "street": 9, "community": 12}[division.level]
@@ -119,6 +125,7 @@ OPEN = frozenset({"assigned", "accepted", "in_progress", "reopened"})
 SOURCES = ("resolution", "referral")
 # Officials who supervise tasks in their scope (the street, then the district).
 SUPERVISORS = ("community_worker", "street_admin", "district_admin", "city_operator")
+REFERRAL_WORKING_DAYS = 15  # a referred matter's deadline, counted in working days
 ACCEPT_WITHIN = timedelta(hours=24)  # 响应: a task signed for within a day counts as responded to
 MAX_EXTENSION_DAYS = 90
 MAX_EVIDENCE = 10
@@ -313,6 +320,15 @@ def working_days_before(day: date, count: int, is_workday: IsWorkday) -> date:
     return current
 
 
+def working_days_after(day: date, count: int, is_workday: IsWorkday) -> date:
+    """The ``count``-th working day after ``day``."""
+    current = day
+    while count > 0:
+        current += timedelta(days=1)
+        count -= is_workday(current)
+    return current
+
+
 def working_days_late(deadline: date, today: date, is_workday: IsWorkday) -> int:
     """Working days after the deadline up to and including ``today``."""
     days, current = 0, deadline + timedelta(days=1)
@@ -347,6 +363,15 @@ def due_escalation(task: Task, now: datetime, schedule: Schedule, is_workday: Is
     if task.reminded_at is None and today >= working_days_before(task.deadline, schedule.remind_before, is_workday):
         return Escalation("remind", 0, f"办理期限为{task.deadline.isoformat()},请抓紧办理")
     return None
+
+
+STEP_NAMES = {"remind": "催办", "escalate": "督办", "notice": "通报"}
+
+
+def escalation_line(task: Task, escalation: Escalation, now: datetime) -> Transition:
+    """The history line of a step of the clock (the status stays)."""
+    reason = f"{STEP_NAMES[escalation.step]}:{escalation.reason}"
+    return Transition(task.id, task.status, task.status, "system:tracking", "system", reason, now)
 
 
 def apply_escalation(task: Task, escalation: Escalation, now: datetime) -> Task:
@@ -403,9 +428,11 @@ def evaluate(task: Task, ratings: Iterable[Rating], now: datetime, reopen_share:
     actor = Actor.system("tracking")
     if choices and Fraction(unsatisfied, len(choices)) > reopen_share:
         reason = f"{len(choices)}条评价中{unsatisfied}条不满意,重新办理"
+        # As long again as it was first given (a week at least), counted from today.
+        given = max((task.deadline - beijing_date(task.assigned_at)).days, 7)
         return LIFECYCLE.move(task, "reopened", actor, now, reason=reason, reopened=task.reopened + 1,
-                              completed_at=None, rating_closes_at=None, reminded_at=None,
-                              escalation_level=0)  # fmt: skip
+                              completed_at=None, rating_closes_at=None, reminded_at=None, escalation_level=0,
+                              deadline=beijing_date(now) + timedelta(days=given))  # fmt: skip
     reason = f"{len(choices)}条评价,{len(choices) - unsatisfied}条满意或基本满意" if choices else "评价期内无人评价"
     return LIFECYCLE.move(task, "evaluated", actor, now, reason=reason, evaluated_at=now)
 

@@ -1,4 +1,72 @@
-"""What tracking consumes. It owns the registry; the events it will consume (resolutions, tasks)
-arrive with its issue."""
+"""What tracking consumes (the inbound event adapter): resolutions and referrals become tasks,
+consultations held count for coverage, and intake's and meetings' events say who is concerned by
+a matter (who may rate the tasks that carry it out)."""
 
-HANDLERS: dict = {}
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.tracking import domain, services
+from services.tracking.workdays import is_workday
+from shared.events import Envelope
+from shared.uow import UnitOfWork
+
+
+def _at(event: Envelope) -> datetime:
+    return datetime.fromisoformat(event.occurred_at)
+
+
+def outcome_published(uow: UnitOfWork, event: Envelope) -> None:
+    services.tasks_from_outcome(uow, event.payload, _at(event))
+
+
+def proposal_referred(uow: UnitOfWork, event: Envelope) -> None:
+    at = _at(event)
+    deadline = domain.working_days_after(domain.beijing_date(at), domain.REFERRAL_WORKING_DAYS, is_workday)
+    services.task_from_referral(uow, event.payload, at, deadline)
+
+
+def consultation_held(uow: UnitOfWork, event: Envelope) -> None:
+    p = event.payload
+    held_at = datetime.fromisoformat(str(p["held_at"]))
+    services.held(
+        uow,
+        {
+            "consultation_id": p["consultation_id"],
+            "community_code": p["community_code"],
+            "held_at": held_at,
+            "month": domain.month_index(domain.beijing_date(held_at)),
+            "form": p["form"],
+            "attendees": p["attendees"],
+            "topics": sum(p["origins"].values()),
+            "resident_topics": p["origins"].get("resident", 0),
+            "recorded_afterwards": p.get("recorded_afterwards", False),
+        },
+    )
+
+
+def proposal_submitted(uow: UnitOfWork, event: Envelope) -> None:
+    services.concerned(uow, "proposal", event.payload["proposal_id"], [event.payload["submitter_id"]])
+
+
+def proposal_supported(uow: UnitOfWork, event: Envelope) -> None:
+    p = event.payload
+    if p["withdrawn"]:
+        services.no_longer_concerned(uow, "proposal", p["proposal_id"], p["supporter_id"])
+    else:
+        services.concerned(uow, "proposal", p["proposal_id"], [p["supporter_id"]])
+
+
+def invitees(uow: UnitOfWork, event: Envelope) -> None:
+    services.concerned(uow, "consultation", event.payload["consultation_id"], event.payload["invitee_ids"])
+
+
+HANDLERS = {
+    "meetings.outcome.published": outcome_published,
+    "meetings.consultation.held": consultation_held,
+    "meetings.consultation.announced": invitees,
+    "meetings.consultation.invited": invitees,
+    "intake.proposal.referred": proposal_referred,
+    "intake.proposal.submitted": proposal_submitted,
+    "intake.proposal.supported": proposal_supported,
+}

@@ -1,16 +1,36 @@
-"""The division registry in tracking's tables (the adapter between the domain and SQL)."""
+"""Tracking's tables in and out (the adapter between the domain and SQL): the division registry,
+organisations, tasks with their history, progress and ratings, stakeholders, consultations held."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import asdict, fields
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.tracking.models import divisions
+from services.tracking import domain
+from services.tracking.models import (
+    divisions,
+    held_consultations,
+    organisation_members,
+    organisations,
+    progress_notes,
+    ratings,
+    stakeholders,
+    task_history,
+    tasks,
+)
+from shared import history as lifecycle_history
 from shared.division_registry import upsert
 from shared.divisions import Division
-from shared.sql import within
+from shared.lifecycle import Transition
+from shared.pagination import Keyset, page
+from shared.sql import dialect_insert, locked, within
 
 LIST_LIMIT = 1000
+
+# -- the division registry ------------------------------------------------------------------------------
 
 
 def _division(row) -> Division:
@@ -38,3 +58,267 @@ def stored(session: Session, codes: list[str]) -> dict[str, Division]:
 
 def store(session: Session, changed: list[Division]) -> None:
     upsert(session, divisions, changed)
+
+
+def communities(session: Session, scope: str) -> list[str]:
+    """Codes of the active communities within ``scope``: the denominator of coverage."""
+    d = divisions.c
+    query = select(d.code).where(d.active.is_(True), d.level == "community", within(d.code, scope))
+    return list(session.scalars(query))
+
+
+def division_names(session: Session, codes: list[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(session.execute(select(divisions.c.code, divisions.c.name).where(divisions.c.code.in_(codes))).all())
+
+
+# -- organisations -----------------------------------------------------------------------------------
+
+
+def _organisation(row) -> domain.Organisation:
+    return domain.Organisation(row["id"], row["kind"], row["name"], row["scope"], row["active"])
+
+
+def get_organisation(session: Session, organisation_id: str) -> domain.Organisation | None:
+    row = session.execute(select(organisations).where(organisations.c.id == organisation_id)).mappings().first()
+    return _organisation(row) if row else None
+
+
+def save_organisations(session: Session, found: list[domain.Organisation], now: datetime) -> None:
+    if not found:
+        return
+    insert_ = dialect_insert(session)
+    stmt = insert_(organisations).values([{**asdict(o), "updated_at": now} for o in found])
+    columns = ("kind", "name", "scope", "active", "updated_at")
+    session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in columns}))
+
+
+def list_organisations(session: Session, scope: str, kind: str | None) -> list[domain.Organisation]:
+    """Organisations serving the caller's area: inside its scope or serving an area that contains
+    it (``domain.organisation_visible``)."""
+    o = organisations.c
+    query = select(organisations).where(or_(within(o.scope, scope), literal(scope).startswith(o.scope)))
+    if kind:
+        query = query.where(o.kind == kind)
+    query = query.order_by(o.scope, o.name).limit(LIST_LIMIT)
+    return [_organisation(row) for row in session.execute(query).mappings()]
+
+
+def member_of(session: Session, account_id: str) -> str | None:
+    m = organisation_members.c
+    return session.scalar(select(m.organisation_id).where(m.account_id == account_id))
+
+
+def set_member(session: Session, account_id: str, organisation_id: str, now: datetime) -> None:
+    insert_ = dialect_insert(session)
+    stmt = insert_(organisation_members).values(account_id=account_id, organisation_id=organisation_id, added_at=now)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["account_id"], set_={"organisation_id": organisation_id})
+    )
+
+
+# -- tasks -------------------------------------------------------------------------------------------
+
+_TASK_COLUMNS = [f.name for f in fields(domain.Task)]
+
+
+def _task(row) -> domain.Task:
+    values = {name: row[name] for name in _TASK_COLUMNS}
+    values["proposal_ids"] = tuple(values["proposal_ids"] or ())
+    return domain.Task(**values)
+
+
+def _row(task: domain.Task) -> dict:
+    values = asdict(task)
+    values["proposal_ids"] = list(task.proposal_ids)
+    return values
+
+
+def task_of_source(session: Session, source_id: str) -> domain.Task | None:
+    row = session.execute(select(tasks).where(tasks.c.source_id == source_id)).mappings().first()
+    return _task(row) if row else None
+
+
+def get_task(session: Session, task_id: str, *, for_update: bool = False) -> domain.Task | None:
+    query = select(tasks).where(tasks.c.id == task_id)
+    if for_update:
+        query = locked(session, query)  # steps on one task queue up, never interleave
+    row = session.execute(query).mappings().first()
+    return _task(row) if row else None
+
+
+def add_task(session: Session, task: domain.Task) -> None:
+    session.execute(insert(tasks).values(**_row(task)))
+
+
+def save_task(session: Session, task: domain.Task) -> None:
+    values = _row(task)
+    session.execute(update(tasks).where(tasks.c.id == values.pop("id")).values(**values))
+
+
+def record(session: Session, *transitions: Transition | None) -> None:
+    lifecycle_history.record(session, task_history, *(t for t in transitions if t is not None))
+
+
+def history(session: Session, task_id: str) -> list[dict]:
+    return lifecycle_history.history(session, task_history, task_id)
+
+
+SORTS = {
+    "-assigned_at": (tasks.c.assigned_at, True),
+    "assigned_at": (tasks.c.assigned_at, False),
+    "deadline": (tasks.c.deadline, False),
+}
+
+
+def search_tasks(session: Session, *, scope: str, organisation_id: str | None, filters: dict, sort: str, limit: int,
+                 cursor: str | None, today: date):  # fmt: skip
+    """One page of tasks in ``scope`` (or, for a department, of its own organisation:
+    ``domain.visible_to``), filtered by community, status, organisation and overdue."""
+    t = tasks.c
+    conditions = (
+        [t.organisation_id == organisation_id] if organisation_id is not None else [within(t.community_code, scope)]
+    )
+    if filters.get("community"):
+        conditions.append(within(t.community_code, filters["community"]))
+    if filters.get("status"):
+        conditions.append(t.status.in_(filters["status"]))
+    if filters.get("organisation"):
+        conditions.append(t.organisation_id == filters["organisation"])
+    if filters.get("overdue"):
+        conditions += [t.status.in_(sorted(domain.OPEN)), t.deadline < today]
+    column, descending = SORTS[sort]
+    query = select(tasks).where(*conditions)
+    return page(session, query, Keyset(column, t.id, descending), limit=limit, cursor=cursor, convert=_task)
+
+
+def claim_open_due(session: Session, horizon: date, limit: int) -> list[domain.Task]:
+    """Open tasks whose deadline is before ``horizon`` (reminders look a few days ahead), locked so
+    that of several replicas' clocks each task is handled by one (SKIP LOCKED)."""
+    t = tasks.c
+    query = select(tasks).where(t.status.in_(sorted(domain.OPEN)), t.deadline < horizon).order_by(t.deadline, t.id)
+    rows = session.execute(locked(session, query.limit(limit), skip_locked=True)).mappings()
+    return [_task(row) for row in rows]
+
+
+def claim_rating_closed(session: Session, now: datetime, limit: int) -> list[domain.Task]:
+    t = tasks.c
+    query = select(tasks).where(t.status == "completed", t.rating_closes_at <= now).order_by(t.rating_closes_at, t.id)
+    rows = session.execute(locked(session, query.limit(limit), skip_locked=True)).mappings()
+    return [_task(row) for row in rows]
+
+
+def tasks_assigned(session: Session, scope: str, since: datetime, until: datetime) -> list[domain.Task]:
+    t = tasks.c
+    query = select(tasks).where(within(t.community_code, scope), t.assigned_at >= since, t.assigned_at < until)
+    return [_task(row) for row in session.execute(query).mappings()]
+
+
+def noticed_tasks(session: Session, community_code: str, limit: int = 50) -> list[domain.Task]:
+    t = tasks.c
+    query = select(tasks).where(t.community_code == community_code, t.noticed_at.is_not(None))
+    return [_task(row) for row in session.execute(query.order_by(t.noticed_at.desc()).limit(limit)).mappings()]
+
+
+def community_tasks(session: Session, community_code: str, limit: int = 100) -> list[domain.Task]:
+    t = tasks.c
+    query = select(tasks).where(t.community_code == community_code).order_by(t.assigned_at.desc()).limit(limit)
+    return [_task(row) for row in session.execute(query).mappings()]
+
+
+# -- progress and ratings ------------------------------------------------------------------------------
+
+
+def add_note(session: Session, note: domain.ProgressNote) -> None:
+    session.execute(insert(progress_notes).values(**{**asdict(note), "evidence": list(note.evidence)}))
+
+
+def notes(session: Session, task_id: str) -> list[domain.ProgressNote]:
+    p = progress_notes.c
+    rows = session.execute(select(progress_notes).where(p.task_id == task_id).order_by(p.at, p.id)).mappings()
+    return [domain.ProgressNote(**{**row, "evidence": tuple(row["evidence"])}) for row in rows]
+
+
+def _rating(row) -> domain.Rating:
+    return domain.Rating(row["task_id"], row["rater_id"], row["choice"], row["comment"], row["at"], row["channel"])
+
+
+def has_rated(session: Session, task_id: str, rater_id: str) -> bool:
+    r = ratings.c
+    return session.scalar(select(func.count()).where(r.task_id == task_id, r.rater_id == rater_id)) > 0
+
+
+def add_rating(session: Session, rating: domain.Rating, community_code: str) -> None:
+    session.execute(insert(ratings).values(**asdict(rating), community_code=community_code))
+
+
+def task_ratings(session: Session, task_id: str) -> list[domain.Rating]:
+    return [_rating(row) for row in session.execute(select(ratings).where(ratings.c.task_id == task_id)).mappings()]
+
+
+def ratings_given(session: Session, scope: str, since: datetime, until: datetime) -> list[domain.Rating]:
+    r = ratings.c
+    query = select(ratings).where(within(r.community_code, scope), r.at >= since, r.at < until)
+    return [_rating(row) for row in session.execute(query).mappings()]
+
+
+# -- stakeholders: who may rate ---------------------------------------------------------------------
+
+
+def stakeholder_rows(subject: str, subject_id: str, people) -> list[dict]:
+    return [{"subject": subject, "subject_id": subject_id, "person_id": p} for p in people if p]
+
+
+def remove_stakeholder(session: Session, subject: str, subject_id: str, person_id: str) -> None:
+    s = stakeholders.c
+    session.execute(
+        stakeholders.delete().where(s.subject == subject, s.subject_id == subject_id, s.person_id == person_id)
+    )
+
+
+def _concerned(task: domain.Task):
+    s = stakeholders.c
+    by_proposal = and_(s.subject == "proposal", s.subject_id.in_(list(task.proposal_ids) or [""]))
+    by_consultation = and_(s.subject == "consultation", s.subject_id == (task.consultation_id or ""))
+    return or_(by_proposal, by_consultation)
+
+
+def is_stakeholder(session: Session, task: domain.Task, person_id: str) -> bool:
+    s = stakeholders.c
+    return session.scalar(select(func.count()).where(_concerned(task), s.person_id == person_id)) > 0
+
+
+def stakeholders_of(session: Session, task: domain.Task) -> list[str]:
+    s = stakeholders.c
+    return sorted(set(session.scalars(select(s.person_id).where(_concerned(task)))))
+
+
+# -- consultations held ----------------------------------------------------------------------------
+
+
+def held_rows(session: Session, scope: str, since_month: int) -> list:
+    """(community, month, topics, resident topics, first month ever) of the consultations held in
+    communities within ``scope`` from ``since_month`` on."""
+    h = held_consultations.c
+    query = select(h.community_code, h.month, h.topics, h.resident_topics).where(
+        within(h.community_code, scope), func.length(h.community_code) == 12, h.month >= since_month
+    )
+    return session.execute(query).all()
+
+
+def first_months(session: Session, scope: str) -> dict[str, int]:
+    """By community within ``scope``, the month of its first consultation held."""
+    h = held_consultations.c
+    query = (
+        select(h.community_code, func.min(h.month))
+        .where(within(h.community_code, scope), func.length(h.community_code) == 12)
+        .group_by(h.community_code)
+    )
+    return dict(session.execute(query).all())
+
+
+def last_held(session: Session, community_code: str, limit: int = 20) -> list:
+    h = held_consultations.c
+    query = select(held_consultations).where(h.community_code == community_code).order_by(h.held_at.desc())
+    return list(session.execute(query.limit(limit)).mappings())

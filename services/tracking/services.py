@@ -1,12 +1,23 @@
-"""Tracking's use cases: the division registry it owns (the denominator of coverage)."""
+"""Tracking's use cases: the division registry it owns; organisations that carry outcomes out;
+tasks from resolutions and referrals, their steps, escalation and ratings; the people concerned;
+coverage and rates. Each is a plain function ``(uow, principal, …, now)`` in the caller's unit of
+work: load, let the domain decide, store, emit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+
 from services.tracking import domain, events, repository
+from services.tracking.models import held_consultations, stakeholders
 from shared.divisions import Division
 from shared.principal import Principal
-from shared.problems import NotFound
+from shared.problems import Forbidden, Invalid, NotFound
 from shared.uow import UnitOfWork
+
+# -- the division registry ------------------------------------------------------------------------------
 
 
 def list_divisions(uow: UnitOfWork, principal: Principal, parent: str | None) -> list[Division]:
@@ -29,3 +40,399 @@ def load_divisions(uow: UnitOfWork, loaded: list[Division], resync: bool = False
     if changed:
         events.divisions_changed(uow, changed)
     return changed
+
+
+# -- organisations ----------------------------------------------------------------------------------
+
+
+def _checked_organisation(uow: UnitOfWork, principal: Principal, record: dict) -> domain.Organisation:
+    scope = str(record.get("scope") or "")
+    division = uow.divisions.get(scope.ljust(12, "0")) if scope.isdigit() and len(scope) <= 12 else None
+    if division is not None and domain.scope_code(division) != scope:
+        division = None  # a prefix must stand for a whole division (3417, not 341)
+    return domain.organisation(principal=principal, scope_division=division, **record)
+
+
+def put_organisation(uow: UnitOfWork, principal: Principal, record: dict, now: datetime) -> domain.Organisation:
+    """Register or change one organisation; meetings and intake hear of it."""
+    existing = repository.get_organisation(uow.session, record["id"])
+    if existing is not None and not principal.covers(existing.scope):
+        raise Forbidden("该单位不在您的管辖范围内")
+    organisation = _checked_organisation(uow, principal, record)
+    repository.save_organisations(uow.session, [organisation], now)
+    events.organisations_changed(uow, [organisation])
+    return organisation
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: int
+    errors: list[dict]
+
+
+def import_organisations(uow: UnitOfWork, principal: Principal, rows: Iterable[tuple[int, dict]],
+                         now: datetime) -> ImportReport:  # fmt: skip
+    """A CSV's organisations: good rows stored, bad ones reported by line with the reason."""
+    good: list[domain.Organisation] = []
+    errors: list[dict] = []
+    seen: set[str] = set()
+    for line, record in rows:
+        try:
+            if record.get("id") in seen:
+                raise Invalid("单位编号在文件中重复", field="id")
+            existing = repository.get_organisation(uow.session, record.get("id") or "")
+            if existing is not None and not principal.covers(existing.scope):
+                raise Forbidden("该单位不在您的管辖范围内")
+            good.append(_checked_organisation(uow, principal, record))
+            seen.add(record["id"])
+        except (Invalid, Forbidden) as exc:
+            errors.append({"line": line, "field": exc.extra.get("field"), "message": exc.detail})
+        except TypeError:
+            errors.append({"line": line, "field": None, "message": "缺少必填列"})
+    repository.save_organisations(uow.session, good, now)
+    if good:
+        events.organisations_changed(uow, good)
+    return ImportReport(len(good), errors)
+
+
+def list_organisations(uow: UnitOfWork, principal: Principal, kind: str | None) -> list[domain.Organisation]:
+    return repository.list_organisations(uow.session, principal.scope, kind)
+
+
+def add_member(uow: UnitOfWork, principal: Principal, organisation_id: str, account_id: str, now: datetime) -> None:
+    """An account of role ``department`` acts for this organisation from now on."""
+    organisation = repository.get_organisation(uow.session, organisation_id)
+    if organisation is None or not domain.organisation_visible(principal, organisation):
+        raise NotFound("单位不存在")
+    if principal.role not in domain.REGISTRARS or not principal.covers(organisation.scope):
+        raise Forbidden("只有该单位所在辖区的管理员可以添加成员")
+    repository.set_member(uow.session, account_id, organisation_id, now)
+
+
+# -- tasks: creation from events ---------------------------------------------------------------------
+
+
+def assign(uow: UnitOfWork, task: domain.Task) -> domain.Task | None:
+    """Store a new task with its first history line and tell its organisation (once per source:
+    a redelivered resolution or referral finds its task already there)."""
+    if repository.task_of_source(uow.session, task.source_id) is not None:
+        return None
+    repository.add_task(uow.session, task)
+    repository.record(uow.session, domain.first_line(task))
+    events.task_assigned(uow, task)
+    return task
+
+
+def tasks_from_outcome(uow: UnitOfWork, payload: dict, now: datetime) -> list[domain.Task]:
+    """Each resolution of a published outcome becomes a task for its organisation."""
+    topics = {t["topic_id"]: t for t in payload.get("topics", ())}
+    made = []
+    for resolution in payload["resolutions"]:
+        topic = topics.get(resolution["topic_id"], {})
+        proposal_ids = [resolution["proposal_id"]] if resolution.get("proposal_id") else []
+        task = domain.new_task(
+            source="resolution",
+            source_id=resolution["resolution_id"],
+            community_code=payload["community_code"].ljust(12, "0"),
+            title=topic.get("title") or resolution["agreed"][:60],
+            agreed=resolution["agreed"],
+            organisation_id=resolution.get("organisation_id") or resolution["responsible_party"][:64],
+            deadline=date.fromisoformat(str(resolution["deadline"])),
+            now=now,
+            consultation_id=payload["consultation_id"],
+            proposal_ids=proposal_ids,
+        )
+        if assign(uow, task) is not None:
+            made.append(task)
+    return made
+
+
+def task_from_referral(uow: UnitOfWork, payload: dict, now: datetime, deadline: date) -> domain.Task | None:
+    """A matter intake referred to an organisation (no consultation needed) becomes its task."""
+    task = domain.new_task(
+        source="referral",
+        source_id=payload["proposal_id"],
+        community_code=payload["community_code"],
+        title=payload["title"],
+        agreed=payload.get("note") or payload["title"],
+        organisation_id=payload["department_id"],
+        deadline=deadline,
+        now=now,
+        proposal_ids=[payload["proposal_id"]],
+    )
+    return assign(uow, task)
+
+
+# -- tasks: the organisation's and the supervisors' steps -----------------------------------------------
+
+
+def _load(uow: UnitOfWork, principal: Principal, task_id: str, *, for_update: bool = False):
+    task = repository.get_task(uow.session, task_id, for_update=for_update)
+    organisation_of = repository.member_of(uow.session, principal.subject) if principal.role == "department" else None
+    if task is None or not domain.visible_to(principal, task, organisation_of):
+        raise NotFound("任务不存在或不在您的范围内")
+    return task, organisation_of
+
+
+def list_tasks(uow: UnitOfWork, principal: Principal, *, filters: dict, sort: str, limit: int, cursor: str | None,
+               now: datetime):  # fmt: skip
+    """Tasks the caller may see (``domain.visible_to``): a department its organisation's, others
+    those in their scope."""
+    organisation_of = None
+    if principal.role == "department":
+        organisation_of = repository.member_of(uow.session, principal.subject) or ""
+    return repository.search_tasks(
+        uow.session, scope=principal.scope, organisation_id=organisation_of, filters=filters, sort=sort, limit=limit,
+        cursor=cursor, today=domain.beijing_date(now),
+    )  # fmt: skip
+
+
+def get_task(uow: UnitOfWork, principal: Principal, task_id: str) -> domain.Task:
+    return _load(uow, principal, task_id)[0]
+
+
+def task_history(uow: UnitOfWork, principal: Principal, task_id: str) -> list[dict]:
+    _load(uow, principal, task_id)
+    return repository.history(uow.session, task_id)
+
+
+def task_progress(uow: UnitOfWork, principal: Principal, task_id: str) -> list[domain.ProgressNote]:
+    _load(uow, principal, task_id)
+    return repository.notes(uow.session, task_id)
+
+
+def accept(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime) -> domain.Task:
+    task, organisation_of = _load(uow, principal, task_id, for_update=True)
+    moved, line = domain.accept(task, principal, organisation_of, now)
+    repository.save_task(uow.session, moved)
+    repository.record(uow.session, line)
+    events.task_accepted(uow, moved)
+    return moved
+
+
+def report_progress(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime, *, percent: int, note: str,
+                    evidence: list[str]) -> domain.ProgressNote:  # fmt: skip
+    task, organisation_of = _load(uow, principal, task_id, for_update=True)
+    moved, line, entry = domain.report_progress(task, principal, organisation_of, now, percent=percent, note=note,
+                                                evidence=evidence)  # fmt: skip
+    repository.save_task(uow.session, moved)
+    repository.add_note(uow.session, entry)
+    repository.record(uow.session, line)
+    if line is not None:
+        events.task_started(uow, moved)
+    events.task_progressed(uow, moved)
+    return entry
+
+
+def complete(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime, *, summary: str,
+             rating_window: timedelta) -> domain.Task:  # fmt: skip
+    """办结: the organisation reports the work done; the people concerned are asked to rate it."""
+    task, organisation_of = _load(uow, principal, task_id, for_update=True)
+    moved, line = domain.complete(task, principal, organisation_of, now, summary=summary, rating_window=rating_window)
+    repository.save_task(uow.session, moved)
+    repository.record(uow.session, line)
+    events.task_completed(uow, moved)
+    events.rating_requested(uow, moved, repository.stakeholders_of(uow.session, moved))
+    return moved
+
+
+def request_extension(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime, *, days: int,
+                      reason: str) -> domain.Task:  # fmt: skip
+    task, organisation_of = _load(uow, principal, task_id, for_update=True)
+    asked = domain.request_extension(task, principal, organisation_of, days=days, reason=reason)
+    repository.save_task(uow.session, asked)
+    return asked
+
+
+def decide_extension(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime, *, approve: bool,
+                     note: str) -> domain.Task:  # fmt: skip
+    task, _ = _load(uow, principal, task_id, for_update=True)
+    days = task.extension_requested
+    decided = domain.decide_extension(task, principal, now, approve=approve, note=note)
+    repository.save_task(uow.session, decided)
+    events.task_extended(uow, decided, approved=approve, days=days or 1)
+    return decided
+
+
+def close(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime) -> domain.Task:
+    task, _ = _load(uow, principal, task_id, for_update=True)
+    moved, line = domain.close(task, principal, now)
+    repository.save_task(uow.session, moved)
+    repository.record(uow.session, line)
+    events.task_closed(uow, moved)
+    return moved
+
+
+# -- ratings (公众评事) ----------------------------------------------------------------------------------
+
+
+def rate(uow: UnitOfWork, principal: Principal, task_id: str, now: datetime, *, choice: str, comment: str | None,
+         channel: str = "app") -> domain.Rating:  # fmt: skip
+    task = repository.get_task(uow.session, task_id, for_update=True)
+    if task is None or not principal.covers(task.community_code):
+        raise NotFound("任务不存在或不在您的范围内")
+    rating = domain.rate(
+        task, principal, eligible=repository.is_stakeholder(uow.session, task, principal.subject),
+        already=repository.has_rated(uow.session, task_id, principal.subject), choice=choice, comment=comment,
+        now=now, channel=channel,
+    )  # fmt: skip
+    repository.add_rating(uow.session, rating, task.community_code)
+    return rating
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    ratings: int
+    by_choice: dict[str, int]
+    satisfaction_rate: Fraction | None
+    closes_at: datetime | None
+    mine: str | None
+
+
+def rating_summary(uow: UnitOfWork, principal: Principal, task_id: str) -> RatingSummary:
+    task = get_task(uow, principal, task_id)
+    given = repository.task_ratings(uow.session, task_id)
+    by_choice = {choice: sum(r.choice == choice for r in given) for choice in domain.CHOICES}
+    satisfied = by_choice["satisfied"] + by_choice["basically_satisfied"]
+    mine = next((r.choice for r in given if r.rater_id == principal.subject), None)
+    rate_ = Fraction(satisfied, len(given)) if given else None
+    return RatingSummary(len(given), by_choice, rate_, task.rating_closes_at, mine)
+
+
+# -- the clock: reminders, escalation, evaluation ----------------------------------------------------------
+
+
+def escalate_due(uow: UnitOfWork, now: datetime, schedule: domain.Schedule, is_workday: domain.IsWorkday,
+                 batch: int = 200) -> int:  # fmt: skip
+    """One pass of the clock over open tasks near or past their deadline: each owed step (催办,
+    督办, 通报) once. Returns how many steps were taken."""
+    horizon = domain.beijing_date(now) + timedelta(days=schedule.remind_before * 3 + 10)
+    taken = 0
+    for task in repository.claim_open_due(uow.session, horizon, batch):
+        due = domain.due_escalation(task, now, schedule, is_workday)
+        if due is None:
+            continue
+        moved = domain.apply_escalation(task, due, now)
+        repository.save_task(uow.session, moved)
+        repository.record(uow.session, domain.escalation_line(moved, due, now))
+        events.task_chased(uow, moved, due)
+        taken += 1
+    return taken
+
+
+def evaluate_due(uow: UnitOfWork, now: datetime, reopen_share: Fraction, batch: int = 200) -> int:
+    """Tasks whose rating window has closed: evaluated, or reopened on a 不满意 majority."""
+    settled = 0
+    for task in repository.claim_rating_closed(uow.session, now, batch):
+        outcome = domain.evaluate(task, repository.task_ratings(uow.session, task.id), now, reopen_share)
+        if outcome is None:
+            continue
+        moved, line = outcome
+        repository.save_task(uow.session, moved)
+        repository.record(uow.session, line)
+        given = repository.task_ratings(uow.session, task.id)
+        if moved.status == "reopened":
+            events.task_reopened(uow, moved, line.reason)
+        else:
+            events.task_evaluated(uow, moved, given)
+        settled += 1
+    return settled
+
+
+# -- the people concerned (replicas of intake's and meetings' events) --------------------------------
+
+
+def concerned(uow: UnitOfWork, subject: str, subject_id: str, people: Iterable[str]) -> None:
+    """They may rate the tasks that carry this proposal or consultation out (written at flush,
+    once each however often the event comes)."""
+    for row in repository.stakeholder_rows(subject, subject_id, people):
+        uow.insert_once(stakeholders, row)
+
+
+def no_longer_concerned(uow: UnitOfWork, subject: str, subject_id: str, person_id: str) -> None:
+    uow.flush()
+    repository.remove_stakeholder(uow.session, subject, subject_id, person_id)
+
+
+# -- coverage and rates ---------------------------------------------------------------------------------
+
+
+def held(uow: UnitOfWork, record: dict) -> None:
+    """A consultation held (live or recorded afterwards) counts for coverage (once)."""
+    uow.insert_once(held_consultations, record)
+
+
+def _scope(principal: Principal, scope: str | None) -> str:
+    scope = scope or principal.scope
+    if not scope.isdigit() or len(scope) > 12:
+        raise Invalid("范围须为区划代码前缀", field="scope")
+    principal.require_scope(scope)
+    return scope
+
+
+@dataclass(frozen=True)
+class AreaCoverage:
+    code: str
+    name: str | None
+    figures: domain.CoverageFigures
+    silent: list[str]  # communities without a consultation for ``silent_months`` or more
+
+
+def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_digits: int, today: date,
+             window: int = 12, pace_months: int = 3, silent_months: int = 6) -> list[AreaCoverage]:  # fmt: skip
+    """Coverage of the caller's scope, one line per area of ``level_digits`` (6 districts, 9
+    streets, 12 communities) plus the whole scope first."""
+    scope = _scope(principal, scope)
+    months = domain.window_months(today, window)
+    recent = domain.window_months(today, pace_months)
+    communities = repository.communities(uow.session, scope)
+    held_rows = repository.held_rows(uow.session, scope, months[0])
+    first = repository.first_months(uow.session, scope)
+    by_community: dict[str, set[int]] = {}
+    topics: dict[str, list[int]] = {}
+    for code, month, topic_count, resident in held_rows:
+        by_community.setdefault(code, set()).add(month)
+        counts = topics.setdefault(code, [0, 0])
+        counts[0] += topic_count
+        counts[1] += resident
+    silent_since = domain.month_index(today) - silent_months + 1
+
+    def figures(codes: list[str]) -> tuple[domain.CoverageFigures, list[str]]:
+        covered = [c for c in codes if by_community.get(c)]
+        silent = [c for c in codes if not any(m >= silent_since for m in by_community.get(c, ()))]
+        return domain.CoverageFigures(
+            communities=len(codes),
+            covered=len(covered),
+            months_with_consultation=sum(len(by_community.get(c, ())) for c in codes),
+            window=window,
+            topics=sum(topics.get(c, [0, 0])[0] for c in codes),
+            resident_topics=sum(topics.get(c, [0, 0])[1] for c in codes),
+            newly_covered_recently=sum(1 for c in codes if first.get(c, -1) >= recent[0]),
+            pace_months=pace_months,
+        ), silent
+
+    areas: dict[str, list[str]] = {}
+    for code in communities:
+        areas.setdefault(code[:level_digits], []).append(code)
+    names = repository.division_names(uow.session, [scope.ljust(12, "0"), *(a.ljust(12, "0") for a in areas)])
+    total, silent = figures(communities)
+    lines = [AreaCoverage(scope, names.get(scope.ljust(12, "0")), total, silent)]
+    for area in sorted(areas):
+        if area == scope:
+            continue
+        area_figures, area_silent = figures(areas[area])
+        lines.append(AreaCoverage(area, names.get(area.ljust(12, "0")), area_figures, area_silent))
+    return lines
+
+
+def rates(uow: UnitOfWork, principal: Principal, *, scope: str | None, since: datetime, until: datetime,
+          now: datetime) -> domain.Rates:  # fmt: skip
+    """The 三率 and the on-time rate of tasks assigned, and ratings given, in [since, until)."""
+    scope = _scope(principal, scope)
+    if until <= since:
+        raise Invalid("结束时间须晚于开始时间", field="until")
+    return domain.rates(
+        repository.tasks_assigned(uow.session, scope, since, until),
+        repository.ratings_given(uow.session, scope, since, until),
+        now,
+    )

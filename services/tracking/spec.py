@@ -5,13 +5,21 @@ from pathlib import Path
 
 from services.tracking import api, models
 from services.tracking.handlers import HANDLERS
+from services.tracking.periodic import TaskClock
 from shared.service import ServiceSpec
+
+
+def background(runtime) -> list:
+    """Tracking's worker part beside its consumer: the clock of reminders, escalation and evaluation."""
+    return [TaskClock(runtime.unit_of_work, runtime.clock, runtime.settings)]
+
 
 SPEC = ServiceSpec(
     name="tracking",
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=lambda: [api.blp],
+    blueprints=lambda: list(api.BLUEPRINTS),
     handlers=HANDLERS,
+    background=background,
 )

@@ -151,8 +151,9 @@ class TaskClosed(_TaskProgress):
     pass
 
 
-# Tracking's steps that call on the responsible department (its issue implements the producer; notify
-# already routes them): a task assigned, a reminder (催办) and escalation (督办).
+# Tracking's steps of a task that concern its responsible organisation (``department_id``: any kind
+# of organisation, notify's department contacts): assigned, accepted, reminded (催办), escalated
+# (督办, 通报), extended, reopened.
 class _DepartmentTask(_TaskProgress):
     department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -171,6 +172,65 @@ class TaskReminded(_DepartmentTask):
 @register("tracking.task.escalated")
 class TaskEscalated(_DepartmentTask):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    level = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2))  # 1 street (督办), 2 district (通报)
+
+
+class OrganisationRecord(Schema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    scope = fields.String(required=True, validate=validate.Regexp(r"^\d{2,12}$"))
+    active = fields.Boolean(required=True)
+
+
+@register("tracking.organisations.changed")
+class OrganisationsChanged(_Payload):
+    """Organisations that carry outcomes out, new or changed: meetings and intake keep a replica to
+    check that a resolution or a referral names a registered one."""
+
+    organisations = fields.List(fields.Nested(OrganisationRecord), required=True)
+
+
+@register("tracking.task.accepted")
+class TaskAccepted(_DepartmentTask):
+    accepted_at = fields.AwareDateTime(required=True)
+    within_a_day = fields.Boolean(required=True)  # counts toward 响应率
+
+
+@register("tracking.task.progressed")
+class TaskProgressed(_TaskProgress):
+    percent = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+
+
+@register("tracking.task.extended")
+class TaskExtended(_DepartmentTask):
+    """The supervising level's decision on an extension request (residents are told either way)."""
+
+    approved = fields.Boolean(required=True)
+    days = fields.Integer(required=True, validate=validate.Range(min=1, max=366))
+    due_at = fields.AwareDateTime(required=True)
+
+
+@register("tracking.task.reopened")
+class TaskReopened(_DepartmentTask):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    due_at = fields.AwareDateTime(required=True)
+
+
+@register("tracking.task.evaluated")
+class TaskEvaluated(_TaskProgress):
+    ratings = fields.Integer(required=True)
+    satisfied = fields.Integer(required=True)  # 满意 + 基本满意
+
+
+@register("tracking.rating.requested")
+class RatingRequested(_TaskProgress):
+    """Ask the people concerned (ids only) to rate a completed task before ``closes_at``."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    consultation_id = fields.String(allow_none=True, load_default=None)
+    rater_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True)
+    closes_at = fields.AwareDateTime(required=True)
 
 
 # -- meetings: the procedure's other steps -----------------------------------------------------------
@@ -233,7 +293,21 @@ class ConsultationHeld(_Topics):
     mode = fields.String(required=True)
     decision = fields.String(required=True)
     attendees = fields.Integer(required=True)
-    origins = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    origins = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)  # topics by origin
+    # Held in a room and recorded in the platform afterwards (补录): counted like any other.
+    recorded_afterwards = fields.Boolean(load_default=False)
+    # The participation mix of the attendees (counts; nobody named): those who declared an age
+    # band and how many of them are under 45, those who declared an occupation and how many are
+    # not retired, and the attendees invited for a social organisation.
+    mix = fields.Nested(lambda: ParticipationMix(), load_default=None, allow_none=True)
+
+
+class ParticipationMix(Schema):
+    declared_age = fields.Integer(required=True, validate=validate.Range(min=0))
+    under_45 = fields.Integer(required=True, validate=validate.Range(min=0))
+    declared_occupation = fields.Integer(required=True, validate=validate.Range(min=0))
+    not_retired = fields.Integer(required=True, validate=validate.Range(min=0))
+    social_organisations = fields.Integer(required=True, validate=validate.Range(min=0))
 
 
 class _TopicOutcome(Schema):
@@ -253,6 +327,9 @@ class _Resolution(Schema):
     resolution_id = fields.String(required=True)
     topic_id = fields.String(required=True)
     proposal_id = fields.String(allow_none=True, required=True)
+    # The registered organisation that carries it out (tracking's registry); None in resolutions
+    # published before resolutions named one. ``responsible_party``: its name.
+    organisation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
     responsible_party = fields.String(required=True)
     deadline = fields.Date(required=True)
     agreed = fields.String(required=True)
@@ -266,3 +343,4 @@ class OutcomePublished(_Topics):
     explanation = fields.String(allow_none=True, required=True)
     topics = fields.List(fields.Nested(_TopicOutcome), required=True)
     resolutions = fields.List(fields.Nested(_Resolution), required=True)
+    recorded_afterwards = fields.Boolean(load_default=False)  # held offline, recorded afterwards (补录)

@@ -1,12 +1,15 @@
-"""Tracking's use cases without HTTP: the division registry it owns."""
+"""Tracking's use cases without HTTP: the registry, organisations, tasks, ratings, the clock, coverage, rates."""
 
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 
-from services.tracking import services
+from services.tracking import domain, repository, services
+from services.tracking.workdays import is_workday
 from shared.principal import Principal
-from shared.problems import NotFound
+from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from tests.conftest import CHIYANG, YANLIUYUAN
 
 
@@ -60,3 +63,220 @@ def test_lists_stay_inside_the_scope(tracking):
         mine = services.list_divisions(uow, street_admin(), parent="341702000000")
     assert len(streets) > 1 and all(d.parent_code == "341702000000" for d in streets)
     assert [d.code for d in mine] == [CHIYANG + "000"]
+
+
+# -- organisations ----------------------------------------------------------------------------------
+
+
+DISTRICT = Principal("district-admin", "district_admin", "341702")
+HOUSING = {"id": "gc-housing", "kind": "department", "name": "贵池区住建局", "scope": "341702"}
+
+
+def test_an_organisation_is_registered_in_scope_and_announced(tracking, clock):
+    with tracking.unit_of_work() as uow:
+        services.put_organisation(uow, DISTRICT, HOUSING, clock.now())
+    (payload,) = tracking.emitted("tracking.organisations.changed")
+    assert payload["organisations"] == [{**HOUSING, "active": True}]
+    with tracking.unit_of_work() as uow:
+        seen = services.list_organisations(uow, Principal("w", "community_worker", YANLIUYUAN), None)
+    assert [o.id for o in seen] == ["gc-housing"]  # a district's department serves its communities
+
+
+def test_organisations_are_refused_out_of_scope_or_with_an_unknown_scope_and_nothing_is_written(tracking, clock):
+    for record, error in (
+        ({**HOUSING, "scope": "341721"}, Forbidden),  # 东至县: not the admin's district
+        ({**HOUSING, "scope": "3417029"}, Invalid),  # not a whole division
+        ({**HOUSING, "kind": "church"}, Invalid),
+    ):
+        with pytest.raises(error), tracking.unit_of_work() as uow:
+            services.put_organisation(uow, DISTRICT, record, clock.now())
+    with pytest.raises(Forbidden), tracking.unit_of_work() as uow:
+        services.put_organisation(uow, Principal("w", "community_worker", YANLIUYUAN), HOUSING, clock.now())
+    assert tracking.emitted("tracking.organisations.changed") == []
+
+
+def test_an_import_keeps_good_rows_and_reports_bad_ones_by_line(tracking, clock):
+    rows = [
+        (2, HOUSING),
+        (3, {"id": "xh-property", "kind": "property_company", "name": "杏花家园物业", "scope": "341702001004"}),
+        (4, {**HOUSING, "name": "again"}),
+        (5, {"id": "bad", "kind": "department", "name": "东至县民政局", "scope": "341721"}),
+    ]
+    with tracking.unit_of_work() as uow:
+        report = services.import_organisations(uow, DISTRICT, rows, clock.now())
+    assert report.imported == 2
+    assert [(e["line"], e["field"]) for e in report.errors] == [(4, "id"), (5, None)]
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+DEPARTMENT = Principal("dept-account", "department", "341702")
+WINDOW = timedelta(days=15)
+RESIDENT = Principal("resident-a", "resident", YANLIUYUAN)
+WORKER = Principal("worker", "community_worker", YANLIUYUAN)
+
+
+def outcome(resolution_id="res-1", deadline="2026-12-18"):
+    return {
+        "consultation_id": "c-1",
+        "community_code": YANLIUYUAN,
+        "topics": [{"topic_id": "t-1", "title": "杏花家园停车难"}],
+        "resolutions": [{"resolution_id": resolution_id, "topic_id": "t-1", "proposal_id": "p-1",
+                         "responsible_party": "贵池区住建局", "organisation_id": "gc-housing",
+                         "deadline": deadline, "agreed": "施划停车位40个"}],
+    }  # fmt: skip
+
+
+@pytest.fixture
+def assigned(tracking, clock):
+    """A task of a published resolution, its organisation registered with one account, the
+    proposal's submitter and the consultation's invitee concerned."""
+    with tracking.unit_of_work() as uow:
+        services.put_organisation(uow, DISTRICT, HOUSING, clock.now())
+        services.add_member(uow, DISTRICT, "gc-housing", DEPARTMENT.subject, clock.now())
+        services.concerned(uow, "proposal", "p-1", ["resident-a"])
+        services.concerned(uow, "consultation", "c-1", ["resident-b", "resident-a"])
+        (task,) = services.tasks_from_outcome(uow, outcome(), clock.now())
+    return task
+
+
+def test_each_resolution_becomes_one_task_however_often_the_outcome_arrives(tracking, assigned, clock):
+    with tracking.unit_of_work() as uow:
+        assert services.tasks_from_outcome(uow, outcome(), clock.now()) == []
+    (payload,) = tracking.emitted("tracking.task.assigned")
+    assert payload["department_id"] == "gc-housing" and payload["title"] == "杏花家园停车难"
+    assert payload["due_at"] == "2026-12-18T16:00:00+00:00"  # the end of 18 December in Beijing
+
+
+def test_the_organisation_carries_the_task_out_and_the_people_concerned_are_asked_to_rate(tracking, assigned, clock):
+    with tracking.unit_of_work() as uow:
+        services.accept(uow, DEPARTMENT, assigned.id, clock.advance(timedelta(hours=3)))
+        services.report_progress(uow, DEPARTMENT, assigned.id, clock.now(), percent=50, note="已施划20个", evidence=[])
+        done = services.complete(uow, DEPARTMENT, assigned.id, clock.now(), summary="已完成", rating_window=WINDOW)
+    assert done.status == "completed"
+    assert tracking.emitted("tracking.task.accepted")[0]["within_a_day"] is True
+    assert len(tracking.emitted("tracking.task.started")) == 1
+    (request,) = tracking.emitted("tracking.rating.requested")
+    assert request["rater_ids"] == ["resident-a", "resident-b"]
+    with tracking.unit_of_work() as uow:
+        lines = [(h["from_status"], h["to_status"]) for h in services.task_history(uow, WORKER, assigned.id)]
+    assert lines == [(None, "assigned"), ("assigned", "accepted"), ("accepted", "in_progress"),
+                     ("in_progress", "completed")]  # fmt: skip
+
+
+def test_another_organisations_account_cannot_act_nor_see_the_task(tracking, assigned, clock):
+    stranger = Principal("other-dept", "department", "341702")
+    with pytest.raises(NotFound), tracking.unit_of_work() as uow:
+        services.accept(uow, stranger, assigned.id, clock.now())
+    with tracking.unit_of_work() as uow:
+        page, _ = services.list_tasks(uow, stranger, filters={}, sort="-assigned_at", limit=20, cursor=None,
+                                      now=clock.now())  # fmt: skip
+    assert page == []
+
+
+def completed(tracking, task, clock):
+    with tracking.unit_of_work() as uow:
+        services.accept(uow, DEPARTMENT, task.id, clock.now())
+        return services.complete(uow, DEPARTMENT, task.id, clock.now(), summary="已完成", rating_window=WINDOW)
+
+
+def test_a_rating_comes_once_from_someone_concerned(tracking, assigned, clock):
+    completed(tracking, assigned, clock)
+    with tracking.unit_of_work() as uow:
+        services.rate(uow, RESIDENT, assigned.id, clock.now(), choice="satisfied", comment=None)
+    with pytest.raises(Conflict), tracking.unit_of_work() as uow:
+        services.rate(uow, RESIDENT, assigned.id, clock.now(), choice="unsatisfied", comment=None)
+    with pytest.raises(Forbidden), tracking.unit_of_work() as uow:
+        services.rate(uow, Principal("passer-by", "resident", YANLIUYUAN), assigned.id, clock.now(),
+                      choice="unsatisfied", comment=None)  # fmt: skip
+    with tracking.unit_of_work() as uow:
+        summary = services.rating_summary(uow, RESIDENT, assigned.id)
+    assert (summary.ratings, summary.mine, summary.satisfaction_rate) == (1, "satisfied", Fraction(1))
+
+
+def test_the_clock_reopens_a_task_most_raters_are_unhappy_with_and_evaluates_the_others(tracking, assigned, clock):
+    completed(tracking, assigned, clock)
+    with tracking.unit_of_work() as uow:
+        for who in ("resident-a", "resident-b"):
+            services.rate(uow, Principal(who, "resident", YANLIUYUAN), assigned.id, clock.now(), choice="unsatisfied",
+                          comment="还是停不下")  # fmt: skip
+    with tracking.unit_of_work() as uow:
+        assert services.evaluate_due(uow, clock.now(), Fraction(1, 2)) == 0  # the window is open
+    with tracking.unit_of_work() as uow:
+        assert services.evaluate_due(uow, clock.advance(WINDOW), Fraction(1, 2)) == 1
+        task = services.get_task(uow, WORKER, assigned.id)
+    assert task.status == "reopened" and task.deadline > assigned.deadline
+    assert tracking.emitted("tracking.task.reopened")[0]["reason"] == "2条评价中2条不满意,重新办理"
+
+
+def test_the_clock_reminds_then_escalates_then_notices_each_once(tracking, assigned, clock):
+    schedule = domain.Schedule(remind_before=1, notice_after=3)
+
+    def tick(at: datetime) -> int:
+        clock.set(at)
+        with tracking.unit_of_work() as uow:
+            return services.escalate_due(uow, clock.now(), schedule, is_workday)
+
+    # Deadline Friday 18 December 2026: reminded on Thursday 17, escalated on Saturday 19,
+    # noticed on Wednesday 23 (Monday 21, Tuesday 22, Wednesday 23: three working days late).
+    assert [tick(datetime(2026, 12, d, 2, tzinfo=UTC)) for d in (16, 17, 17, 19, 22, 23, 24)] == [0, 1, 0, 1, 0, 1, 0]
+    assert [p["level"] for p in tracking.emitted("tracking.task.escalated")] == [1, 2]
+    assert len(tracking.emitted("tracking.task.reminded")) == 1
+    with tracking.unit_of_work() as uow:
+        assert repository.noticed_tasks(uow.session, YANLIUYUAN)[0].id == assigned.id
+
+
+def test_a_referral_becomes_a_task_of_its_department(tracking, clock):
+    with tracking.unit_of_work() as uow:
+        task = services.task_from_referral(
+            uow, {"proposal_id": "p-9", "community_code": YANLIUYUAN, "title": "路灯不亮", "department_id": "gc-lights",
+                  "note": "请维修"}, clock.now(), date(2026, 12, 22),
+        )  # fmt: skip
+    assert (task.source, task.organisation_id, task.proposal_ids) == ("referral", "gc-lights", ("p-9",))
+
+
+# -- coverage and rates -------------------------------------------------------------------------------
+
+
+def held(consultation_id: str, community: str, day: date, origins=(("resident", 1),)) -> dict:
+    at = datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
+    return {"consultation_id": consultation_id, "community_code": community, "held_at": at,
+            "month": domain.month_index(day), "form": "community_council", "attendees": 12,
+            "topics": sum(n for _, n in origins), "resident_topics": dict(origins).get("resident", 0),
+            "recorded_afterwards": False}  # fmt: skip
+
+
+def test_coverage_by_district_counts_the_communities_with_a_consultation_in_the_window(tracking):
+    with tracking.unit_of_work() as uow:
+        services.held(uow, held("a", "341702001001", date(2026, 11, 5)))
+        services.held(uow, held("b", "341702001001", date(2026, 3, 5), (("top_down", 1),)))
+        services.held(uow, held("c", "341702001002", date(2026, 10, 5)))
+        services.held(uow, held("d", "341702002001", date(2025, 10, 5)))  # out of the window
+        services.held(uow, held("e", "341721100001", date(2026, 1, 5)))
+    city = Principal("op", "city_operator", "3417")
+    with tracking.unit_of_work() as uow:
+        total, guichi, dongzhi = services.coverage(uow, city, scope=None, level_digits=6, today=date(2026, 12, 1))
+    assert (total.figures.communities, total.figures.covered) == (8, 3)
+    assert (guichi.code, guichi.name, guichi.figures.communities, guichi.figures.covered) == ("341702", "贵池区", 6, 2)
+    assert guichi.figures.regularity == Fraction(3, 6 * 12)  # three months with a consultation
+    assert guichi.figures.bottom_up_ratio == Fraction(2, 3)
+    assert guichi.figures.newly_covered_recently == 1  # 西街 first held in October (烟柳园 in March)
+    assert sorted(guichi.silent) == ["341702001003", "341702001004", "341702002001", "341702002002"]
+    assert (dongzhi.figures.communities, dongzhi.figures.covered) == (2, 1)
+
+
+def test_coverage_and_rates_refuse_a_scope_beyond_the_callers(tracking, clock):
+    with pytest.raises(Forbidden), tracking.unit_of_work() as uow:
+        services.coverage(uow, street_admin(), scope="341702", level_digits=9, today=date(2026, 12, 1))
+    with pytest.raises(Invalid), tracking.unit_of_work() as uow:
+        services.rates(uow, street_admin(), scope=None, since=clock.now(), until=clock.now(), now=clock.now())
+
+
+def test_rates_over_a_period(tracking, assigned, clock):
+    completed(tracking, assigned, clock)
+    with tracking.unit_of_work() as uow:
+        services.rate(uow, RESIDENT, assigned.id, clock.now(), choice="basically_satisfied", comment=None)
+        figures = services.rates(uow, street_admin(), scope=None, since=clock.now() - timedelta(days=1),
+                                 until=clock.now() + timedelta(days=1), now=clock.now())  # fmt: skip
+    assert (figures.assigned, figures.responded, figures.due, figures.on_time) == (1, 1, 1, 1)
+    assert figures.satisfaction_rate == Fraction(1)

@@ -1,7 +1,7 @@
 """The status lifecycle that proposals, consultations and tasks share: who acts (``Actor``), the
 allowed moves (``Lifecycle``, a table of statuses and where each may go), and the history line
 every move leaves (``Transition``). Plain values, for domains; the history tables are in
-``shared.lifecycle.history``.
+``shared.history``.
 """
 
 from __future__ import annotations
