@@ -76,12 +76,25 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+# Collectors read at scrape time from a service's own tables (tracking's coverage by district): one
+# query per scrape, the same figures whichever process serves it, so outside the multiprocess files.
+_live = CollectorRegistry(auto_describe=True)
+_live_names: set[str] = set()
+
+
+def add_live_collector(name: str, collector) -> None:
+    """Register ``collector`` (with ``collect()`` yielding metric families) once per process."""
+    if name not in _live_names:
+        _live_names.add(name)
+        _live.register(collector)
+
+
 def exposition() -> tuple[bytes, str]:
     if multiprocess_enabled():
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return generate_latest(registry) + generate_latest(_live), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY) + generate_latest(_live), CONTENT_TYPE_LATEST
 
 
 def mark_process_dead(pid: int) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import MetaData
 
+from shared import metrics
 from shared.auth import TokenVerifier, jwks_keys
 from shared.bus.broker import Publisher, connect
 from shared.bus.consumer import Consumer, Handler
@@ -40,6 +41,8 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     # The service's own background parts (objects with start()/stop()), run by its worker target.
     background: Callable[[ServiceRuntime], Iterable] = lambda runtime: ()
+    # Collectors of the service's domain gauges, read from its tables at scrape time.
+    collectors: Callable[[ServiceRuntime], Iterable] = lambda runtime: ()
 
 
 def topology_for(specs: Iterable[ServiceSpec], settings: Settings) -> Topology:
@@ -106,6 +109,11 @@ class ServiceRuntime:
                 division_table=self.division_table,
             )
         return self._consumer
+
+    def register_collectors(self) -> None:
+        """Make the service's domain gauges part of this process's ``/metrics`` (once)."""
+        for index, collector in enumerate(self.spec.collectors(self)):
+            metrics.add_live_collector(f"{self.name}.{index}", collector)
 
     def background(self) -> list:
         if self._background is None:

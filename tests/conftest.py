@@ -161,10 +161,15 @@ def with_divisions(platform, divisions):
     """Every service's replica of the registry filled, as replication would leave it."""
     from shared.division_registry import upsert
 
+    from services.tracking import services as tracking
+
     for name, spec in platform.specs.items():
-        table = spec.metadata.tables["division"]
+        if name == "tracking":  # the owner loads it (and counts the communities per area), as the CLI does
+            with platform.runtime(name).unit_of_work() as uow:
+                tracking.load_divisions(uow, divisions)
+            continue
         with platform.runtime(name).db.transaction() as session:
-            upsert(session, table, divisions)
+            upsert(session, spec.metadata.tables["division"], divisions)
     return divisions
 
 

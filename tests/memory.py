@@ -23,7 +23,13 @@ class InMemoryService:
         self.outbox = Outbox(self.db, spec.tables)
         self.division_table = spec.metadata.tables.get("division")
         self.events: list = []
-        if self.division_table is not None:
+        if spec.name == "tracking":  # the owner of the registry loads it as `xieshang divisions load` does
+            from services.tracking import services
+
+            with self.unit_of_work() as uow:
+                services.load_divisions(uow, divisions)
+            self.events.clear()
+        elif self.division_table is not None:
             with self.db.transaction() as session:
                 upsert(session, self.division_table, divisions)
 

@@ -43,6 +43,7 @@ def _api(service: str) -> Callable[[Assembly], None]:
     def init(assembly: Assembly) -> None:
         runtime = assembly.platform.runtime(service)
         assembly.apps[service] = runtime.create_api()
+        runtime.register_collectors()
         assembly.ready_checks.update({f"{service}.{k}": v for k, v in runtime.ready_checks().items()})
         _add_once(assembly, runtime.relay())
 
@@ -57,6 +58,7 @@ def _worker(service: str) -> Callable[[Assembly], None]:
             _add_once(assembly, consumer)
             assembly.ready_checks[f"{service}.consumer"] = consumer.require_connected
         _add_once(assembly, runtime.relay())
+        runtime.register_collectors()
         for part in runtime.background():
             _add_once(assembly, part)
         assembly.ready_checks.update({f"{service}.{k}": v for k, v in runtime.ready_checks().items()})

@@ -299,7 +299,8 @@ def _area(line: services.AreaCoverage, target: domain.Target, today) -> dict:
         "newly_covered_recently": f.newly_covered_recently,
         "projected_full_coverage": f.projected_full_coverage(today),
         "on_track": domain.on_track(f, target, today),
-        "silent_communities": line.silent,
+        "silent": line.silent,
+        "silent_communities": line.silent_communities,
     }
 
 

@@ -121,3 +121,36 @@ held_consultations = Table(
     Column("recorded_afterwards", Boolean, nullable=False),
     Index("ix_held_community_month", "community_code", "month"),
 )
+
+# Running aggregates of coverage, kept per area (every prefix of a community's code: province,
+# city, district, street, the community itself) and month, so that a report or a scrape sums a
+# few rows per area instead of rescanning consultations, and a new consultation updates a
+# handful of rows (services.held).
+community_coverage = Table(
+    "community_coverage",
+    metadata,
+    Column("community_code", String(12), primary_key=True),
+    Column("first_month", Integer, nullable=False),
+    Column("last_month", Integer, nullable=False),
+)
+
+area_months = Table(
+    "area_month",
+    metadata,
+    Column("area", String(12), primary_key=True),
+    Column("month", Integer, primary_key=True),
+    Column("consultations", Integer, nullable=False),
+    Column("communities", Integer, nullable=False),  # communities of the area with one held that month
+    Column("topics", Integer, nullable=False),
+    Column("resident_topics", Integer, nullable=False),
+    Column("newly_covered", Integer, nullable=False),  # communities whose first consultation was that month
+    Column("last_held", Integer, nullable=False),  # communities whose latest consultation is that month
+)
+
+# Active communities per area (every prefix), recounted whenever the registry is loaded.
+area_totals = Table(
+    "area_total",
+    metadata,
+    Column("area", String(12), primary_key=True),
+    Column("communities", Integer, nullable=False),
+)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.tracking import domain
 from services.tracking.models import (
+    area_months,
+    area_totals,
+    community_coverage,
     divisions,
     held_consultations,
     organisation_members,
@@ -215,6 +218,14 @@ def tasks_assigned(session: Session, scope: str, since: datetime, until: datetim
     return [_task(row) for row in session.execute(query).mappings()]
 
 
+def open_tasks_by_area(session: Session, digits: int, today: date) -> dict[str, tuple[int, int]]:
+    t = tasks.c
+    area = func.substr(t.community_code, 1, digits)
+    overdue = func.sum(case((t.deadline < today, 1), else_=0))
+    query = select(area, func.count(), overdue).where(t.status.in_(sorted(domain.OPEN))).group_by(area)
+    return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.execute(query)}
+
+
 def noticed_tasks(session: Session, community_code: str, limit: int = 50) -> list[domain.Task]:
     t = tasks.c
     query = select(tasks).where(t.community_code == community_code, t.noticed_at.is_not(None))
@@ -294,28 +305,118 @@ def stakeholders_of(session: Session, task: domain.Task) -> list[str]:
     return sorted(set(session.scalars(select(s.person_id).where(_concerned(task)))))
 
 
-# -- consultations held ----------------------------------------------------------------------------
+# -- consultations held and the coverage aggregates --------------------------------------------------
+
+AREA_DIGITS = (2, 4, 6, 9, 12)  # province, city, district, street, community
+_COUNTS = ("consultations", "communities", "topics", "resident_topics", "newly_covered", "last_held")
 
 
-def held_rows(session: Session, scope: str, since_month: int) -> list:
-    """(community, month, topics, resident topics, first month ever) of the consultations held in
-    communities within ``scope`` from ``since_month`` on."""
+def areas_of(community_code: str) -> list[str]:
+    return [community_code[:n] for n in AREA_DIGITS]
+
+
+def add_held(session: Session, record: dict) -> bool:
+    """Store a consultation held; False when it was stored before (a redelivered event)."""
+    stmt = dialect_insert(session)(held_consultations).values(**record).on_conflict_do_nothing()
+    stmt = stmt.returning(held_consultations.c.consultation_id)
+    return session.execute(stmt).first() is not None
+
+
+def held_before_in_month(session: Session, community_code: str, month: int, consultation_id: str) -> bool:
     h = held_consultations.c
-    query = select(h.community_code, h.month, h.topics, h.resident_topics).where(
-        within(h.community_code, scope), func.length(h.community_code) == 12, h.month >= since_month
+    query = select(func.count()).where(
+        h.community_code == community_code, h.month == month, h.consultation_id != consultation_id
     )
-    return session.execute(query).all()
+    return session.scalar(query) > 0
 
 
-def first_months(session: Session, scope: str) -> dict[str, int]:
-    """By community within ``scope``, the month of its first consultation held."""
-    h = held_consultations.c
+def coverage_of(session: Session, community_code: str) -> tuple[int, int] | None:
+    """(first month, latest month) of the community's consultations, locked until commit."""
+    c = community_coverage.c
+    query = locked(session, select(c.first_month, c.last_month).where(c.community_code == community_code))
+    row = session.execute(query).first()
+    return (row.first_month, row.last_month) if row else None
+
+
+def set_coverage(session: Session, community_code: str, first: int, last: int) -> None:
+    stmt = dialect_insert(session)(community_coverage).values(
+        community_code=community_code, first_month=first, last_month=last
+    )
+    session.execute(stmt.on_conflict_do_update(index_elements=["community_code"],
+                                               set_={"first_month": first, "last_month": last}))  # fmt: skip
+
+
+def bump(session: Session, community_code: str, month: int, **increments: int) -> None:
+    """Add ``increments`` to the (area, month) counters of every area the community lies in."""
+    rows = [
+        {"area": area, "month": month, **dict.fromkeys(_COUNTS, 0), **increments} for area in areas_of(community_code)
+    ]
+    stmt = dialect_insert(session)(area_months).values(rows)
+    changed = {name: area_months.c[name] + stmt.excluded[name] for name in increments}
+    session.execute(stmt.on_conflict_do_update(index_elements=["area", "month"], set_=changed))
+
+
+def recount_totals(session: Session) -> None:
+    """Active communities per area, from the registry (after it was loaded)."""
+    d = divisions.c
+    session.execute(area_totals.delete())
+    for digits in AREA_DIGITS:
+        area = func.substr(d.code, 1, digits)
+        counted = select(area, func.count()).where(d.active.is_(True), d.level == "community").group_by(area)
+        session.execute(insert(area_totals).from_select(["area", "communities"], counted))
+
+
+def _sum_since(column, month_column, since: int):
+    return func.coalesce(func.sum(case((month_column >= since, column), else_=0)), 0)
+
+
+def area_figures(session: Session, *, scope: str, digits: int, window_start: int, recent_start: int,
+                 silent_start: int) -> dict[str, dict]:  # fmt: skip
+    """By area of ``digits`` within ``scope``: communities, those with a consultation since
+    ``window_start`` (their latest is then), months with one summed over communities, topics,
+    communities first covered since ``recent_start``, and those with one since ``silent_start``."""
+    t, a = area_totals.c, area_months.c
+    figures = {
+        row.area: {"communities": row.communities}
+        for row in session.execute(
+            select(t.area, t.communities).where(func.length(t.area) == digits, within(t.area, scope))
+        )
+    }
+    since = min(window_start, recent_start, silent_start)
     query = (
-        select(h.community_code, func.min(h.month))
-        .where(within(h.community_code, scope), func.length(h.community_code) == 12)
-        .group_by(h.community_code)
+        select(
+            a.area,
+            _sum_since(a.last_held, a.month, window_start).label("covered"),
+            _sum_since(a.communities, a.month, window_start).label("months_with_consultation"),
+            _sum_since(a.topics, a.month, window_start).label("topics"),
+            _sum_since(a.resident_topics, a.month, window_start).label("resident_topics"),
+            _sum_since(a.newly_covered, a.month, recent_start).label("newly_covered_recently"),
+            _sum_since(a.last_held, a.month, silent_start).label("recently_held"),
+        )
+        .where(func.length(a.area) == digits, within(a.area, scope), a.month >= since)
+        .group_by(a.area)
     )
-    return dict(session.execute(query).all())
+    for row in session.execute(query).mappings():
+        figures.setdefault(row["area"], {"communities": 0}).update({k: int(v) for k, v in row.items() if k != "area"})
+    return figures
+
+
+def silent_communities(session: Session, scope: str, silent_start: int, limit: int) -> list[str]:
+    """Active communities within ``scope`` without a consultation since ``silent_start``."""
+    d, c = divisions.c, community_coverage.c
+    query = (
+        select(d.code)
+        .select_from(divisions.outerjoin(community_coverage, c.community_code == d.code))
+        .where(
+            d.active.is_(True),
+            d.level == "community",
+            within(d.code, scope),
+            or_(c.last_month.is_(None), c.last_month < silent_start),
+        )
+        .order_by(d.code)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def last_held(session: Session, community_code: str, limit: int = 20) -> list:

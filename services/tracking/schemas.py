@@ -188,6 +188,7 @@ class AreaOut(Schema):
     newly_covered_recently = fields.Integer()
     projected_full_coverage = fields.Date(allow_none=True)
     on_track = fields.Boolean(allow_none=True)
+    silent = fields.Integer()
     silent_communities = fields.List(fields.String())
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from services.tracking import domain, events, repository
-from services.tracking.models import held_consultations, stakeholders
+from services.tracking.models import stakeholders
 from shared.divisions import Division
 from shared.principal import Principal
 from shared.problems import Forbidden, Invalid, NotFound
@@ -38,6 +38,7 @@ def load_divisions(uow: UnitOfWork, loaded: list[Division], resync: bool = False
     changed = domain.changed_divisions(loaded, repository.stored(uow.session, [d.code for d in loaded]), resync)
     repository.store(uow.session, changed)
     if changed:
+        repository.recount_totals(uow.session)
         events.divisions_changed(uow, changed)
     return changed
 
@@ -357,9 +358,33 @@ def no_longer_concerned(uow: UnitOfWork, subject: str, subject_id: str, person_i
 # -- coverage and rates ---------------------------------------------------------------------------------
 
 
-def held(uow: UnitOfWork, record: dict) -> None:
-    """A consultation held (live or recorded afterwards) counts for coverage (once)."""
-    uow.insert_once(held_consultations, record)
+def held(uow: UnitOfWork, record: dict) -> bool:
+    """A consultation held (live or recorded afterwards) counts for coverage, once: its row, and the
+    running aggregates of every area its community lies in (a handful of rows, whatever the size
+    of the registry). Returns whether it was new."""
+    session = uow.session
+    if not repository.add_held(session, record):
+        return False
+    code, month = record["community_code"], record["month"]
+    if len(code) != 12:
+        return True  # a street's consultation: held, but coverage counts communities
+    first_in_month = not repository.held_before_in_month(session, code, month, record["consultation_id"])
+    topics = {"consultations": 1, "topics": record["topics"], "resident_topics": record["resident_topics"]}
+    repository.bump(session, code, month, communities=int(first_in_month), **topics)
+    known = repository.coverage_of(session, code)
+    if known is None:
+        repository.bump(session, code, month, newly_covered=1, last_held=1)
+        repository.set_coverage(session, code, month, month)
+        return True
+    first, last = known
+    if month < first:  # recorded afterwards, before what was its first
+        repository.bump(session, code, first, newly_covered=-1)
+        repository.bump(session, code, month, newly_covered=1)
+    if month > last:
+        repository.bump(session, code, last, last_held=-1)
+        repository.bump(session, code, month, last_held=1)
+    repository.set_coverage(session, code, min(first, month), max(last, month))
+    return True
 
 
 def _scope(principal: Principal, scope: str | None) -> str:
@@ -375,54 +400,83 @@ class AreaCoverage:
     code: str
     name: str | None
     figures: domain.CoverageFigures
-    silent: list[str]  # communities without a consultation for ``silent_months`` or more
+    silent: int  # communities without a consultation for ``silent_months`` or more
+    silent_communities: list[str]  # their codes, for a street or smaller (at most SILENT_LISTED)
+
+
+SILENT_LISTED = 200
 
 
 def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_digits: int, today: date,
              window: int = 12, pace_months: int = 3, silent_months: int = 6) -> list[AreaCoverage]:  # fmt: skip
-    """Coverage of the caller's scope, one line per area of ``level_digits`` (6 districts, 9
-    streets, 12 communities) plus the whole scope first."""
+    """Coverage of the caller's scope (the whole scope first), then one line per area of
+    ``level_digits`` (6 districts, 9 streets, 12 communities) in it, from the running aggregates."""
     scope = _scope(principal, scope)
-    months = domain.window_months(today, window)
-    recent = domain.window_months(today, pace_months)
-    communities = repository.communities(uow.session, scope)
-    held_rows = repository.held_rows(uow.session, scope, months[0])
-    first = repository.first_months(uow.session, scope)
-    by_community: dict[str, set[int]] = {}
-    topics: dict[str, list[int]] = {}
-    for code, month, topic_count, resident in held_rows:
-        by_community.setdefault(code, set()).add(month)
-        counts = topics.setdefault(code, [0, 0])
-        counts[0] += topic_count
-        counts[1] += resident
-    silent_since = domain.month_index(today) - silent_months + 1
+    if len(scope) not in repository.AREA_DIGITS:
+        raise Invalid("范围须为省、市、区县、街道或社区的区划代码前缀", field="scope")
+    if level_digits < len(scope):
+        raise Invalid("汇总层级不能高于所选范围", field="level")
+    current = domain.month_index(today)
+    marks = {
+        "window_start": current - window + 1,
+        "recent_start": current - pace_months + 1,
+        "silent_start": current - silent_months + 1,
+    }
+    total = repository.area_figures(uow.session, scope=scope, digits=len(scope), **marks).get(scope, {})
+    areas = {} if level_digits == len(scope) else repository.area_figures(
+        uow.session, scope=scope, digits=level_digits, **marks
+    )  # fmt: skip
+    names = repository.division_names(uow.session, [code.ljust(12, "0") for code in (scope, *areas)])
 
-    def figures(codes: list[str]) -> tuple[domain.CoverageFigures, list[str]]:
-        covered = [c for c in codes if by_community.get(c)]
-        silent = [c for c in codes if not any(m >= silent_since for m in by_community.get(c, ()))]
-        return domain.CoverageFigures(
-            communities=len(codes),
-            covered=len(covered),
-            months_with_consultation=sum(len(by_community.get(c, ())) for c in codes),
+    def line(code: str, found: dict) -> AreaCoverage:
+        communities = found.get("communities", 0)
+        figures = domain.CoverageFigures(
+            communities=communities,
+            covered=found.get("covered", 0),
+            months_with_consultation=found.get("months_with_consultation", 0),
             window=window,
-            topics=sum(topics.get(c, [0, 0])[0] for c in codes),
-            resident_topics=sum(topics.get(c, [0, 0])[1] for c in codes),
-            newly_covered_recently=sum(1 for c in codes if first.get(c, -1) >= recent[0]),
+            topics=found.get("topics", 0),
+            resident_topics=found.get("resident_topics", 0),
+            newly_covered_recently=found.get("newly_covered_recently", 0),
             pace_months=pace_months,
-        ), silent
+        )
+        silent = communities - found.get("recently_held", 0)
+        listed = (
+            repository.silent_communities(uow.session, code, marks["silent_start"], SILENT_LISTED)
+            if len(code) >= 9 and silent
+            else []
+        )
+        return AreaCoverage(code, names.get(code.ljust(12, "0")), figures, silent, listed)
 
-    areas: dict[str, list[str]] = {}
-    for code in communities:
-        areas.setdefault(code[:level_digits], []).append(code)
-    names = repository.division_names(uow.session, [scope.ljust(12, "0"), *(a.ljust(12, "0") for a in areas)])
-    total, silent = figures(communities)
-    lines = [AreaCoverage(scope, names.get(scope.ljust(12, "0")), total, silent)]
-    for area in sorted(areas):
-        if area == scope:
-            continue
-        area_figures, area_silent = figures(areas[area])
-        lines.append(AreaCoverage(area, names.get(area.ljust(12, "0")), area_figures, area_silent))
-    return lines
+    return [line(scope, total), *(line(code, areas[code]) for code in sorted(areas))]
+
+
+def coverage_by_area(uow: UnitOfWork, *, digits: int, today: date, window: int = 12, pace_months: int = 3,
+                     silent_months: int = 6) -> dict[str, tuple[domain.CoverageFigures, int]]:  # fmt: skip
+    """Every area of ``digits`` (4 cities, 6 districts) in the registry: its coverage figures and
+    how many of its communities are silent; for the metrics, which have no caller's scope."""
+    current = domain.month_index(today)
+    found = repository.area_figures(
+        uow.session, scope="", digits=digits, window_start=current - window + 1,
+        recent_start=current - pace_months + 1, silent_start=current - silent_months + 1,
+    )  # fmt: skip
+    return {
+        area: (
+            domain.CoverageFigures(
+                communities=f.get("communities", 0), covered=f.get("covered", 0),
+                months_with_consultation=f.get("months_with_consultation", 0), window=window,
+                topics=f.get("topics", 0), resident_topics=f.get("resident_topics", 0),
+                newly_covered_recently=f.get("newly_covered_recently", 0), pace_months=pace_months,
+            ),
+            f.get("communities", 0) - f.get("recently_held", 0),
+        )
+        for area, f in found.items()
+    }  # fmt: skip
+
+
+def open_tasks_by_area(uow: UnitOfWork, digits: int, today: date) -> dict[str, tuple[int, int]]:
+    """(open, overdue) tasks by area of ``digits``."""
+    return repository.open_tasks_by_area(uow.session, digits, today)
 
 
 def rates(uow: UnitOfWork, principal: Principal, *, scope: str | None, since: datetime, until: datetime,

@@ -4,6 +4,7 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 from pathlib import Path
 
 from services.tracking import api, models
+from services.tracking.gauges import CoverageCollector
 from services.tracking.handlers import HANDLERS
 from services.tracking.periodic import TaskClock
 from shared.service import ServiceSpec
@@ -22,4 +23,5 @@ SPEC = ServiceSpec(
     blueprints=lambda: list(api.BLUEPRINTS),
     handlers=HANDLERS,
     background=background,
+    collectors=lambda runtime: [CoverageCollector(runtime)],
 )

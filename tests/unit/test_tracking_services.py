@@ -261,8 +261,29 @@ def test_coverage_by_district_counts_the_communities_with_a_consultation_in_the_
     assert guichi.figures.regularity == Fraction(3, 6 * 12)  # three months with a consultation
     assert guichi.figures.bottom_up_ratio == Fraction(2, 3)
     assert guichi.figures.newly_covered_recently == 1  # 西街 first held in October (烟柳园 in March)
-    assert sorted(guichi.silent) == ["341702001003", "341702001004", "341702002001", "341702002002"]
+    assert guichi.silent == 4
+    with tracking.unit_of_work() as uow:
+        (chiyang,) = services.coverage(uow, city, scope="341702001", level_digits=9, today=date(2026, 12, 1))
+    assert chiyang.silent_communities == ["341702001003", "341702001004"]
     assert (dongzhi.figures.communities, dongzhi.figures.covered) == (2, 1)
+
+
+def test_the_aggregates_count_a_consultation_once_and_move_with_one_recorded_afterwards(tracking):
+    city = Principal("op", "city_operator", "3417")
+
+    def district():
+        with tracking.unit_of_work() as uow:
+            return services.coverage(uow, city, scope="341702", level_digits=6, today=date(2026, 12, 1))[0].figures
+
+    with tracking.unit_of_work() as uow:
+        assert services.held(uow, held("a", "341702001001", date(2026, 11, 5)))
+        assert not services.held(uow, held("a", "341702001001", date(2026, 11, 5)))  # redelivered
+        services.held(uow, held("a2", "341702001001", date(2026, 11, 20)))  # same month: one month counted
+    assert (district().covered, district().months_with_consultation, district().newly_covered_recently) == (1, 1, 1)
+    with tracking.unit_of_work() as uow:  # 补录: held in a room back in April, recorded now
+        services.held(uow, {**held("b", "341702001001", date(2026, 4, 2)), "recorded_afterwards": True})
+    after = district()
+    assert (after.covered, after.months_with_consultation, after.newly_covered_recently) == (1, 2, 0)
 
 
 def test_coverage_and_rates_refuse_a_scope_beyond_the_callers(tracking, clock):
@@ -280,3 +301,25 @@ def test_rates_over_a_period(tracking, assigned, clock):
                                  until=clock.now() + timedelta(days=1), now=clock.now())  # fmt: skip
     assert (figures.assigned, figures.responded, figures.due, figures.on_time) == (1, 1, 1, 1)
     assert figures.satisfaction_rate == Fraction(1)
+
+
+def test_the_gauges_give_coverage_and_tasks_by_district_and_city(tracking, assigned, clock, settings):
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from services.tracking.gauges import CoverageCollector
+
+    with tracking.unit_of_work() as uow:
+        services.held(uow, held("a", "341702001001", date(2026, 11, 5)))
+    registry = CollectorRegistry()
+    registry.register(
+        CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=tracking.unit_of_work))
+    )
+    text = generate_latest(registry).decode()
+    assert 'xieshang_coverage_communities{area="341702",level="district"} 6.0' in text
+    assert 'xieshang_coverage_covered_communities{area="3417",level="city"} 1.0' in text
+    assert 'xieshang_coverage_ratio{area="341721",level="district"} 0.0' in text
+    assert 'xieshang_tasks_open{area="341702",level="district"} 1.0' in text
+    assert "xieshang_coverage_target_ratio 1.0" in text
+    assert "341702001001" not in text  # never a community
