@@ -139,12 +139,15 @@ area_months = Table(
     metadata,
     Column("area", String(12), primary_key=True),
     Column("month", Integer, primary_key=True),
+    Column("digits", Integer, nullable=False),  # the area's level: 2, 4, 6, 9 or 12 digits
     Column("consultations", Integer, nullable=False),
     Column("communities", Integer, nullable=False),  # communities of the area with one held that month
     Column("topics", Integer, nullable=False),
     Column("resident_topics", Integer, nullable=False),
     Column("newly_covered", Integer, nullable=False),  # communities whose first consultation was that month
     Column("last_held", Integer, nullable=False),  # communities whose latest consultation is that month
+    # Reports and scrapes read one level at a time (all districts, a city's streets…).
+    Index("ix_area_month_level", "digits", "area", "month"),
 )
 
 # Active communities per area (every prefix), recounted whenever the registry is loaded.
@@ -152,5 +155,7 @@ area_totals = Table(
     "area_total",
     metadata,
     Column("area", String(12), primary_key=True),
+    Column("digits", Integer, nullable=False),
     Column("communities", Integer, nullable=False),
+    Index("ix_area_total_level", "digits", "area"),
 )

@@ -349,7 +349,8 @@ def set_coverage(session: Session, community_code: str, first: int, last: int) -
 def bump(session: Session, community_code: str, month: int, **increments: int) -> None:
     """Add ``increments`` to the (area, month) counters of every area the community lies in."""
     rows = [
-        {"area": area, "month": month, **dict.fromkeys(_COUNTS, 0), **increments} for area in areas_of(community_code)
+        {"area": area, "month": month, "digits": len(area), **dict.fromkeys(_COUNTS, 0), **increments}
+        for area in areas_of(community_code)
     ]
     stmt = dialect_insert(session)(area_months).values(rows)
     changed = {name: area_months.c[name] + stmt.excluded[name] for name in increments}
@@ -362,8 +363,39 @@ def recount_totals(session: Session) -> None:
     session.execute(area_totals.delete())
     for digits in AREA_DIGITS:
         area = func.substr(d.code, 1, digits)
-        counted = select(area, func.count()).where(d.active.is_(True), d.level == "community").group_by(area)
-        session.execute(insert(area_totals).from_select(["area", "communities"], counted))
+        counted = select(area, literal(digits), func.count()).where(d.active.is_(True), d.level == "community")
+        session.execute(insert(area_totals).from_select(["area", "digits", "communities"], counted.group_by(area)))
+
+
+def rebuild_coverage(session: Session) -> None:
+    """The aggregates again from the consultations held, in bulk (a repair, or a first load of
+    history): what ``services.held`` keeps up one consultation at a time."""
+    h, c = held_consultations.c, community_coverage.c
+    session.execute(area_months.delete())
+    session.execute(community_coverage.delete())
+    communities_only = func.length(h.community_code) == 12
+    spans = select(h.community_code, func.min(h.month), func.max(h.month)).where(communities_only)
+    session.execute(
+        insert(community_coverage).from_select(
+            ["community_code", "first_month", "last_month"], spans.group_by(h.community_code)
+        )
+    )
+    insert_ = dialect_insert(session)
+    columns = ["area", "month", "digits", *_COUNTS]
+    for digits in AREA_DIGITS:
+        area = func.substr(h.community_code, 1, digits)
+        per_month = select(
+            area, h.month, literal(digits), func.count(), func.count(h.community_code.distinct()),
+            func.sum(h.topics), func.sum(h.resident_topics), literal(0), literal(0),
+        ).where(communities_only).group_by(area, h.month)  # fmt: skip
+        session.execute(insert(area_months).from_select(columns, per_month))
+        for month, counter in ((c.first_month, "newly_covered"), (c.last_month, "last_held")):
+            coverage_area = func.substr(c.community_code, 1, digits)
+            counts = [func.count() if name == counter else literal(0) for name in _COUNTS]
+            spans_by_area = select(coverage_area, month, literal(digits), *counts).where(c.community_code != "")
+            stmt = insert_(area_months).from_select(columns, spans_by_area.group_by(coverage_area, month))
+            session.execute(stmt.on_conflict_do_update(index_elements=["area", "month"],
+                                                       set_={counter: stmt.excluded[counter]}))  # fmt: skip
 
 
 def _sum_since(column, month_column, since: int):
@@ -378,9 +410,7 @@ def area_figures(session: Session, *, scope: str, digits: int, window_start: int
     t, a = area_totals.c, area_months.c
     figures = {
         row.area: {"communities": row.communities}
-        for row in session.execute(
-            select(t.area, t.communities).where(func.length(t.area) == digits, within(t.area, scope))
-        )
+        for row in session.execute(select(t.area, t.communities).where(t.digits == digits, within(t.area, scope)))
     }
     since = min(window_start, recent_start, silent_start)
     query = (
@@ -393,7 +423,7 @@ def area_figures(session: Session, *, scope: str, digits: int, window_start: int
             _sum_since(a.newly_covered, a.month, recent_start).label("newly_covered_recently"),
             _sum_since(a.last_held, a.month, silent_start).label("recently_held"),
         )
-        .where(func.length(a.area) == digits, within(a.area, scope), a.month >= since)
+        .where(a.digits == digits, within(a.area, scope), a.month >= since)
         .group_by(a.area)
     )
     for row in session.execute(query).mappings():

@@ -388,9 +388,10 @@ def held(uow: UnitOfWork, record: dict) -> bool:
 
 
 def _scope(principal: Principal, scope: str | None) -> str:
-    scope = scope or principal.scope
-    if not scope.isdigit() or len(scope) > 12:
-        raise Invalid("范围须为区划代码前缀", field="scope")
+    """The asked scope (default: the caller's, "" for the whole country), inside the caller's."""
+    scope = principal.scope if scope is None else scope
+    if scope and (not scope.isdigit() or len(scope) not in repository.AREA_DIGITS):
+        raise Invalid("范围须为省、市、区县、街道或社区的区划代码前缀", field="scope")
     principal.require_scope(scope)
     return scope
 
@@ -412,8 +413,6 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
     """Coverage of the caller's scope (the whole scope first), then one line per area of
     ``level_digits`` (6 districts, 9 streets, 12 communities) in it, from the running aggregates."""
     scope = _scope(principal, scope)
-    if len(scope) not in repository.AREA_DIGITS:
-        raise Invalid("范围须为省、市、区县、街道或社区的区划代码前缀", field="scope")
     if level_digits < len(scope):
         raise Invalid("汇总层级不能高于所选范围", field="level")
     current = domain.month_index(today)
@@ -422,7 +421,13 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
         "recent_start": current - pace_months + 1,
         "silent_start": current - silent_months + 1,
     }
-    total = repository.area_figures(uow.session, scope=scope, digits=len(scope), **marks).get(scope, {})
+    if scope:
+        total = repository.area_figures(uow.session, scope=scope, digits=len(scope), **marks).get(scope, {})
+    else:  # the whole country: its provinces added up
+        total = {}
+        for figures in repository.area_figures(uow.session, scope="", digits=2, **marks).values():
+            for name, value in figures.items():
+                total[name] = total.get(name, 0) + value
     areas = {} if level_digits == len(scope) else repository.area_figures(
         uow.session, scope=scope, digits=level_digits, **marks
     )  # fmt: skip

@@ -323,3 +323,25 @@ def test_the_gauges_give_coverage_and_tasks_by_district_and_city(tracking, assig
     assert 'xieshang_tasks_open{area="341702",level="district"} 1.0' in text
     assert "xieshang_coverage_target_ratio 1.0" in text
     assert "341702001001" not in text  # never a community
+
+
+def test_rebuilding_the_aggregates_in_bulk_gives_what_they_were_kept_at(tracking):
+    from sqlalchemy import select
+
+    from services.tracking.models import area_months, community_coverage
+
+    with tracking.unit_of_work() as uow:
+        for n, (community, day) in enumerate([("341702001001", date(2026, 11, 5)), ("341702001001", date(2026, 4, 2)),
+                                              ("341702001001", date(2026, 11, 25)), ("341702001002", date(2026, 9, 1)),
+                                              ("341721100001", date(2025, 12, 1))]):  # fmt: skip
+            services.held(uow, held(f"c{n}", community, day, (("resident", n % 2), ("top_down", 1))))
+
+    def snapshot():
+        with tracking.unit_of_work() as uow:
+            months = {tuple(r) for r in uow.session.execute(select(area_months)).all() if any(r[3:])}
+            return months, set(uow.session.execute(select(community_coverage)).all())
+
+    kept = snapshot()
+    with tracking.unit_of_work() as uow:
+        repository.rebuild_coverage(uow.session)
+    assert snapshot() == kept

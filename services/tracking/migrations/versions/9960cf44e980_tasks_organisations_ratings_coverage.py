@@ -1,14 +1,14 @@
 """tasks, organisations, ratings, coverage
 
-Revision ID: e1e7ddff6686
+Revision ID: 9960cf44e980
 Revises: d1597215049b
-Create Date: 2026-12-01 08:28:47.690757
+Create Date: 2026-12-01 08:30:20.188612
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "e1e7ddff6686"
+revision = "9960cf44e980"
 down_revision = "d1597215049b"
 branch_labels = None
 depends_on = None
@@ -20,6 +20,7 @@ def upgrade() -> None:
         "area_month",
         sa.Column("area", sa.String(length=12), nullable=False),
         sa.Column("month", sa.Integer(), nullable=False),
+        sa.Column("digits", sa.Integer(), nullable=False),
         sa.Column("consultations", sa.Integer(), nullable=False),
         sa.Column("communities", sa.Integer(), nullable=False),
         sa.Column("topics", sa.Integer(), nullable=False),
@@ -28,12 +29,19 @@ def upgrade() -> None:
         sa.Column("last_held", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("area", "month"),
     )
+    with op.batch_alter_table("area_month", schema=None) as batch_op:
+        batch_op.create_index("ix_area_month_level", ["digits", "area", "month"], unique=False)
+
     op.create_table(
         "area_total",
         sa.Column("area", sa.String(length=12), nullable=False),
+        sa.Column("digits", sa.Integer(), nullable=False),
         sa.Column("communities", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("area"),
     )
+    with op.batch_alter_table("area_total", schema=None) as batch_op:
+        batch_op.create_index("ix_area_total_level", ["digits", "area"], unique=False)
+
     op.create_table(
         "community_coverage",
         sa.Column("community_code", sa.String(length=12), nullable=False),
@@ -209,6 +217,12 @@ def downgrade() -> None:
 
     op.drop_table("held_consultation")
     op.drop_table("community_coverage")
+    with op.batch_alter_table("area_total", schema=None) as batch_op:
+        batch_op.drop_index("ix_area_total_level")
+
     op.drop_table("area_total")
+    with op.batch_alter_table("area_month", schema=None) as batch_op:
+        batch_op.drop_index("ix_area_month_level")
+
     op.drop_table("area_month")
     # ### end Alembic commands ###
