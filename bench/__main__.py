@@ -1,5 +1,6 @@
-"""``python -m bench [--only bus|gateway|duplicates|fanout] [--events N] [--requests N] [--rounds R] [--profile]``:
-print the bus, gateway, duplicate look-up and notify fan-out benchmark figures (all by default, in one run)."""
+"""``python -m bench [--only bus|gateway|duplicates|fanout|coverage] [--events N] [--requests N] [--rounds R]
+[--profile]``: print the bus, gateway, duplicate look-up, notify fan-out and tracking coverage benchmark figures
+(all by default, in one run)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import logging
 import os
 import sys
 
-from bench import bus, duplicates, fanout, gateway
+from bench import bus, coverage, duplicates, fanout, gateway
 from bench.infra import add_database_url
 
-BENCHES = ("bus", "gateway", "duplicates", "fanout")
+BENCHES = ("bus", "gateway", "duplicates", "fanout", "coverage")
 
 
 def _positive(raw: str) -> int:
@@ -95,6 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         help="fanout: resident contacts of the announced community (default: $XIESHANG_BENCH_SUBSCRIBERS or 35000)",
     )
     parser.add_argument(
+        "--communities",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_COMMUNITIES", "620000")),
+        help="coverage: communities in the registry (default: $XIESHANG_BENCH_COMMUNITIES or 620000)",
+    )
+    parser.add_argument(
+        "--consultations",
+        type=_positive,
+        default=_positive(os.environ.get("XIESHANG_BENCH_CONSULTATIONS", "5000000")),
+        help="coverage: consultations held (default: $XIESHANG_BENCH_CONSULTATIONS or 5000000)",
+    )
+    parser.add_argument(
         "--amqp-url",
         default=os.environ.get("XIESHANG_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         help="RabbitMQ (default: $XIESHANG_BENCH_AMQP_URL)",
@@ -145,6 +158,15 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.rounds,
             database_url=args.database_url,
             profile=args.profile,
+        )
+    if args.only in (None, "coverage"):
+        if args.only is None:
+            print(flush=True)
+        coverage.run(
+            communities=args.communities,
+            consultations=args.consultations,
+            rounds=args.rounds,
+            database_url=args.database_url,
         )
     return 0
 

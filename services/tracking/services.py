@@ -402,7 +402,7 @@ class AreaCoverage:
     name: str | None
     figures: domain.CoverageFigures
     silent: int  # communities without a consultation for ``silent_months`` or more
-    silent_communities: list[str]  # their codes, for a street or smaller (at most SILENT_LISTED)
+    silent_communities: list[str]  # their codes, for a scope of a street or smaller (at most SILENT_LISTED)
 
 
 SILENT_LISTED = 200
@@ -446,9 +446,10 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
             pace_months=pace_months,
         )
         silent = communities - found.get("recently_held", 0)
+        # Named for the scope itself when it is a street or a community (drill down to see them).
         listed = (
             repository.silent_communities(uow.session, code, marks["silent_start"], SILENT_LISTED)
-            if len(code) >= 9 and silent
+            if code == scope and len(code) >= 9 and silent
             else []
         )
         return AreaCoverage(code, names.get(code.ljust(12, "0")), figures, silent, listed)
