@@ -17,7 +17,7 @@ migrated with notify's Alembic scripts (``Platform.migrate``) and dropped at the
    and handlers, one transaction, from the call until it returns (after commit): the inbox row, the
    invitees' rows (``uow.insert_once``), and the subscribers' in-app and queued SMS rows expanded
    inside the database (``INSERT … SELECT`` from the directory joined to ``sms_stop``, ON CONFLICT DO
-   NOTHING; services/notify/delivery.py). The rows written
+   NOTHING; ``fan_out_app``/``fan_out_sms`` in services/notify/repository.py). The rows written
    are counted and checked against what the contact mix implies. Each round uses a new event id;
    between rounds the event's rows are deleted and the tables vacuumed.
 3. raw (timed, median of R rounds, same run): N ready-made ``notification`` rows (the announcement's

@@ -1,18 +1,25 @@
-"""Notify's rules: the Chinese text of every message, and how event facts are shown in it.
+"""Notify's rules, pure (no Flask, no SQL): the Chinese text of every message and how event facts
+are shown in it; the contact directory's entries and preferences; whom a message goes to (accounts
+or a group of contacts) and who takes what; the ids of the messages notify raises from its own clock.
 
 Every template declares its variables when it is defined: a template whose text names a variable it
 does not declare, or declares one its text does not use, fails at import. ``render`` refuses a
 missing or an unknown variable, so a message is never sent half-filled.
+
+The routing table (``routing.py``) and the SMS text rules (``sms.py``) are domain modules too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import string
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from shared.principal import Principal
 from shared.vocabulary import CONSULTATION_FORMS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -235,6 +242,21 @@ def change_preferences(contact: Contact, changes: dict, now: datetime) -> Contac
     return replace(contact, **values, updated_at=now)
 
 
+def visible_to(principal: Principal, contact: Contact) -> bool:
+    """Who sees and changes a contact: the managers whose scope covers its community (``/me``: the
+    resident whose account it is)."""
+    return principal.covers(contact.community_code)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """A line of a contacts CSV: its ContactIn input (``data``), or why it could not be read."""
+
+    line: int
+    data: dict | None
+    errors: list[str] = dataclasses.field(default_factory=list)
+
+
 def wants(contact, channel: str, category: str) -> bool:
     """Whether a contact entry (anything with ``channels`` and ``opt_outs``) takes messages of a
     category on a channel; without an entry a person is told in the app only."""
@@ -246,3 +268,62 @@ def wants(contact, channel: str, category: str) -> bool:
 def _ordered(values, order: tuple[str, ...]) -> tuple[str, ...]:
     given = set(values)
     return tuple(v for v in order if v in given)
+
+
+# -- whom a message goes to ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An account: told in the app by its id, and by SMS through the contact whose ``app_user_id`` it
+    is (without a contact entry, in the app only); ``variables`` say what the message says about them."""
+
+    user_id: str
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ContactGroup:
+    """Every live contact of a kind, of one community or one department where given, all told the
+    same (a community's subscribers, a department's contacts, the operators)."""
+
+    kind: str
+    variables: dict[str, str]
+    community_code: str | None = None
+    department_id: str | None = None
+
+
+class ContactEntry(NamedTuple):
+    """What delivery needs of a live contact: channels, opt-outs, quiet hours, and whether its number
+    replied 退订 (``stopped``)."""
+
+    id: str
+    app_user_id: str | None
+    channels: list[str]
+    opt_outs: list[str]
+    quiet_start: str
+    quiet_end: str
+    stopped: bool
+
+
+# -- messages raised by notify's own clock, each under an id of its own so it is written once ---------
+
+# Namespaces of the reminders' and alerts' message ids (uuid5).
+REMINDER_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:consultation_reminder")
+ALERT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:operations_dead_letters")
+UNANNOUNCED_PLACE = "另行通知"
+
+
+def reminder_id(consultation_id: str, starts_at: datetime) -> str:
+    """The reminder's message id: the same for the same consultation and start, new after a postponement."""
+    return str(uuid.uuid5(REMINDER_IDS, f"{consultation_id}/{starts_at.astimezone(UTC).isoformat()}"))
+
+
+def alert_id(service: str, now: datetime) -> str:
+    """The dead-letter alert's message id: one per service and UTC hour."""
+    return str(uuid.uuid5(ALERT_IDS, f"{service}/{now.astimezone(UTC):%Y-%m-%dT%H}"))
+
+
+def piled_up(counts: dict[str, int], threshold: int) -> dict[str, int]:
+    """The dead-letter queues operators are told of: those holding at least ``threshold``, by service."""
+    return {service: count for service, count in sorted(counts.items()) if count >= threshold}

@@ -1,5 +1,7 @@
-"""Notify's tables: app notifications (the in-app inbox), outbox/inbox, the division replica, and the
-audience replicas that say who a step concerns (kept from events, ids only, no personal data)."""
+"""Notify's tables (SQLAlchemy Core; the SQL that uses them is in ``repository.py``): app
+notifications (the in-app inbox), outbox/inbox, the division replica, the audience replicas that
+say who a step concerns (kept from events, ids only, no personal data), the contact directory and
+the SMS queue with its stop list."""
 
 from __future__ import annotations
 
@@ -116,7 +118,7 @@ contacts = Table(
 )
 
 
-# -- SMS (services/notify/sms.py: states; sender.py: how they are sent) -------------------------------
+# -- SMS (services/notify/sms.py: states; periodic/sender.py: how they are sent) ----------------------
 
 sms_messages = Table(
     "sms_message",

@@ -1,4 +1,5 @@
-"""Contact phone numbers at rest: AES-256-GCM ciphertext plus an HMAC-SHA256 look-up hash.
+"""The phone vault (an infrastructure adapter): contact phone numbers at rest, AES-256-GCM ciphertext
+plus an HMAC-SHA256 look-up hash.
 
 The key material is ``XIESHANG_NOTIFY_PHONE_KEY`` (base64 of 32 bytes). Where it is unset (the
 embedded default), a per-installation key is kept in ``<data dir>/keys/notify-phone.key``, created

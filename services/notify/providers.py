@@ -1,4 +1,5 @@
-"""SMS providers behind one interface: ``send(Outgoing) -> Accepted`` or ``ProviderError``.
+"""SMS providers (infrastructure adapters, called by ``periodic/sender.py``) behind one interface:
+``send(Outgoing) -> Accepted`` or ``ProviderError``.
 
 - ``KannelProvider``: the open-source SMS gateway (smsbox's HTTP ``sendsms``). The text goes as
   UTF-8 with ``coding=2`` (Kannel sends it in UCS-2, the alphabet carriers count Chinese in; without
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from services.notify.phones import mask
+from shared.clock import utcnow
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class FileProvider:
             "to": mask(message.phone),
             "text": message.text,
             "parts": message.parts,
-            "at": datetime.now(UTC).isoformat(),
+            "at": utcnow().isoformat(),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, self.path.open("a", encoding="utf-8") as out:

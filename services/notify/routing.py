@@ -1,14 +1,14 @@
-"""Who is told what: the one routing table from events to messages.
+"""Who is told what: the one routing table from events to messages (a domain module, pure).
 
 Each routed event type names one or more routes; a route names a template of ``domain.TEMPLATES``
-and a recipients rule. The handler (``events.py``) works out the recipients and the template's
-variables and writes, per recipient, an in-app message (channel ``app``) and an SMS (channel
-``sms``, queued for the sender) as the recipient's contact entry allows: its channels, its opt-outs
-per category (``domain.category``: the template name's first word), a number that replied 退订,
-and its quiet hours (SMS wait until they end, unless the template is ``domain.URGENT``). Each
-message is written once per (event, recipient, channel), so a redelivered event adds nothing, and a
-person reached by two routes of one event (an invitee who also subscribes) hears it once, by the
-first route.
+and a recipients rule. The delivery of a routed event (``services.deliver_event``) works out the
+recipients and the template's variables (``recipients.py``) and writes, per recipient, an in-app
+message (channel ``app``) and an SMS (channel ``sms``, queued for the sender) as the recipient's
+contact entry allows: its channels, its opt-outs per category (``domain.category``: the template
+name's first word), a number that replied 退订, and its quiet hours (SMS wait until they end,
+unless the template is ``domain.URGENT``). Each message is written once per (event, recipient,
+channel), so a redelivered event adds nothing, and a person reached by two routes of one event (an
+invitee who also subscribes) hears it once, by the first route.
 
 ================================ ======================= =========== ================================
 event                            template                rule        variables
@@ -39,8 +39,9 @@ tracking.task.escalated          task_escalated          department  title, reas
 (dead letters pile up)           operations_dead_letters operators   service, count
 ================================ ======================= =========== ================================
 
-The last two rows are not events: ``reminders.py`` and ``watch.py`` raise them from notify's own
-clock, each under a deterministic id so it, too, is told once.
+The last two rows are not events: ``periodic/reminders.py`` and ``periodic/dead_letters.py`` raise
+them from notify's own clock, each under a deterministic id so it, too, is told once. A community
+notice sent by hand (``NOTICE``, ``POST /api/v1/notify/sms/notices``) goes to the subscribers.
 
 Recipients rules:
 
@@ -152,9 +153,11 @@ ROUTES: dict[str, tuple[Route, ...]] = {
     "tracking.task.escalated": (Route("task_escalated", DEPARTMENT, ("title", "reason")),),
 }
 
-# Raised by notify's own clock (reminders.py, watch.py), not by an event of another service.
+# Raised by notify's own clock (periodic/), not by an event of another service.
 REMINDER = Route("consultation_reminder", INVITED, ("title", "starts_at", "place"))
 DEAD_LETTERS = Route("operations_dead_letters", OPERATORS, ("service", "count"))
+# A community notice sent by hand (sms_api.py).
+NOTICE = Route("community_notice", SUBSCRIBERS, ("content",))
 
 # Events kept in notify's audience replicas, and the tables they keep.
 REPLICAS: dict[str, tuple[str, ...]] = {

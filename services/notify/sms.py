@@ -1,5 +1,6 @@
-"""SMS rules: the text as carriers count it, when a message may go out, what a delivery report or a
-resident's reply means, and the states a message moves through. No Flask, no SQL.
+"""SMS rules (a domain module, pure: no Flask, no SQL): the text as carriers count it, when a message
+may go out or is held back, what a delivery report or a resident's reply means, and the states a
+message moves through.
 
 Length is counted as Chinese carriers count it: a message is sent in UCS-2, every character
 (Chinese, Latin, digit or punctuation, the 【签名】 signature included) is one, a character outside
@@ -16,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from services.notify.domain import SHANGHAI, Template, TemplateError
+from services.notify.domain import SHANGHAI, ContactEntry, Template, TemplateError, wants
 
 COMMIT_MARK = "sms"  # a commit that queued SMS wakes the sender of the same process
 SINGLE = 70
@@ -130,6 +131,18 @@ def quiet_until(quiet_start: str, quiet_end: str, moment: datetime) -> datetime 
     return ends
 
 
+def held_back(contact: ContactEntry | None, category: str) -> str | None:
+    """Why a claimed message is not sent after all, checked again at send time (a reply or a change
+    may have come since it was queued), or None; ``contact`` is None once it left the directory."""
+    if contact is None:
+        return "联系人已删除"
+    if contact.stopped:
+        return "该号码已回复退订"
+    if not wants(contact, "sms", category):
+        return "联系人已退订此类通知"
+    return None
+
+
 def retry_at(attempts: int, delays: tuple[float, ...], now: datetime) -> datetime | None:
     """When to try again after ``attempts`` failed tries; None once the back-off is used up."""
     if attempts > len(delays):
@@ -148,6 +161,17 @@ KANNEL_REPORTS = {
     16: (FAILED, "短信中心拒收"),
 }
 
+
+def kannel_outcome(report_type: int, answer: str | None) -> tuple[str, str | None] | None:
+    """The status and reason a Kannel report moves a message to (None: a report type that moves
+    nothing); the SMSC's answer goes with a failure's reason."""
+    status, reason = KANNEL_REPORTS.get(report_type, (None, None))
+    if status is None:
+        return None
+    answer = (answer or "").strip()
+    return status, f"{reason}({answer})" if reason and answer else reason
+
+
 STOP_WORDS = frozenset({"T", "TD", "退订", "N", "退", "取消"})
 RESUME_WORDS = frozenset({"订阅", "DY"})
 STOP, RESUME = "stop", "resume"
@@ -162,3 +186,9 @@ def reply_intent(text: str) -> str | None:
     if word in RESUME_WORDS:
         return RESUME
     return None
+
+
+def national(number: str) -> str:
+    """Carriers give the sender as +86138…, 86138… or 138…; the directory keeps 138…."""
+    digits = number.strip().removeprefix("+")
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits

@@ -8,7 +8,7 @@ from kombu import Connection
 from sqlalchemy import select
 
 from services.notify.models import notifications
-from services.notify.watch import DeadLetterWatch, broker_dead_letters
+from services.notify.periodic.dead_letters import DeadLetterWatch, broker_dead_letters
 
 
 def fill_dead_queue(url: str, topology, service: str, count: int) -> None:
@@ -35,7 +35,7 @@ def test_the_broker_counter_reads_each_dead_queues_depth(platform, amqp_url):
 def test_the_watch_tells_operators_from_the_real_queue(platform, amqp_url):
     notify = platform.runtime("notify")
     fill_dead_queue(amqp_url, platform.topology, "intake", 10)
-    watch = DeadLetterWatch(notify.settings, notify.topology, notify.unit_of_work)
+    watch = DeadLetterWatch(notify.settings, notify.topology, notify.unit_of_work, notify.clock)
     assert watch.count_dead_letters is not None  # a real broker: the default counter
     assert watch.check(datetime.now(UTC))["intake"] == 10
     with notify.db.sessions() as session:  # no operator contacts in this test: nobody to tell

@@ -1,5 +1,5 @@
 """Notify's own clock: reminders before a consultation and the dead-letter watch
-(services/notify/reminders.py, watch.py)."""
+(services/notify/periodic/reminders.py, dead_letters.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from services.notify import sms
+from services.notify.domain import alert_id, reminder_id
 from services.notify.models import notifications, sms_messages
-from services.notify.reminders import Reminders, reminder_id
-from services.notify.sender import SmsSender
+from services.notify.periodic.dead_letters import DeadLetterWatch
+from services.notify.periodic.reminders import Reminders
+from services.notify.periodic.sender import SmsSender
 from services.notify.spec import background
-from services.notify.watch import DeadLetterWatch, alert_id
 from tests.unit.notify_events import apply, event, topics
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 in Beijing: no quiet hours
@@ -40,7 +41,7 @@ def postponed_to(starts_at: datetime, previous: datetime, invitees=INVITEES):
 
 @pytest.fixture
 def reminders(notify):
-    return Reminders(notify.db, notify.settings, notify.unit_of_work)
+    return Reminders(notify.unit_of_work, notify.settings, notify.clock)
 
 
 def reminder_messages(notify, template="consultation_reminder") -> list[tuple[str, str, str]]:
@@ -127,7 +128,7 @@ def test_a_consultation_already_started_is_not_reminded(notify, reminders):
 
 def test_the_lead_time_is_configurable(notify):
     apply(notify, announced_at(NOW + timedelta(hours=30)))
-    two_days = Reminders(notify.db, notify.settings.replace(reminder_hours=48.0), notify.unit_of_work)
+    two_days = Reminders(notify.unit_of_work, notify.settings.replace(reminder_hours=48.0), notify.clock)
     assert two_days.remind_due(NOW) == 1
 
 
@@ -135,7 +136,9 @@ def test_the_lead_time_is_configurable(notify):
 
 
 def watch(notify, counts: dict[str, int]) -> DeadLetterWatch:
-    return DeadLetterWatch(notify.settings, notify.topology, notify.unit_of_work, lambda services: dict(counts))
+    return DeadLetterWatch(
+        notify.settings, notify.topology, notify.unit_of_work, notify.clock, lambda names: dict(counts)
+    )
 
 
 def test_operators_hear_of_a_piling_dead_letter_queue_once_an_hour(notify, add_contact):
@@ -169,7 +172,7 @@ def test_the_gauge_follows_the_queue(notify):
 
 
 def test_on_the_in_memory_bus_the_watch_does_nothing(notify):
-    idle = DeadLetterWatch(notify.settings, notify.topology, notify.unit_of_work)
+    idle = DeadLetterWatch(notify.settings, notify.topology, notify.unit_of_work, notify.clock)
     assert idle.count_dead_letters is None and idle.check(NOW) == {}
     idle.start()
     assert idle._thread is None

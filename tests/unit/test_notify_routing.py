@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from services.notify import domain, routing
-from services.notify.events import FACTS, HANDLERS, KEEPERS, RECIPIENTS
+from services.notify.handlers import HANDLERS
 from services.notify.models import notifications
+from services.notify.recipients import FACTS, KEEPERS, RECIPIENTS
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
 from tests.conftest import YANLIUYUAN
 from tests.support import wait_until
@@ -96,9 +97,7 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
     assert set(HANDLERS) == set(routing.ROUTES) | set(routing.REPLICAS) | {DIVISIONS_CHANGED}
     routes = [route for routes in routing.ROUTES.values() for route in routes]
     assert {route.recipients for route in routes} | {routing.OPERATORS} == set(RECIPIENTS) == set(routing.RULES)
-    from services.notify.sms_api import NOTICE
-
-    extra = (routing.REMINDER, routing.DEAD_LETTERS, NOTICE)
+    extra = (routing.REMINDER, routing.DEAD_LETTERS, routing.NOTICE)
     assert {route.template for route in (*routes, *extra)} == set(domain.TEMPLATES)
 
 

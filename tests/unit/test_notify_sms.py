@@ -1,5 +1,5 @@
 """Notify's SMS: carriers' length rules, who gets an SMS and when, the sender's outcomes, delivery
-reports and opt-out replies (services/notify/sms.py, delivery.py, sender.py, sms_api.py)."""
+reports and opt-out replies (services/notify/sms.py, services.py, periodic/sender.py, sms_api.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from services.notify import domain, sms
+from services.notify import domain, handlers, sms
 from services.notify.models import notifications, sms_messages, sms_stops
+from services.notify.periodic.sender import RateLimit, SmsSender
 from services.notify.phones import vault_for
 from services.notify.providers import Accepted, FileProvider, ProviderError
-from services.notify.sender import RateLimit, SmsSender
+from shared.clock import FixedClock
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
 from tests.unit.notify_events import SUBMITTER, TITLE, announced, apply, event, submitted
 
@@ -104,17 +105,12 @@ def app_messages(notify, event_id: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def daytime(monkeypatch):
-    """Fan-out and sender see a fixed Beijing time (10:00 unless a test moves it)."""
-    clock = {"now": DAYTIME}
-
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return clock["now"].astimezone(tz) if tz else clock["now"].replace(tzinfo=None)
-
-    for module in ("services.notify.events", "services.notify.sender"):
-        monkeypatch.setattr(f"{module}.datetime", Clock)
+def daytime(notify, monkeypatch):
+    """Fan-out (notify's handlers and API) and sender see a fixed Beijing time (10:00 unless a test
+    moves it)."""
+    clock = FixedClock(DAYTIME)
+    monkeypatch.setattr(handlers, "clock", clock)
+    monkeypatch.setattr(notify, "clock", clock)
     return clock
 
 
@@ -152,7 +148,7 @@ def test_channels_and_opt_outs_decide_per_channel(notify, add_contact, daytime):
 
 
 def test_quiet_hours_defer_an_sms_until_morning_but_not_an_urgent_one(notify, add_contact, daytime):
-    daytime["now"] = NIGHT
+    daytime.set(NIGHT)
     add_contact(app_user_id="resident-invitee")
     announcement = announced(["resident-invitee"])
     apply(notify, announcement)
@@ -230,11 +226,12 @@ class Carrier:
 
 
 @pytest.fixture
-def sender(notify):
+def sender(notify, daytime):
     def make(provider, **settings):
         values = {"sms_retry_delays": (30.0, 60.0), "sms_callback_url": "https://xs.example/api/v1/notify/sms",
                   **settings}  # fmt: skip
-        return SmsSender(notify.db, provider, vault_for(notify.settings), notify.settings.replace(**values))
+        return SmsSender(notify.db, notify.unit_of_work, provider, vault_for(notify.settings),
+                         notify.settings.replace(**values), daytime)  # fmt: skip
 
     return make
 
@@ -269,9 +266,9 @@ def test_a_refused_message_retries_with_back_off_then_fails_with_the_reason(noti
     assert (row["status"], row["attempts"], row["error"]) == (sms.QUEUED, 1, "Kannel 503: busy")
     assert row["not_before"] == DAYTIME + timedelta(seconds=30)
     assert sending.send_due() == 0  # not due yet
-    daytime["now"] += timedelta(seconds=31)
+    daytime.advance(timedelta(seconds=31))
     sending.send_due()
-    daytime["now"] += timedelta(seconds=61)
+    daytime.advance(timedelta(seconds=61))
     carrier.answers.append(ProviderError("timeout", permanent=False))
     sending.send_due()
     [row] = queued(notify)
@@ -306,7 +303,7 @@ def test_a_claim_whose_lease_ran_out_is_sent_again(notify, sender, one_queued, d
         )
     carrier = Carrier()
     assert sender(carrier).send_due() == 0  # the lease still holds
-    daytime["now"] += timedelta(seconds=6)
+    daytime.advance(timedelta(seconds=6))
     assert sender(carrier).send_due() == 1
     with notify.db.sessions() as session:
         assert session.execute(select(m.status, m.attempts)).one() == (sms.SENT, 2)

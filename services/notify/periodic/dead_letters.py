@@ -4,9 +4,9 @@ Every ``XIESHANG_NOTIFY_CLOCK_SECONDS`` the watch reads how many messages wait i
 service's dead-letter queue (``<namespace>.<service>.dead``, passively declared: a queue nobody
 declared yet holds none) and publishes the depth as the gauge ``xieshang_bus_dead_letters``, which
 the Prometheus rule ``XieshangDeadLettersPilingUp`` alerts on. Where a queue holds at least
-``XIESHANG_DEAD_LETTER_ALERT`` messages, the operator contacts are told (``routing.DEAD_LETTERS``)
-under an id derived from the service and the current UTC hour, so they hear of one queue at most
-once an hour however many workers watch.
+``XIESHANG_DEAD_LETTER_ALERT`` messages, the operator contacts are told (``routing.DEAD_LETTERS``,
+``services.alert_dead_letters``) under an id derived from the service and the current UTC hour
+(``domain.alert_id``), so they hear of one queue at most once an hour however many workers watch.
 
 With the in-memory bus (``memory://``) the watch does nothing: dead letters there live only in the
 memory of the one process that moved them, lost when it stops, and no other process can count them;
@@ -16,39 +16,28 @@ that process's log and ``xieshang_bus_dead_lettered_total`` already show each on
 from __future__ import annotations
 
 import functools
-import logging
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 
-from services.notify import events, routing
-from services.notify.delivery import deliver
+from services.notify import domain, services
 from shared import metrics
 from shared.bus.broker import connect
 from shared.bus.topology import Topology
+from shared.clock import Clock
 from shared.periodic import Periodic
 from shared.uow import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 # Counts the dead letters of each of the given services.
 DeadLetterCounter = Callable[[Sequence[str]], dict[str, int]]
 
-ALERT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:operations_dead_letters")
 
-
-def alert_id(service: str, now: datetime) -> str:
-    """The alert's message id: one per service and UTC hour."""
-    return str(uuid.uuid5(ALERT_IDS, f"{service}/{now.astimezone(UTC):%Y-%m-%dT%H}"))
-
-
-def broker_dead_letters(url: str, topology: Topology, services: Iterable[str], timeout: float = 5.0) -> dict[str, int]:
-    """The depth of each service's dead-letter queue on RabbitMQ (0 for a queue not declared yet)."""
+def broker_dead_letters(url: str, topology: Topology, names: Iterable[str], timeout: float = 5.0) -> dict[str, int]:
+    """The depth of each named service's dead-letter queue on RabbitMQ (0 for a queue not declared yet)."""
     counts: dict[str, int] = {}
     with connect(url, timeout) as conn:
         channel = conn.channel()
-        for service in services:
+        for service in names:
             try:
                 declared = channel.queue_declare(queue=topology.dead_queue_name(service), passive=True)
             except conn.channel_errors:  # 404: no such queue; the broker closed the channel
@@ -67,6 +56,7 @@ class DeadLetterWatch(Periodic):
         settings,
         topology: Topology,
         unit_of_work: Callable[[], AbstractContextManager[UnitOfWork]],
+        clock: Clock,
         count_dead_letters: DeadLetterCounter | None = None,
     ):
         super().__init__(settings.notify_clock_seconds)
@@ -77,33 +67,24 @@ class DeadLetterWatch(Periodic):
         self.count_dead_letters = count_dead_letters  # None: the in-memory bus, nothing to watch
         self.services = sorted(topology.subscriptions)
         self.unit_of_work = unit_of_work
+        self.clock = clock
         self.threshold = settings.dead_letter_alert
 
     # -- one look -----------------------------------------------------------------------------------
 
     def check(self, now: datetime | None = None) -> dict[str, int]:
         """Count the dead letters, set the gauge and tell the operators of every queue that piled up
-        (once per hour); return those queues' counts."""
+        (once per hour); return those queues' counts. ``now``: the clock's time unless given."""
         if self.count_dead_letters is None or not self.services:
             return {}
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         counts = self.count_dead_letters(self.services)
         for service, count in counts.items():
             metrics.DEAD_LETTERS.labels(service).set(count)
-        piled = {service: count for service, count in sorted(counts.items()) if count >= self.threshold}
+        piled = domain.piled_up(counts, self.threshold)
         if piled:
             with self.unit_of_work() as uow:
-                operators = events.operators(uow)
-                for service, count in piled.items():
-                    deliver(
-                        uow,
-                        route=routing.DEAD_LETTERS,
-                        recipients=operators,
-                        facts={"service": service, "count": str(count)},
-                        event_id=alert_id(service, now),
-                        division_code=None,
-                        now=now,
-                    )
+                services.alert_dead_letters(uow, piled, now)
         return piled
 
     def start(self) -> None:

@@ -1,0 +1,156 @@
+"""The SMS sender: hands due messages to the provider, at its rate, retrying with back-off.
+
+A pass claims a batch of due messages (``queued``/``deferred`` whose time has come, and ``sending``
+ones whose lease ran out) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share
+the work, and commits the claim (status ``sending``, a lease) before anything is sent. Then, one
+message at a time: the stop list, opt-outs and quiet hours are checked again (a reply may have come
+since the message was queued), the text is composed with the signature in force and the number
+decrypted (``services.sms_ready``); the provider is called outside any transaction, and its answer
+is committed at once (``services.sms_accepted`` / ``sms_refused``).
+
+A sender killed mid-batch leaves its claimed messages ``sending``. Those it had not handed over are
+sent by the next pass once their lease ends: nothing is lost. One it had handed over is not sent
+again: the provider's delivery report (Kannel reports "accepted by the SMSC" within moments)
+reaches notify's API, which marks it ``sent`` before the lease ends. The lease
+(``XIESHANG_SMS_LEASE_SECONDS``) must therefore outlast the provider's report latency; a provider
+without reports (the file provider) may repeat a message handed over just before a kill.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+
+from services.notify import services, sms
+from services.notify.phones import PhoneVault
+from services.notify.providers import Outgoing, ProviderError, SmsProvider
+from shared.clock import Clock
+from shared.db import Database
+from shared.periodic import Periodic
+from shared.uow import UnitOfWork
+
+
+class RateLimit:
+    """A token bucket of parts per second (a burst of one second's worth)."""
+
+    def __init__(self, rate: float, clock=time.monotonic):
+        self.rate = rate
+        self.tokens = rate
+        self.clock = clock
+        self.updated = clock()
+
+    def wait_time(self, parts: int) -> float:
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= parts or self.tokens >= self.rate:  # a message longer than a burst goes alone
+            self.tokens -= parts
+            return 0.0
+        return (min(parts, self.rate) - self.tokens) / self.rate
+
+
+class SmsSender(Periodic):
+    name = "sms-sender"
+
+    def __init__(
+        self,
+        db: Database,
+        unit_of_work: Callable[[], AbstractContextManager[UnitOfWork]],
+        provider: SmsProvider,
+        vault: PhoneVault,
+        settings,
+        clock: Clock,
+    ):
+        super().__init__(settings.sms_poll_seconds)
+        self.unit_of_work = unit_of_work
+        self.provider = provider
+        self.vault = vault
+        self.clock = clock
+        self.signature = settings.sms_signature
+        self.max_parts = settings.sms_max_parts
+        self.delays = settings.sms_retry_delays
+        self.lease = timedelta(seconds=settings.sms_lease_seconds)
+        self.callback_url = settings.sms_callback_url
+        self.limit = RateLimit(settings.sms_rate)
+        # A batch is sent well within its lease, or another sender could take it over mid-batch.
+        self.batch = max(1, min(200, int(settings.sms_rate * min(5.0, settings.sms_lease_seconds / 2))))
+        self.retention = timedelta(days=settings.sms_retention_days)
+        self._last_gauge = self._last_purge = 0.0
+        db.on_commit(sms.COMMIT_MARK, self.wake)  # a commit that queued SMS wakes this sender
+
+    # -- one pass -----------------------------------------------------------------------------------
+
+    def send_due(self) -> int:
+        """Claim and send one batch of due messages; return how many were claimed."""
+        with self.unit_of_work() as uow:
+            claimed = services.claim_due_sms(uow, batch=self.batch, lease=self.lease, now=self.clock.now())
+        for message in claimed:
+            if self.stopping.is_set():
+                break  # the rest stay claimed; their lease ends and the next pass takes them
+            self._send(message)
+        return len(claimed)
+
+    def drain(self) -> int:
+        total = 0
+        while not self.stopping.is_set():
+            claimed = self.send_due()
+            total += claimed
+            if claimed < self.batch:
+                break
+        return total
+
+    def _send(self, message) -> None:
+        with self.unit_of_work() as uow:
+            ready = services.sms_ready(
+                uow, self.vault, message, signature=self.signature, max_parts=self.max_parts, now=self.clock.now()
+            )
+        if ready is None:  # settled: suppressed, failed or put back until the quiet hours end
+            return
+        text = ready.text
+        while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
+            if self.stopping.wait(wait):
+                return  # stopping: the claim's lease ends and another pass sends it
+        outgoing = Outgoing(message.id, ready.phone, text.body, text.parts, self._report_url(message.id))
+        try:
+            accepted = self.provider.send(outgoing)
+        except ProviderError as exc:
+            with self.unit_of_work() as uow:
+                services.sms_refused(
+                    uow, message, reason=exc.reason, permanent=exc.permanent, retry_delays=self.delays, text=text,
+                    provider=self.provider.name, now=self.clock.now(),
+                )  # fmt: skip
+            return
+        with self.unit_of_work() as uow:
+            services.sms_accepted(
+                uow, message.id, text=text, provider=self.provider.name, reference=accepted.reference,
+                delivered=accepted.delivered, now=self.clock.now(),
+            )  # fmt: skip
+
+    def _report_url(self, message_id: str) -> str | None:
+        if not self.callback_url:
+            return None
+        signature = self.vault.sign(f"report:{message_id}")
+        return f"{self.callback_url.rstrip('/')}/reports/{self.provider.name}?id={message_id}&sig={signature}"
+
+    def observe(self) -> None:
+        with self.unit_of_work() as uow:
+            services.observe_sms_queue(uow)
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Retention: settled messages older than ``XIESHANG_SMS_RETENTION_DAYS`` leave the log."""
+        with self.unit_of_work() as uow:
+            return services.purge_sms(uow, retention=self.retention, now=now or self.clock.now())
+
+    def _housekeeping(self) -> None:
+        if time.monotonic() - self._last_gauge > 15:
+            self._last_gauge = time.monotonic()
+            self.observe()
+        if time.monotonic() - self._last_purge > 3600:
+            self._last_purge = time.monotonic()
+            self.purge()
+
+    def tick(self) -> None:
+        self.drain()
+        self._housekeeping()

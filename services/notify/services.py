@@ -1,0 +1,726 @@
+"""Notify's use cases: plain functions ``(uow, …, now)`` that load (``repository``), let the rules
+decide (``domain``, ``routing``, ``sms``, ``recipients``) and store, inside the caller's unit of work.
+The HTTP adapters, the event handlers and the periodic parts call them; nothing here knows Flask,
+a request or a runtime: settings (the SMS signature, the lead time…) and the phone vault come in as
+arguments.
+
+- the contact directory: create, list, read and change a contact (a manager's, within their scope,
+  or a resident's own, ``/me``), remove one, import a CSV's rows;
+- the inbox: the caller's list, marking read, the live stream's start and its next rows;
+- delivery: a routed event (its messages, then the audience replica it keeps), and ``deliver``, a
+  route's messages to its recipients as their contact entries allow;
+- SMS: a community notice previewed and sent by hand, the log, providers' delivery reports and
+  residents' replies (T/TD/退订 stop the number, 订阅 lifts it); the sender's steps (claim, check
+  again and compose, record the provider's answer), the queue's gauge and retention;
+- reminders before a consultation, and alerts when dead letters pile up.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.notify import domain, recipients, repository, routing, sms
+from services.notify.domain import Contact, ContactGroup, ImportRow, Recipient
+from services.notify.phones import PhoneVault, mask, valid
+from services.notify.routing import Route
+from shared import metrics
+from shared.principal import Principal
+from shared.problems import BadRequest, Conflict, Forbidden, Invalid, NotFound
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+DUPLICATE = "该社区已有此手机号的联系人"
+APP_USER_TAKEN = "该应用用户已有联系人"
+NOT_VISIBLE = "联系人不存在或不在您的范围内"
+NOT_REGISTERED = "您还没有登记联系方式"
+
+
+# -- the contact directory ----------------------------------------------------------------------------
+
+
+def shown(contact: Contact, phone: str | None) -> dict:
+    """A contact as its readers see it: the number masked (None once erased), quiet hours' zone."""
+    return {
+        **vars(contact),
+        "phone": mask(phone),
+        "channels": list(contact.channels),
+        "opt_outs": list(contact.opt_outs),
+        "quiet_timezone": "Asia/Shanghai",
+    }
+
+
+def _shown(vault: PhoneVault, contact: Contact, cipher: bytes | None) -> dict:
+    return shown(contact, vault.decrypt(cipher, contact.id) if cipher else None)
+
+
+def _visible(principal: Principal, found: tuple[Contact, bytes | None] | None) -> tuple[Contact, bytes | None]:
+    if found is None or not domain.visible_to(principal, found[0]):
+        raise NotFound(NOT_VISIBLE)
+    return found
+
+
+def _own(uow: UnitOfWork, principal: Principal) -> tuple[Contact, bytes | None]:
+    found = repository.by_app_user(uow.session, principal.subject)
+    if found is None:
+        raise NotFound(NOT_REGISTERED)
+    return found
+
+
+def _require_changes(changes: dict) -> None:
+    if not changes:
+        raise Invalid("没有要修改的内容")
+
+
+def _add(uow: UnitOfWork, vault: PhoneVault, data: dict, digest: str, now: datetime) -> Contact:
+    """Store a new contact from checked ContactIn data; it keeps the opt-outs of a removed contact
+    with the same number in the community."""
+    contact = domain.new_contact(
+        kind=data["kind"],
+        community_code=data["community_code"],
+        department_id=data.get("department_id"),
+        app_user_id=data.get("app_user_id"),
+        channels=data.get("channels"),
+        quiet_start=data.get("quiet_start"),
+        quiet_end=data.get("quiet_end"),
+        opt_outs=data.get("opt_outs"),
+        remembered_opt_outs=repository.remembered_opt_outs(uow.session, data["community_code"], digest),
+        now=now,
+    )
+    repository.add(uow.session, vault, contact, data["phone"])
+    return contact
+
+
+def create_contact(uow: UnitOfWork, principal: Principal, vault: PhoneVault, data: dict, now: datetime) -> dict:
+    """Add a resident, department or operator contact (ContactIn data) to a community of the caller's scope."""
+    principal.require_scope(data["community_code"])
+    if uow.divisions.active_community(data["community_code"]) is None:
+        raise Invalid("社区不存在或已撤销", field="community_code")
+    errors = domain.contact_errors(data["kind"], data.get("department_id"))
+    if errors:
+        raise Invalid(errors[0], field="department_id")
+    digest = vault.digest(data["phone"])
+    if repository.by_phone(uow.session, data["community_code"], digest) is not None:
+        raise Conflict(DUPLICATE, field="phone")
+    if repository.app_user_taken(uow.session, data.get("app_user_id")):
+        raise Conflict(APP_USER_TAKEN, field="app_user_id")
+    try:
+        contact = _add(uow, vault, data, digest, now)
+    except repository.Duplicate as exc:  # a concurrent insert of the same number or account
+        if exc.key == "app_user":
+            raise Conflict(APP_USER_TAKEN, field="app_user_id") from None
+        raise Conflict(DUPLICATE, field="phone") from None
+    return shown(contact, data["phone"])
+
+
+def list_contacts(
+    uow: UnitOfWork,
+    principal: Principal,
+    vault: PhoneVault,
+    *,
+    community: str | None,
+    kind: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """Contacts of the caller's scope, newest first, one page at a time (``next_cursor``)."""
+    items, next_cursor = repository.search(
+        uow.session, scope=principal.scope, community=community, kind=kind, limit=limit, cursor=cursor
+    )
+    return {"items": [_shown(vault, *item) for item in items], "next_cursor": next_cursor}
+
+
+def get_contact(uow: UnitOfWork, principal: Principal, vault: PhoneVault, contact_id: str) -> dict:
+    return _shown(vault, *_visible(principal, repository.get(uow.session, contact_id)))
+
+
+def change_contact(
+    uow: UnitOfWork, principal: Principal, vault: PhoneVault, contact_id: str, changes: dict, now: datetime
+) -> dict:
+    """Change a contact's channels, quiet hours and opt-outs (PreferencesIn data)."""
+    _require_changes(changes)
+    contact, cipher = _visible(principal, repository.get(uow.session, contact_id))
+    contact = domain.change_preferences(contact, changes, now)
+    repository.save(uow.session, contact)
+    return _shown(vault, contact, cipher)
+
+
+def remove_contact(uow: UnitOfWork, principal: Principal, contact_id: str, now: datetime) -> dict:
+    """Remove a contact: its number is erased now; only its hash and opt-outs are kept."""
+    contact, _ = _visible(principal, repository.get(uow.session, contact_id))
+    repository.remove(uow.session, contact.id, now)
+    return shown(Contact(**{**vars(contact), "updated_at": now, "removed_at": now}), None)
+
+
+def get_mine(uow: UnitOfWork, principal: Principal, vault: PhoneVault) -> dict:
+    """The caller's own contact (by their account)."""
+    return _shown(vault, *_own(uow, principal))
+
+
+def change_mine(uow: UnitOfWork, principal: Principal, vault: PhoneVault, changes: dict, now: datetime) -> dict:
+    """Change one's own channels, quiet hours and opt-outs."""
+    _require_changes(changes)
+    contact, cipher = _own(uow, principal)
+    contact = domain.change_preferences(contact, changes, now)
+    repository.save(uow.session, contact)
+    return _shown(vault, contact, cipher)
+
+
+def import_contacts(
+    uow: UnitOfWork, principal: Principal, vault: PhoneVault, rows: list[ImportRow], now: datetime
+) -> dict:
+    """Import a CSV's rows (``schemas.import_rows``): good rows kept, bad ones reported by line
+    number with their Chinese reasons; a number already in the community updates that contact.
+    Refused, writing nothing, when no row was kept: 403 when every row names a community outside
+    the caller's scope, else 422 with the rejected rows."""
+    counts = {"imported": 0, "updated": 0, "outside": 0}
+    rejected: list[dict] = []
+    seen: dict[tuple[str, str], int] = {}  # (community, number's hash) -> the line that kept it
+    for row in rows:
+        outcome, errors = _import_row(uow, principal, vault, row, seen, now)
+        if errors:
+            rejected.append({"line": row.line, "errors": errors})
+        if outcome:
+            counts[outcome] += 1
+    if counts["imported"] + counts["updated"] == 0:
+        if counts["outside"] == len(rows):
+            raise Forbidden("CSV中的社区均不在您的管辖范围内")
+        raise Invalid("没有可导入的行", imported=0, updated=0, rejected=rejected)
+    return {"imported": counts["imported"], "updated": counts["updated"], "rejected": rejected}
+
+
+def _import_row(
+    uow: UnitOfWork, principal: Principal, vault: PhoneVault, row: ImportRow, seen: dict, now: datetime
+) -> tuple[str | None, list[str]]:
+    """One row: ("imported" | "updated" | "outside" | None, its errors)."""
+    if row.data is None:
+        return None, row.errors
+    data = row.data
+    if not principal.covers(data["community_code"]):
+        return "outside", ["社区代码:该社区不在您的管辖范围内"]
+    errors = domain.contact_errors(data["kind"], data.get("department_id"))
+    if uow.divisions.active_community(data["community_code"]) is None:
+        errors.append("社区代码:社区不存在或已撤销")
+    key = (data["community_code"], vault.digest(data["phone"]))
+    if key in seen:
+        errors.append(f"与第{seen[key]}行的手机号重复")
+    if errors:
+        return None, errors
+    existing = repository.by_phone(uow.session, *key)
+    if repository.app_user_taken(uow.session, data.get("app_user_id"), existing.id if existing else None):
+        return None, [f"应用用户:{APP_USER_TAKEN}"]
+    seen[key] = row.line
+    if existing is None:
+        _add(uow, vault, data, key[1], now)
+        return "imported", []
+    if existing.kind != data["kind"]:
+        return None, ["类型:与已有联系人的类型不同"]
+    changes = {name: data[name] for name in ("channels", "quiet_start", "quiet_end", "app_user_id") if name in data}
+    if "department_id" in data:
+        changes["department_id"] = data["department_id"]
+    repository.save(uow.session, domain.change_preferences(existing, changes, now))
+    return "updated", []
+
+
+# -- the inbox ------------------------------------------------------------------------------------------
+
+INBOX_SIZE = 50
+
+
+def inbox(uow: UnitOfWork, principal: Principal) -> dict:
+    """The caller's newest app notifications and how many are unread."""
+    me = principal.subject
+    items = repository.newest_notifications(uow.session, me, INBOX_SIZE)
+    return {"unread": repository.unread(uow.session, me), "items": items}
+
+
+def mark_read(uow: UnitOfWork, principal: Principal, notification_id: str, now: datetime) -> dict:
+    """Mark one of the caller's notifications read (a second time changes nothing)."""
+    found = repository.mark_read(uow.session, notification_id, principal.subject, now)
+    if found is None:
+        raise NotFound("消息不存在")
+    return found
+
+
+def open_stream(uow: UnitOfWork, principal: Principal, cursor: str | None) -> tuple[int, str | None]:
+    """Where the caller's live stream starts: their unread count, and the position after which new
+    notifications are sent (``cursor``, refused if it is not one of the stream's; without one, after
+    their newest notification)."""
+    if cursor is not None:
+        check_stream_position(cursor)
+    unread = repository.unread(uow.session, principal.subject)
+    return unread, cursor if cursor is not None else repository.newest_position(uow.session, principal.subject)
+
+
+def check_stream_position(cursor: str) -> None:
+    """Refuse (400) what is not a position the stream gave."""
+    try:
+        repository.check_position(cursor)
+    except BadRequest:
+        raise BadRequest("消息位置无效:Last-Event-ID 或 after 须为消息流给出的 id", field="Last-Event-ID") from None
+
+
+def stream_after(uow: UnitOfWork, principal: Principal, cursor: str | None, limit: int) -> list[tuple[str, dict]]:
+    """The caller's notifications after a position, oldest first, each with its position."""
+    return repository.notifications_after(uow.session, principal.subject, cursor, limit)
+
+
+# -- delivery --------------------------------------------------------------------------------------------
+
+
+def take_event(
+    uow: UnitOfWork, event_type: str, event_id: str, payload: dict, division_code: str | None, now: datetime
+) -> None:
+    """A consumed event: its messages first (a merge tells the duplicate's co-signers before they
+    move), then the audience replica it keeps."""
+    if event_type in routing.ROUTES:
+        deliver_event(uow, event_type, event_id, payload, division_code, now)
+    keep = recipients.KEEPERS.get(event_type)
+    if keep is not None:
+        keep(uow, payload)
+
+
+def deliver_event(
+    uow: UnitOfWork, event_type: str, event_id: str, payload: dict, division_code: str | None, now: datetime
+) -> None:
+    """Fan a routed event out along its routes (``routing.ROUTES``): per recipient, the app message
+    and SMS its entry allows, once per (event, recipient, channel)."""
+    facts = recipients.FACTS[event_type](uow, payload)
+    division_code = payload.get("community_code") or division_code
+    for route in routing.ROUTES[event_type]:
+        deliver(
+            uow,
+            route=route,
+            to=recipients.RECIPIENTS[route.recipients](uow, payload),
+            facts=facts,
+            event_id=event_id,
+            division_code=division_code,
+            now=now,
+        )
+
+
+DEFERRED_KEY = "notify.accounts"
+
+
+def deliver(
+    uow: UnitOfWork,
+    *,
+    route: Route,
+    to: list[Recipient] | ContactGroup,
+    facts: dict[str, str],
+    event_id: str,
+    division_code: str | None,
+    now: datetime,
+) -> None:
+    """Write a route's messages: for each recipient, the in-app message and the queued SMS its
+    contact entry allows (channels, opt-out of the template's category, a number that replied 退订,
+    quiet hours: an SMS waits until they end unless the template is urgent), once per (event,
+    recipient, channel). Accounts are looked up once for a whole burst, at the next flush; a group of
+    contacts is expanded inside the database. The SMS row holds the template's variables; the
+    sender composes the signed text when it sends."""
+    if isinstance(to, ContactGroup):
+        return _deliver_to_group(uow, route, to, facts, event_id, division_code, now)
+    template = domain.TEMPLATES[route.template]
+    bodies: dict[tuple, str] = {}  # most recipients of a route share their variables: render once
+    told = []
+    for recipient in to:
+        variables = {**recipient.variables, **facts}
+        key = tuple(sorted(variables.items()))
+        if key not in bodies:
+            bodies[key] = template.render(variables)  # refuses a missing or unknown variable, now
+        told.append((recipient.user_id, variables, bodies[key]))
+    # Whose contact entry allows what is looked up once for the whole burst, at the next flush.
+    uow.deferred(DEFERRED_KEY, lambda batches: _deliver_to_accounts(uow, batches)).append(
+        (route, told, event_id, division_code, now)
+    )
+    return None
+
+
+def _deliver_to_accounts(uow: UnitOfWork, batches: list) -> None:
+    by_account = repository.entries_of_accounts(
+        uow.session, [user_id for _, told, *_ in batches for user_id, _, _ in told]
+    )
+    written = {"app": 0, sms.QUEUED: 0, sms.DEFERRED: 0}
+    quiet: dict[tuple, datetime | None] = {}
+    for route, told, event_id, division_code, now in batches:
+        category = domain.category(route.template)
+        urgent = route.template in domain.URGENT
+        for user_id, variables, body in told:
+            contact = by_account.get(user_id)
+            if domain.wants(contact, "app", category):
+                repository.queue_notification(uow, user_id, route.template, body, division_code, event_id, now)
+                written["app"] += 1
+            if contact is None or contact.stopped or not domain.wants(contact, "sms", category):
+                continue
+            hours = (contact.quiet_start, contact.quiet_end, now)
+            if hours not in quiet:
+                quiet[hours] = sms.quiet_until(*hours)
+            until = None if urgent else quiet[hours]
+            status = sms.DEFERRED if until else sms.QUEUED
+            repository.queue_sms(
+                uow, event_id, contact.id, route.template, category, variables, urgent, division_code, status,
+                until or now, now,
+            )  # fmt: skip
+            written[status] += 1
+    _written(uow, written)
+
+
+def _deliver_to_group(
+    uow: UnitOfWork,
+    route: Route,
+    group: ContactGroup,
+    facts: dict[str, str],
+    event_id: str,
+    division_code: str | None,
+    now: datetime,
+) -> None:
+    """One statement for the inbox and one per distinct quiet-hours setting for the SMS."""
+    category = domain.category(route.template)
+    urgent = route.template in domain.URGENT
+    variables = {**group.variables, **facts}
+    body = domain.TEMPLATES[route.template].render(variables)  # refuses a missing or unknown variable
+    app = repository.fan_out_app(uow, group, category, route.template, body, event_id, division_code, now)
+    written = {"app": app, sms.QUEUED: 0, sms.DEFERRED: 0}
+    for hours in repository.quiet_hours_of(uow.session, group, category):
+        until = None if urgent else sms.quiet_until(*hours, now)
+        status = sms.DEFERRED if until else sms.QUEUED
+        written[status] += repository.fan_out_sms(
+            uow.session, group, hours, category=category, template=route.template, variables=variables,
+            urgent=urgent, status=status, not_before=until or now, event_id=event_id, division_code=division_code,
+            now=now,
+        )  # fmt: skip
+    _written(uow, written)
+
+
+def _written(uow: UnitOfWork, written: dict[str, int]) -> None:
+    if written[sms.QUEUED]:
+        repository.wake_sender(uow.session)
+    for status, count in written.items():
+        if count:
+            channel = "app" if status == "app" else "sms"
+            metrics.NOTIFY_MESSAGES.labels(channel, "written" if channel == "app" else status).inc(count)
+
+
+# -- SMS: community notices sent by hand ------------------------------------------------------------------
+
+
+def compose_notice(variables: dict[str, str], *, signature: str, max_parts: int) -> sms.Text:
+    """The signed text of a community notice; refused (422) when its variables are not the
+    template's or it needs more than ``max_parts`` parts."""
+    template = domain.TEMPLATES[routing.NOTICE.template]
+    try:
+        sms.check_variables(template, variables)
+        return sms.compose(template, variables, signature=signature, max_parts=max_parts)
+    except (domain.TemplateError, sms.TooLong) as exc:
+        raise Invalid(str(exc), field="variables") from None
+
+
+def preview_notice(variables: dict[str, str], *, signature: str, max_parts: int) -> dict:
+    """The signed text of a community notice, its length as carriers count it, and its parts."""
+    text = compose_notice(variables, signature=signature, max_parts=max_parts)
+    return {"text": text.body, "characters": sms.units(text.body), "parts": text.parts}
+
+
+def send_notice(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    community_code: str,
+    variables: dict[str, str],
+    notice_id: str | None,
+    signature: str,
+    max_parts: int,
+    now: datetime,
+) -> dict:
+    """Send a notice to every subscriber of a community in the caller's scope (app and SMS, as each
+    subscriber's channels, opt-outs and quiet hours allow). Idempotent per ``notice_id``."""
+    principal.require_scope(community_code)
+    compose_notice(variables, signature=signature, max_parts=max_parts)
+    notice_id = str(notice_id or uuid.uuid4())
+    audience = recipients.subscribers(community_code, {})
+    count = repository.count_group(uow.session, audience)
+    if not count:
+        raise Invalid("该社区还没有登记的居民联系人", field="community_code")
+    deliver(
+        uow,
+        route=routing.NOTICE,
+        to=audience,
+        facts=variables,
+        event_id=notice_id,
+        division_code=community_code,
+        now=now,
+    )
+    counts = repository.sms_counts(uow.session, event_id=notice_id)
+    return {
+        "notice_id": notice_id,
+        "subscribers": count,
+        "sms": sum(counts.values()),
+        "sms_deferred": counts.get(sms.DEFERRED, 0),
+    }
+
+
+def sms_log(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    status: str | None,
+    contact_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict:
+    """SMS of the caller's scope, newest first: status, parts, the provider's reason for a failure."""
+    items, next_cursor = repository.sms_page(
+        uow.session, scope=principal.scope, status=status, contact_id=contact_id, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+# -- SMS: what providers call back (signed URLs: ``PhoneVault.sign``) ----------------------------------------
+
+
+def _require_signed(vault: PhoneVault, subject: str, signature: str | None) -> None:
+    if not vault.verify(subject, signature):
+        raise Forbidden("回调签名无效")
+
+
+def _report(uow: UnitOfWork, message_id: str, status: str, reason: str | None, now: datetime) -> None:
+    """Move a message on by a report; a report never moves it back (``sms.advances``)."""
+    beyond = [s for s in sms.STATUSES if not sms.advances(s, status)]  # states this report cannot move on
+    error = (reason or "运营商报告发送失败") if status == sms.FAILED else None
+    if repository.report_sms(uow.session, message_id, status, beyond=beyond, error=error, now=now):
+        metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
+
+
+def kannel_report(
+    uow: UnitOfWork,
+    vault: PhoneVault,
+    *,
+    message_id: str,
+    signature: str | None,
+    report_type: int,
+    answer: str | None,
+    now: datetime,
+) -> None:
+    """Kannel's delivery report of one message (its ``dlr-url``, signed for that message)."""
+    _require_signed(vault, f"report:{message_id}", signature)
+    outcome = sms.kannel_outcome(report_type, answer)
+    if outcome is not None:
+        _report(uow, message_id, *outcome, now)
+
+
+def platform_report(
+    uow: UnitOfWork,
+    vault: PhoneVault,
+    *,
+    message_id: str,
+    signature: str | None,
+    status: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """The SMS platform's delivery report of one message: delivered or failed (with its reason)."""
+    _require_signed(vault, f"report:{message_id}", signature)
+    _report(uow, message_id, status, reason, now)
+
+
+def reply(
+    uow: UnitOfWork,
+    vault: PhoneVault,
+    *,
+    provider: str,
+    signature: str | None,
+    sender: str,
+    text: str,
+    now: datetime,
+) -> str:
+    """A resident's reply through a provider: T, TD, 退订… put the number on the stop list (no SMS
+    goes to it any more, from any community, whatever is queued), 订阅 or DY take it off; other
+    replies are not kept (they would hold personal text with a number). ``stop``, ``resume`` or
+    ``ignored``."""
+    _require_signed(vault, f"replies:{provider}", signature)
+    phone = sms.national(sender)
+    intent = sms.reply_intent(text)
+    if intent is None or not valid(phone):
+        return "ignored"
+    digest = vault.digest(phone)
+    if intent == sms.STOP:
+        repository.stop_number(uow.session, digest, text.strip()[:16], now)
+    else:
+        repository.resume_number(uow.session, digest)
+    metrics.NOTIFY_MESSAGES.labels("sms", "opted_out" if intent == sms.STOP else "opted_in").inc()
+    return intent
+
+
+# -- SMS: the sender's steps ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed message that may go now: the number and the signed text."""
+
+    phone: str
+    text: sms.Text
+
+
+def claim_due_sms(uow: UnitOfWork, *, batch: int, lease: timedelta, now: datetime) -> list:
+    """Claim up to ``batch`` due messages for a sender, under a lease (several senders share the
+    work, none waits for another's)."""
+    return repository.claim_due_sms(uow.session, batch=batch, lease_until=now + lease, now=now)
+
+
+def sms_ready(
+    uow: UnitOfWork, vault: PhoneVault, message, *, signature: str, max_parts: int, now: datetime
+) -> Ready | None:
+    """A claimed message checked again before it goes: the stop list, opt-outs and quiet hours (a
+    reply may have come since it was queued), and its text composed with the signature and parts
+    limit in force (a long title shortened). None when it was settled here instead: suppressed,
+    failed (no text can be made) or put back until the quiet hours end (not counted as a try)."""
+    found = repository.sms_recipient(uow.session, message.contact_id)
+    contact, cipher = found if found is not None and found[1] is not None else (None, None)
+    held = sms.held_back(contact, message.category)
+    if held is not None:
+        _finish(uow, message.id, sms.SUPPRESSED, error=held, now=now)
+        return None
+    until = None if message.urgent else sms.quiet_until(contact.quiet_start, contact.quiet_end, now)
+    if until:
+        _put_back(uow, message.id, sms.DEFERRED, until, attempts=message.attempts, now=now)
+        return None
+    try:
+        text = sms.compose_fitted(
+            domain.TEMPLATES[message.template],
+            message.variables,
+            signature=signature,
+            max_parts=max_parts,
+            shortenable=domain.SHORTENABLE,
+        )
+    except (sms.TooLong, domain.TemplateError, KeyError) as exc:
+        _finish(uow, message.id, sms.FAILED, error=f"无法生成短信:{exc}", now=now)
+        return None
+    return Ready(vault.decrypt(cipher, contact.id), text)
+
+
+def sms_accepted(
+    uow: UnitOfWork,
+    message_id: str,
+    *,
+    text: sms.Text,
+    provider: str,
+    reference: str | None,
+    delivered: bool,
+    now: datetime,
+) -> None:
+    """The provider took the message (``delivered``: it is the end of the line, as the file provider)."""
+    status = sms.DELIVERED if delivered else sms.SENT
+    _finish(uow, message_id, status, text=text, provider=provider, reference=reference, now=now)
+
+
+def sms_refused(
+    uow: UnitOfWork,
+    message,
+    *,
+    reason: str,
+    permanent: bool,
+    retry_delays: tuple[float, ...],
+    text: sms.Text,
+    provider: str,
+    now: datetime,
+) -> None:
+    """The provider refused the message: tried again after the back-off unless the refusal is
+    permanent or the back-off is used up, then failed with the provider's reason."""
+    attempts = message.attempts + 1
+    again = None if permanent else sms.retry_at(attempts, retry_delays, now)
+    if again is None:
+        log.warning("sms failed", extra={"message_id": message.id, "reason": reason})
+        _finish(uow, message.id, sms.FAILED, error=reason, text=text, provider=provider, now=now)
+        return
+    metrics.NOTIFY_MESSAGES.labels("sms", "retried").inc()
+    _put_back(uow, message.id, sms.QUEUED, again, attempts=attempts, error=reason, now=now)
+
+
+def _finish(
+    uow: UnitOfWork,
+    message_id: str,
+    status: str,
+    *,
+    now: datetime,
+    error: str | None = None,
+    text: sms.Text | None = None,
+    provider: str | None = None,
+    reference: str | None = None,
+) -> None:
+    """Record a claimed message's outcome; a report that already moved it further wins."""
+    repository.finish_sms(
+        uow.session, message_id, status, error=error, text=text, provider=provider, reference=reference, now=now
+    )
+    metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
+    if status == sms.DELIVERED:
+        metrics.NOTIFY_MESSAGES.labels("sms", sms.SENT).inc()
+
+
+def _put_back(
+    uow: UnitOfWork, message_id: str, status: str, when: datetime, *, attempts: int, now: datetime, error=None
+) -> None:
+    repository.put_back_sms(uow.session, message_id, status, when, attempts=attempts, error=error, now=now)
+    if status == sms.DEFERRED:
+        metrics.NOTIFY_MESSAGES.labels("sms", sms.DEFERRED).inc()
+
+
+def observe_sms_queue(uow: UnitOfWork) -> dict[str, int]:
+    """How many messages wait and are being sent, by status (also set as the gauge)."""
+    watched = (*sms.WAITING, sms.SENDING)
+    counts = repository.sms_counts(uow.session, statuses=watched)
+    for status in watched:
+        metrics.NOTIFY_SMS_WAITING.labels(status).set(counts.get(status, 0))
+    return counts
+
+
+def purge_sms(uow: UnitOfWork, *, retention: timedelta, now: datetime) -> int:
+    """Retention: settled messages (delivered, failed, suppressed) older than the retention go; the
+    log keeps no number, but a title and a time still say who was told what."""
+    return repository.purge_sms(uow.session, sms.FINAL, now - retention)
+
+
+# -- reminders before a consultation, and dead-letter alerts -------------------------------------------------
+
+
+def reminders_due(uow: UnitOfWork, *, lead: timedelta, now: datetime) -> list[str]:
+    """Consultations not cancelled, starting within ``lead``, not yet reminded for their current start."""
+    return repository.due_reminders(uow.session, now, lead)
+
+
+def remind(uow: UnitOfWork, consultation_id: str, *, lead: timedelta, now: datetime) -> bool:
+    """Remind everyone invited to a consultation still due (``routing.REMINDER``), under an id of the
+    consultation and its start, so a reminder delivered again adds nothing; whether it was reminded
+    here (False: another worker holds or has sent it, or it changed since it was found due)."""
+    due = repository.claim_reminder(uow.session, consultation_id, now, lead)
+    if due is None:
+        return False
+    deliver(
+        uow,
+        route=routing.REMINDER,
+        to=recipients.invited(uow, consultation_id),
+        facts={"starts_at": domain.local_time(due.starts_at), "place": due.place or domain.UNANNOUNCED_PLACE},
+        event_id=domain.reminder_id(consultation_id, due.starts_at),
+        division_code=due.community_code,
+        now=now,
+    )
+    repository.mark_reminded(uow.session, consultation_id, due.starts_at)
+    return True
+
+
+def alert_dead_letters(uow: UnitOfWork, piled: dict[str, int], now: datetime) -> None:
+    """Tell the operator contacts of each dead-letter queue that piled up, once per queue and hour."""
+    operators = recipients.operators()
+    for service, count in piled.items():
+        deliver(
+            uow,
+            route=routing.DEAD_LETTERS,
+            to=operators,
+            facts={"service": service, "count": str(count)},
+            event_id=domain.alert_id(service, now),
+            division_code=None,
+            now=now,
+        )
