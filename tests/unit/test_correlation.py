@@ -39,10 +39,10 @@ def test_without_a_correlation_id_the_request_id_is_used(platform, with_division
 
 
 def test_events_emitted_by_a_handler_carry_the_incoming_correlation_id(platform, divisions):
-    from services.tracking import registry
+    from services.tracking import services
 
     with platform.runtime("tracking").unit_of_work() as uow:
-        registry.load(uow, divisions[:3])
+        services.load_divisions(uow, divisions[:3])
     [incoming] = uow.events
     seen = []
     consumer = platform.runtime("notify").consumer()

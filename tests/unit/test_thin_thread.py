@@ -5,7 +5,7 @@ submitter. Divisions reach intake the real way: loaded into tracking, replicated
 import pytest
 from werkzeug.test import Client
 
-from services.tracking import registry
+from services.tracking import services as tracking_services
 from tests.conftest import YANLIUYUAN
 from tests.support import wait_until
 from xieshang.server import build, shutdown
@@ -21,7 +21,7 @@ def running(platform, settings):
 def test_proposal_reaches_the_submitters_inbox(running, divisions, auth):
     tracking = running.platform.runtime("tracking")
     with tracking.unit_of_work() as uow:
-        registry.load(uow, divisions)
+        tracking_services.load_divisions(uow, divisions)
     gateway = Client(running.http_entry)
     headers = auth("resident", YANLIUYUAN, subject="resident-42")
     proposal = {
