@@ -29,6 +29,8 @@ from services.meetings.schemas import (
     PublishIn,
     QualityOut,
     ReasonIn,
+    RecordedImportOut,
+    RecordedIn,
     RelocateIn,
     RoundIn,
     RoundOut,
@@ -38,9 +40,11 @@ from services.meetings.schemas import (
     TopicIn,
     VoteIn,
     VoteOut,
+    recorded_rows,
 )
 from shared.http import current_principal, public, requires
 from shared.service import ServiceRuntime, current_runtime
+from shared.uploads import CSV_BODY, csv_text
 
 blp = Blueprint("consultations", __name__, url_prefix="/api/v1/meetings", description="协商(居民议事、与会决事)")
 
@@ -84,6 +88,7 @@ def _out(consultation: domain.Consultation) -> dict:
             for r in c.results
         ],
         "resolutions": list(c.resolutions),
+        "attendance": dict(c.attendance),
     }
 
 
@@ -341,6 +346,43 @@ def close(consultation_id: str):
     with runtime.unit_of_work() as uow:
         consultation = services.close(uow, current_principal(), consultation_id, now=runtime.now())
     return _out(consultation)
+
+
+# -- recorded afterwards (补录) ------------------------------------------------------------------------
+
+
+@blp.post("/consultations/recorded")
+@blp.arguments(RecordedIn)
+@blp.response(201, ConsultationOut)
+@requires(*ORGANISERS)
+def record_consultation(data):
+    """Record a consultation held offline, afterwards (补录): when and where, its topics, the
+    attendance by category, the decision with a resolution (a registered organisation, a deadline,
+    what was agreed; ``topic_index`` from 0) for each adopted topic, or an explanation without
+    consensus, and a link to the minutes. It is stored with its outcome published and told as a
+    live one is: the topics' proposals move on in intake, tracking makes the resolutions tasks."""
+    runtime = current_runtime()
+    with runtime.unit_of_work() as uow:
+        consultation = services.record_consultation(uow, current_principal(), now=runtime.now(), **data)
+    return _out(consultation)
+
+
+@blp.post("/consultations/recorded/import")
+@blp.response(200, RecordedImportOut)
+@blp.alt_response(422, description="No row was recorded")
+@blp.doc(requestBody=CSV_BODY)
+@requires(*ORGANISERS)
+def import_recorded():
+    """Record consultations held offline from a CSV, one a row (header ``division_code,title,form,
+    mode,held_at,venue,topics,attendees,decision,minutes_url``, optionally ``explanation`` and
+    ``method``; topics separated by ``;``; attendees a total or 党员:5;居民代表:12; a time without
+    zone is Beijing time). A row records the consultation, its topics and decision, no resolutions
+    (they are in its minutes). Each row is reported ``ok`` or with its Chinese reasons; good rows
+    are kept. 422 when no row was, 403 when every row is outside the caller's scope."""
+    rows = recorded_rows(csv_text())
+    runtime = current_runtime()
+    with runtime.unit_of_work() as uow:
+        return services.import_recorded(uow, current_principal(), rows, now=runtime.now())
 
 
 # -- participants (their own side) ---------------------------------------------------------------------

@@ -37,12 +37,20 @@ from ``TRANSITIONS``), each step audited by a ``Transition`` (who, when, why)::
   ``qualified_majority`` (support from at least the threshold share of attendees). A consultation
   with no topic adopted is ``no_consensus``: not a forced vote but a further consultation
   (``create(follows=...)`` carries the topics not adopted). Dissent is kept with its reasons.
-- **Outcome**: minutes; one resolution at least per adopted topic (responsible party, deadline, what
-  was agreed); an explanation for a no_consensus outcome and for those who dissented.
+- **Outcome**: minutes; one resolution at least per adopted topic (who carries it out: an active
+  organisation registered in tracking, of meetings' replica, whose scope contains the
+  consultation's division or lies inside it, its registered name the responsible party; a
+  deadline; what was agreed); an explanation for a no_consensus outcome and for those who dissented.
+- **Recorded afterwards (补录)**: a consultation held in a room, in the last five years, is recorded
+  by an organiser of its division with its topics (by the agenda's rules), its attendance by
+  category, its decision, the resolutions a decision owes (a CSV row: none, they are in its
+  minutes) and a link to its minutes; stored with its outcome published, flagged
+  ``recorded_afterwards``, audited as 补录, public at once, and recorded once.
 - **Quality figures**: attendance, the participant mix, deliberation, method, dissent, and flags,
   once the consultation has been held, for a meeting held instead of deliberation (以会代议: decided
   with no visible opinion and no summarised round) and for a narrow mix (attendees from fewer than
-  two categories, or under a quarter of those who declared an occupation not retired).
+  two categories, or under a quarter of those who declared an occupation not retired). The mix,
+  in counts, is also what ``meetings.consultation.held`` tells (``participation_mix``).
 """
 
 from __future__ import annotations
@@ -79,10 +87,15 @@ CATEGORIES = {
     "department": "部门代表",
     "stakeholder": "利益相关方",
 }
+# A consultation recorded afterwards whose attendance was counted without categories (a CSV total).
+UNSPECIFIED = "unspecified"
+ATTENDANCE_CATEGORIES = {**CATEGORIES, UNSPECIFIED: "未注明类别"}
+DECISIONS = {"decided": "已形成决定", "no_consensus": "未达成共识"}
 RSVP_ANSWERS = {"pending": "未答复", "accepted": "参加", "declined": "不参加"}
 AGE_BANDS = {"under_30": "30岁以下", "30_44": "30至44岁", "45_59": "45至59岁", "60_plus": "60岁及以上"}
 UNDER_45 = frozenset({"under_30", "30_44"})
 OCCUPATIONS = {"employed": "在职", "retired": "退休", "student": "学生", "other": "其他"}
+NOT_RETIRED = frozenset(OCCUPATIONS) - {"retired"}
 STAKEHOLDER_TYPES = {
     "owner": "业主",
     "tenant": "租户",
@@ -115,6 +128,8 @@ SIGN_IN_OPENS = timedelta(hours=1)  # before the start
 CANCELLED_IN_CALENDAR = timedelta(days=30)
 NARROW_MIX_CATEGORIES = 2
 NARROW_MIX_NOT_RETIRED = Fraction(1, 4)
+RECORDED_WITHIN_YEARS = 5  # how far back a consultation held offline may be recorded (补录)
+RECORDED = "补录"  # the reason on the audit lines of a consultation recorded afterwards
 
 MAX_TITLE = 200
 MAX_REASON = 500
@@ -125,6 +140,7 @@ MAX_AGREED = 2000
 MAX_TOPICS = 20
 MAX_MATERIALS = 20
 MAX_ID = 64
+MAX_ATTENDEES = 100_000  # per category, for a consultation recorded afterwards
 
 # -- the procedure -----------------------------------------------------------------------------------
 
@@ -192,14 +208,28 @@ class TopicResult:
 
 
 @dataclass(frozen=True)
+class Organisation:
+    """An organisation that carries outcomes out (职能部门, 物业公司, 业委会, 社会组织, 驻区单位):
+    meetings' replica of tracking's registry (``tracking.organisations.changed``). ``scope``: the
+    division-code prefix it serves."""
+
+    id: str
+    kind: str
+    name: str
+    scope: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
 class Resolution:
-    """What was agreed on an adopted topic, who carries it out (a department's or an organisation's
-    id) and by when."""
+    """What was agreed on an adopted topic, who carries it out (``organisation_id``, a registered
+    organisation; ``responsible_party`` its name) and by when."""
 
     topic_id: str
     responsible_party: str
     deadline: date
     agreed: str
+    organisation_id: str | None = None  # None only in resolutions stored before organisations were registered
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -231,6 +261,11 @@ class Consultation:
     published_at: datetime | None = None
     cancel_reason: str | None = None
     follows_id: str | None = None  # the consultation this one continues
+    # Held in a room and recorded afterwards (补录): no invitations or votes in the platform, the
+    # attendance counted by category, the minutes a link.
+    recorded_afterwards: bool = False
+    minutes_url: str | None = None
+    attendance: tuple[tuple[str, int], ...] = ()  # (category, attendees) of a recorded consultation
 
     @property
     def scope(self) -> str:
@@ -399,9 +434,57 @@ class AttendanceCode:
     sign_in_opens_at: datetime
 
 
+@dataclass(frozen=True)
+class ParticipationMix:
+    """Whom a consultation reached, in counts (nobody named), as ``meetings.consultation.held``
+    tells it: attendees who declared an age band and those of them under 45, who declared an
+    occupation and those of them not retired, and attendees for a social organisation."""
+
+    declared_age: int = 0
+    under_45: int = 0
+    declared_occupation: int = 0
+    not_retired: int = 0
+    social_organisations: int = 0
+
+
+@dataclass(frozen=True)
+class RecordedTopic:
+    """A topic of a consultation recorded afterwards, as the organiser gives it: an accepted
+    proposal (``proposal_id``) or a topic of its own. ``adopted`` None: adopted when the
+    consultation decided, not when it reached no consensus."""
+
+    title: str | None = None
+    origin: str | None = None
+    proposal_id: str | None = None
+    adopted: bool | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRow:
+    """A line of a CSV of consultations recorded afterwards: what it records (``data``, the
+    arguments of the use case that records one) or why it could not be read (``errors``)."""
+
+    line: int
+    data: Mapping | None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedResolution:
+    """A resolution of a consultation recorded afterwards; ``topic_index``: its topic's place in
+    the topics given, counted from 0."""
+
+    topic_index: int
+    organisation_id: str | None
+    deadline: date
+    agreed: str
+
+
 # The consultation's attributes that hold one plain value each (its owned parts aside).
 SCALARS = tuple(
-    f.name for f in fields(Consultation) if f.name not in {"rule", "materials", "topics", "results", "resolutions"}
+    f.name
+    for f in fields(Consultation)
+    if f.name not in {"rule", "materials", "topics", "results", "resolutions", "attendance"}
 )
 
 
@@ -457,14 +540,15 @@ def scope_prefix(division_code: str) -> str:
     return division_code[:9] if division_code.endswith("000") else division_code
 
 
-def _organiser_role(principal: Principal) -> Actor:
+def require_organiser(principal: Principal) -> Actor:
+    """Organisers are community workers, street and district admins (their scope aside)."""
     if principal.role not in ORGANISER_ROLES:
         raise Forbidden("只有社区工作者或街道、区级管理员可以组织协商")
     return Actor.of(principal)
 
 
 def _organiser(consultation: Consultation, principal: Principal) -> Actor:
-    actor = _organiser_role(principal)
+    actor = require_organiser(principal)
     if not principal.covers(consultation.scope):
         raise Forbidden("该协商不在您的管辖范围内", division_code=consultation.division_code)
     return actor
@@ -481,14 +565,19 @@ def lives_in(consultation: Consultation, principal: Principal) -> bool:
     return principal.role == "resident" and _in_area(consultation, principal)
 
 
+def is_public(consultation: Consultation) -> bool:
+    """Announced, or recorded afterwards (held, and its outcome published as it is recorded)."""
+    return consultation.announced_at is not None or consultation.recorded_afterwards
+
+
 def visible_to(principal: Principal, consultation: Consultation, *, invited: bool) -> bool:
     """Who sees a consultation: officials (every role but residents) whatever lies inside their
-    scope, drafts included; once announced, also whoever lives or works in the area it covers and
-    everyone invited to it (``invited``: ``principal`` holds an invitation to it).
+    scope, drafts included; once public (``is_public``), also whoever lives or works in the area
+    it covers and everyone invited to it (``invited``: ``principal`` holds an invitation to it).
     ``repository.search`` turns this rule into the query of lists."""
     if principal.role != "resident" and principal.covers(consultation.scope):
         return True
-    return consultation.announced_at is not None and (invited or _in_area(consultation, principal))
+    return is_public(consultation) and (invited or _in_area(consultation, principal))
 
 
 def organises(principal: Principal, consultation: Consultation) -> bool:
@@ -598,6 +687,22 @@ def _details(
     }
 
 
+def _organised_division(principal: Principal, division: Division | None, division_code: str) -> str:
+    """The normalised code of an active community or street (``division``: the registry's entry)
+    that ``principal``'s scope covers."""
+    code = normalise_division_code(division_code)
+    if (
+        division is None
+        or division.code != code
+        or not division.active
+        or division.level not in {"community", "street"}
+    ):
+        raise Invalid("社区或街道代码不存在或已停用", field="division_code", division_code=code)
+    if not principal.covers(scope_prefix(code)):
+        raise Forbidden("该社区或街道不在您的管辖范围内", division_code=code)
+    return code
+
+
 def create(
     *,
     principal: Principal,
@@ -618,17 +723,8 @@ def create(
     """A new consultation in draft. ``division`` is the registry's entry for the normalised code
     (``normalise_division_code``). ``follows``: the consultation whose topics not adopted this one
     takes up again (further consultation instead of a forced vote)."""
-    actor = _organiser_role(principal)
-    code = normalise_division_code(division_code)
-    if (
-        division is None
-        or division.code != code
-        or not division.active
-        or division.level not in {"community", "street"}
-    ):
-        raise Invalid("社区或街道代码不存在或已停用", field="division_code", division_code=code)
-    if not principal.covers(scope_prefix(code)):
-        raise Forbidden("该社区或街道不在您的管辖范围内", division_code=code)
+    actor = require_organiser(principal)
+    code = _organised_division(principal, division, division_code)
     details = _details(
         now=now,
         title=title,
@@ -1201,18 +1297,67 @@ def declare_no_consensus(
 # -- the outcome (反馈协商结果) -----------------------------------------------------------------------
 
 
-def _resolution(item: Resolution, adopted: set[str], today: date) -> Resolution:
-    if item.topic_id not in adopted:
+def serves(organisation: Organisation, consultation: Consultation) -> bool:
+    """Whether a registered organisation may carry out a consultation's resolution: an active one
+    whose scope contains the consultation's division (a district's department for a community's
+    consultation) or lies inside it (a community's property company for its street's)."""
+    scope = consultation.scope
+    return organisation.active and (scope.startswith(organisation.scope) or organisation.scope.startswith(scope))
+
+
+def responsible_organisation(
+    consultation: Consultation, organisation_id: str | None, organisations: Mapping[str, Organisation]
+) -> Organisation:
+    """The organisation a resolution names, from the replica (``organisations``, by id): refused
+    unless registered, active and serving the consultation's division."""
+    organisation = organisations.get(organisation_id) if isinstance(organisation_id, str) else None
+    if organisation is None or not serves(organisation, consultation):
+        raise Invalid("责任单位未登记或不在本辖区", field="resolutions", organisation_id=organisation_id)
+    return organisation
+
+
+def _resolution(
+    consultation: Consultation, item: Resolution, today: date, organisations: Mapping[str, Organisation]
+) -> Resolution:
+    if item.topic_id not in consultation.adopted_topic_ids:
         raise Invalid("决议只能针对本次通过的议题", field="resolutions", topic_id=item.topic_id)
     if not isinstance(item.deadline, date) or isinstance(item.deadline, datetime):
         raise Invalid("办理期限必须是日期", field="resolutions")
     if item.deadline < today:
         raise Invalid("办理期限不能早于今天", field="resolutions")
+    organisation = responsible_organisation(consultation, item.organisation_id, organisations)
     return replace(
         item,
-        responsible_party=plain_text("resolutions", "责任单位", item.responsible_party, MAX_ID),
+        responsible_party=organisation.name,  # the registry's name, whatever the request said
         agreed=plain_text("resolutions", "决议内容", item.agreed, MAX_AGREED),
     )
+
+
+def _owed(
+    consultation: Consultation,
+    resolutions: Sequence[Resolution],
+    explanation: str | None,
+    today: date,
+    organisations: Mapping[str, Organisation],
+) -> tuple[Resolution, ...]:
+    """What the outcome of a decided (or not) consultation owes, checked: for no consensus, an
+    explanation and no resolution; for a decision, a resolution (a registered organisation of the
+    division, a deadline from today, what was agreed) for each adopted topic and none for
+    another, and an explanation when anyone dissented. Returns the resolutions as stored."""
+    if consultation.status == "no_consensus":
+        if resolutions:
+            raise Invalid("未达成共识的协商不能形成决议", field="resolutions")
+        if explanation is None:
+            raise Invalid("未达成共识时须说明原因和后续安排", field="explanation")
+        return ()
+    checked = tuple(_resolution(consultation, item, today, organisations) for item in resolutions)
+    adopted = set(consultation.adopted_topic_ids)
+    lacking = [t.id for t in consultation.topics if t.id in adopted and all(r.topic_id != t.id for r in checked)]
+    if lacking:
+        raise Invalid("每个通过的议题至少需要一项决议", field="resolutions", topic_ids=lacking)
+    if explanation is None and any(r.dissent for r in consultation.results):
+        raise Invalid("有不同意见时须向持不同意见者作出说明", field="explanation")
+    return checked
 
 
 def publish_outcome(
@@ -1223,27 +1368,16 @@ def publish_outcome(
     minutes: str,
     resolutions: Sequence[Resolution] = (),
     explanation: str | None = None,
+    organisations: Mapping[str, Organisation] | None = None,
 ) -> tuple[Consultation, Transition]:
     """Make the outcome public: minutes, and either a resolution for each adopted topic or, for no
-    consensus, an explanation. When anyone dissented, the explanation answers them too."""
+    consensus, an explanation. When anyone dissented, the explanation answers them too.
+    ``organisations``: the registered organisations the resolutions name (the replica's, by id)."""
     actor = _organiser(consultation, principal)
     LIFECYCLE.require(consultation.status, "outcome_published")
     minutes = plain_text("minutes", "会议纪要", minutes, MAX_MINUTES)
     explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
-    if consultation.status == "no_consensus":
-        if resolutions:
-            raise Invalid("未达成共识的协商不能形成决议", field="resolutions")
-        if explanation is None:
-            raise Invalid("未达成共识时须说明原因和后续安排", field="explanation")
-    else:
-        adopted = set(consultation.adopted_topic_ids)
-        checked = tuple(_resolution(item, adopted, now.date()) for item in resolutions)
-        lacking = [t.id for t in consultation.topics if t.id in adopted and all(r.topic_id != t.id for r in checked)]
-        if lacking:
-            raise Invalid("每个通过的议题至少需要一项决议", field="resolutions", topic_ids=lacking)
-        if explanation is None and any(r.dissent for r in consultation.results):
-            raise Invalid("有不同意见时须向持不同意见者作出说明", field="explanation")
-        resolutions = checked
+    checked = _owed(consultation, resolutions, explanation, now.date(), organisations or {})
     return LIFECYCLE.move(
         consultation,
         "outcome_published",
@@ -1252,9 +1386,176 @@ def publish_outcome(
         "公开协商结果",
         minutes=minutes,
         explanation=explanation,
-        resolutions=tuple(resolutions),
+        resolutions=checked,
         published_at=now,
     )
+
+
+# -- recorded afterwards (补录) ------------------------------------------------------------------------
+
+
+def _years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
+
+
+def _held_at(held_at: datetime, now: datetime) -> datetime:
+    _moment("held_at", "举行时间", held_at)
+    if held_at > now:
+        raise Invalid("补录的协商须已经举行,举行时间不能晚于当前时间", field="held_at")
+    earliest = _years_before(now, RECORDED_WITHIN_YEARS)
+    if held_at < earliest:
+        raise Invalid(f"只能补录{RECORDED_WITHIN_YEARS}年内举行的协商", field="held_at", earliest=earliest.isoformat())
+    return held_at
+
+
+def _attendance(attendance: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Attendees by category (``ATTENDANCE_CATEGORIES``), categories with none left out; at least one."""
+    if not isinstance(attendance, Mapping):
+        raise Invalid("参会人数须按参会人类别填写", field="attendance")
+    counted = []
+    for category, count in attendance.items():
+        if category not in ATTENDANCE_CATEGORIES:
+            raise Invalid("未知的参会人类别", field="attendance", allowed=list(ATTENDANCE_CATEGORIES))
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_ATTENDEES:
+            raise Invalid(f"参会人数须为0到{MAX_ATTENDEES}之间的整数", field="attendance", category=category)
+        if count:
+            counted.append((category, count))
+    if not counted:
+        raise Invalid("补录的协商须有参会人员,人数合计须大于0", field="attendance")
+    return tuple(sorted(counted))
+
+
+def _recorded_agenda(
+    consultation: Consultation,
+    principal: Principal,
+    now: datetime,
+    topics: Sequence[RecordedTopic],
+    accepted: Mapping[str, AcceptedProposal],
+) -> tuple[Consultation, tuple[TopicResult, ...]]:
+    """The topics put on the agenda by the rules of a live consultation's (``add_requested_topic``,
+    on the draft being recorded), and their results: adopted or not, no votes counted."""
+    if isinstance(topics, str | bytes) or not topics:
+        raise Invalid("补录的协商至少需要一个议题", field="topics")
+    for topic in topics:
+        consultation = add_requested_topic(
+            consultation,
+            principal,
+            now,
+            title=topic.title,
+            origin=topic.origin,
+            proposal_id=topic.proposal_id,
+            accepted=accepted.get(topic.proposal_id) if topic.proposal_id else None,
+        )
+    decided = consultation.decision == "decided"
+    adopted = [decided if t.adopted is None else t.adopted for t in topics]
+    if decided and not any(adopted):
+        raise Invalid("已形成决定的协商至少须有一个议题通过", field="topics")
+    if not decided and any(adopted):
+        raise Invalid("未达成共识的协商不能有通过的议题", field="topics")
+    results = tuple(TopicResult(t.id, a, 0, 0, 0, 0) for t, a in zip(consultation.topics, adopted, strict=True))
+    return consultation, results
+
+
+def _recorded_resolutions(topics: Sequence[Topic], resolutions: Sequence[RecordedResolution]) -> tuple[Resolution, ...]:
+    out = []
+    for item in resolutions:
+        index = item.topic_index
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(topics):
+            raise Invalid("决议的议题序号不在议题列表中", field="resolutions", topic_index=index)
+        out.append(Resolution(topics[index].id, "", item.deadline, item.agreed, item.organisation_id))
+    return tuple(out)
+
+
+def not_recorded_twice(consultation: Consultation, same: Consultation | None) -> None:
+    """A consultation is recorded afterwards once: ``same`` is the one already recorded in its
+    division with its title and time, if any (a form sent twice, a CSV imported again)."""
+    if same is not None and same.id != consultation.id:
+        raise Conflict("该协商已经补录(同一社区或街道、名称和举行时间)", consultation_id=same.id)
+
+
+def record_afterwards(
+    *,
+    principal: Principal,
+    division: Division | None,
+    division_code: str,
+    now: datetime,
+    title: str,
+    form: str,
+    mode: str,
+    held_at: datetime,
+    venue: str | None,
+    topics: Sequence[RecordedTopic],
+    attendance: Mapping[str, int],
+    decision: str,
+    minutes_url: str,
+    method: str = "consensus",
+    resolutions: Sequence[RecordedResolution] | None = (),
+    explanation: str | None = None,
+    accepted: Mapping[str, AcceptedProposal] | None = None,
+    organisations: Mapping[str, Organisation] | None = None,
+) -> tuple[Consultation, tuple[Transition, Transition]]:
+    """A consultation held offline, recorded afterwards (补录) by an organiser of its division: it
+    is stored with its outcome published, flagged ``recorded_afterwards``, and audited as created
+    at its decision and then published, both lines with the reason ``RECORDED``.
+
+    ``held_at``: in the past, at most ``RECORDED_WITHIN_YEARS`` years ago; ``attendance``:
+    attendees by category (more than none); ``topics``: as a live consultation's agenda takes them
+    (``accepted``: the proposals they name, from the replica); ``decision``: decided (some topic
+    adopted) or no_consensus (none); ``minutes_url``: a link to the minutes. The outcome owes what
+    a live one owes (``_owed``; ``organisations``: those the resolutions name, by id), except
+    with ``resolutions=None`` (a CSV row): its details are in the minutes, neither resolutions nor
+    an explanation are then asked for. Whether it was recorded already is ``not_recorded_twice``."""
+    actor = require_organiser(principal)
+    code = _organised_division(principal, division, division_code)
+    _choice("form", "协商形式", form, FORMS)
+    _choice("mode", "协商方式", mode, MODES)
+    if form == "online" and mode == "offline":
+        raise Invalid("线上协商不能只在线下进行", field="mode")
+    _choice("decision", "协商结果", decision, DECISIONS)
+    venue = _optional_text("venue", "地点", venue, 200)
+    if mode in {"offline", "hybrid"} and venue is None:
+        raise Invalid("线下协商须填写地点", field="venue")
+    consultation = Consultation(
+        id=str(uuid.uuid4()),
+        division_code=code,
+        title=plain_text("title", "协商名称", title, MAX_TITLE),
+        form=form,
+        mode=mode,
+        organiser_id=principal.subject,
+        starts_at=_held_at(held_at, now),
+        rule=decision_rule(method),
+        status="draft",  # while its agenda is checked as a draft's
+        created_at=now,
+        updated_at=now,
+        venue=venue,
+        decision=decision,
+        recorded_afterwards=True,
+        attendance=_attendance(attendance),
+        minutes_url=http_link("minutes_url", "会议纪要链接", minutes_url),
+    )
+    consultation, results = _recorded_agenda(consultation, principal, now, topics, accepted or {})
+    consultation = replace(consultation, status=decision, results=results)
+    explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
+    if resolutions is None:
+        checked: tuple[Resolution, ...] = ()
+    else:
+        agreed = _recorded_resolutions(consultation.topics, resolutions)
+        checked = _owed(consultation, agreed, explanation, now.date(), organisations or {})
+    created = LIFECYCLE.created(consultation, actor, now, RECORDED)
+    published, transition = LIFECYCLE.move(
+        consultation,
+        "outcome_published",
+        actor,
+        now,
+        RECORDED,
+        explanation=explanation,
+        resolutions=checked,
+        published_at=now,
+    )
+    return published, (created, transition)
 
 
 def close(
@@ -1296,12 +1597,14 @@ def outcome_payload(consultation: Consultation) -> dict:
         "method": consultation.rule.method,
         "published_at": consultation.published_at.isoformat() if consultation.published_at else None,
         "explanation": consultation.explanation,
+        "recorded_afterwards": consultation.recorded_afterwards,
         "topics": topics,
         "resolutions": [
             {
                 "resolution_id": r.id,
                 "topic_id": r.topic_id,
                 "proposal_id": by_topic[r.topic_id].proposal_id if r.topic_id in by_topic else None,
+                "organisation_id": r.organisation_id,
                 "responsible_party": r.responsible_party,
                 "deadline": r.deadline.isoformat(),
                 "agreed": r.agreed,
@@ -1314,12 +1617,37 @@ def outcome_payload(consultation: Consultation) -> dict:
 # -- quality -----------------------------------------------------------------------------------------
 
 
-def _share(values: Sequence[str | None], counts: Iterable[str]) -> Fraction | None:
+def _counted(values: Sequence[str | None], counts: Iterable[str]) -> tuple[int, int]:
+    """(how many declared a value, how many of those declared one of ``counts``)."""
     declared = [v for v in values if v is not None]
-    if not declared:
-        return None
     wanted = set(counts)
-    return Fraction(sum(1 for v in declared if v in wanted), len(declared))
+    return len(declared), sum(1 for v in declared if v in wanted)
+
+
+def _share(values: Sequence[str | None], counts: Iterable[str]) -> Fraction | None:
+    declared, counted = _counted(values, counts)
+    return Fraction(counted, declared) if declared else None
+
+
+def attendees(consultation: Consultation, participants: Iterable[Participant]) -> int:
+    """How many attended: those who signed in or joined; for one recorded afterwards, its count."""
+    if consultation.recorded_afterwards:
+        return sum(count for _, count in consultation.attendance)
+    return sum(1 for p in participants if p.attended)
+
+
+def participation_mix(consultation: Consultation, participants: Iterable[Participant]) -> ParticipationMix:
+    """The mix ``meetings.consultation.held`` tells, in counts: for a live consultation, from the
+    attendees' declared profiles (the counts the quality figures' shares are made of) and their
+    categories; for one recorded afterwards, from its attendance by category (no profile known: 0)."""
+    if consultation.recorded_afterwards:
+        return ParticipationMix(social_organisations=dict(consultation.attendance).get("social_organisation", 0))
+    present = [p for p in participants if p.attended]
+    profiles = [p.profile or Profile() for p in present]
+    declared_age, under_45 = _counted([p.age_band for p in profiles], UNDER_45)
+    declared_occupation, not_retired = _counted([p.occupation for p in profiles], NOT_RETIRED)
+    social = sum(1 for p in present if p.category == "social_organisation")
+    return ParticipationMix(declared_age, under_45, declared_occupation, not_retired, social)
 
 
 def quality(
@@ -1329,21 +1657,28 @@ def quality(
     rounds: Sequence[Round],
     votes: Iterable[Vote],
 ) -> QualityFigures:
-    """The figures of one consultation; none of them names or singles out a person."""
-    attendees = [p for p in participants if p.attended]
-    profiles = [p.profile or Profile() for p in attendees]
+    """The figures of one consultation; none of them names or singles out a person. One recorded
+    afterwards counts its attendance by category (no profile, no invitation known) and is not
+    flagged for a meeting held instead of deliberation: how it deliberated is off the record."""
+    present = [p for p in participants if p.attended]
+    profiles = [p.profile or Profile() for p in present]
     occupations = [p.occupation for p in profiles]
-    share_not_retired = _share(occupations, OCCUPATIONS.keys() - {"retired"})
+    share_not_retired = _share(occupations, NOT_RETIRED)
     share_under_45 = _share([p.age_band for p in profiles], UNDER_45)
-    categories = tuple(sorted({p.category for p in attendees}))
+    recorded = dict(consultation.attendance)
+    if consultation.recorded_afterwards:
+        categories = tuple(sorted(c for c in recorded if c != UNSPECIFIED))
+    else:
+        categories = tuple(sorted({p.category for p in present}))
     visible = sum(1 for o in opinions if not o.hidden)
     summarised = sum(1 for r in rounds if r.summary)
     flags = []
     reached_decision = consultation.status in AFTER_DECISION and consultation.decision is not None
-    if reached_decision and visible == 0 and summarised == 0:
+    deliberated_off_record = consultation.recorded_afterwards
+    if reached_decision and visible == 0 and summarised == 0 and not deliberated_off_record:
         flags.append("meeting_instead_of_deliberation")
     held = consultation.status == "in_session" or reached_decision
-    too_few_categories = len(categories) < NARROW_MIX_CATEGORIES
+    too_few_categories = len(categories) < NARROW_MIX_CATEGORIES and UNSPECIFIED not in recorded
     too_retired = share_not_retired is not None and share_not_retired < NARROW_MIX_NOT_RETIRED
     if held and (too_few_categories or too_retired):
         flags.append("narrow_mix")
@@ -1352,9 +1687,9 @@ def quality(
         method=consultation.rule.method,
         mode=consultation.mode,
         invited=len(participants),
-        attendees=len(attendees),
-        attendance=Fraction(len(attendees), len(participants)) if participants else None,
-        online_attendees=sum(1 for p in attendees if p.attended_via == "online"),
+        attendees=attendees(consultation, participants),
+        attendance=Fraction(len(present), len(participants)) if participants else None,
+        online_attendees=sum(1 for p in present if p.attended_via == "online"),
         share_not_retired=share_not_retired,
         share_under_45=share_under_45,
         categories=categories,

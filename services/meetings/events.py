@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 
 from services.meetings import domain
@@ -99,7 +100,7 @@ def cancelled(uow: UnitOfWork, consultation: domain.Consultation) -> None:
 
 
 def started(uow: UnitOfWork, consultation: domain.Consultation, participants: Sequence[domain.Participant]) -> None:
-    _emit(uow, "started", consultation, attendees=_attendees(participants))
+    _emit(uow, "started", consultation, attendees=domain.attendees(consultation, participants))
 
 
 def concluded(
@@ -110,9 +111,10 @@ def concluded(
 ) -> None:
     """After a decision or a declared lack of consensus: ``decided`` names the adopted topics'
     proposals (intake marks them decided), ``no_consensus`` the others (intake returns them for a
-    further consultation), and ``held`` counts the consultation for coverage and regularity."""
+    further consultation), and ``held`` counts the consultation for coverage and regularity, with
+    whom it reached (``domain.participation_mix``)."""
     adopted = set(consultation.adopted_topic_ids)
-    if consultation.status == "decided":
+    if consultation.decision == "decided":
         _emit(uow, "decided", consultation, consultation.adopted_proposal_ids)
     if any(topic.id not in adopted for topic in consultation.topics):
         _emit(uow, "no_consensus", consultation, consultation.further_proposal_ids)
@@ -124,16 +126,23 @@ def concluded(
         form=consultation.form,
         mode=consultation.mode,
         decision=consultation.decision,
-        attendees=_attendees(participants),
+        attendees=domain.attendees(consultation, participants),
         origins=dict(Counter(topic.origin for topic in consultation.topics)),
+        recorded_afterwards=consultation.recorded_afterwards,
+        mix=asdict(domain.participation_mix(consultation, participants)),
     )
+
+
+def recorded(uow: UnitOfWork, consultation: domain.Consultation) -> None:
+    """A consultation held offline and recorded afterwards tells what a live one told along its
+    way: its topics' proposals scheduled (intake moves them on as for a live one), then decided or
+    not, the consultation held, and its outcome (tracking makes the resolutions tasks)."""
+    _emit(uow, "scheduled", consultation, starts_at=consultation.starts_at)
+    concluded(uow, consultation, (), consultation.starts_at)
+    outcome_published(uow, consultation)
 
 
 def outcome_published(uow: UnitOfWork, consultation: domain.Consultation) -> None:
     uow.emit(
         "meetings.outcome.published", domain.outcome_payload(consultation), division_code=consultation.division_code
     )
-
-
-def _attendees(participants: Sequence[domain.Participant]) -> int:
-    return sum(1 for p in participants if p.attended)

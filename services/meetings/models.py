@@ -1,6 +1,7 @@
 """Meetings' tables: consultations with their small owned parts (JSON), participants, rounds of
 deliberation, opinions and their moderation, votes, the audit of every step; the replica of the
-proposals intake accepted as topics; plus the outbox/inbox and the division replica every service has."""
+proposals intake accepted as topics and of the organisations tracking registered (who carries a
+resolution out); plus the outbox/inbox and the division replica every service has."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.division_registry import division_table
-from shared.lifecycle.history import history_table
+from shared.history import history_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)
@@ -55,6 +57,10 @@ consultations = Table(
     Column("published_at", UTCDateTime(), nullable=True),
     Column("cancel_reason", String(500), nullable=True),
     Column("follows_id", String(36), nullable=True),
+    # Held in a room and recorded afterwards (补录): the attendance by category, the minutes a link.
+    Column("recorded_afterwards", Boolean, nullable=False, server_default=false()),
+    Column("minutes_url", String(500), nullable=True),
+    Column("attendance", JSON, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_consultation_division_starts", "division_code", "starts_at"),
@@ -156,4 +162,18 @@ accepted_proposals = Table(
     Column("origin", String(16), nullable=False),
     Column("category", String(32), nullable=False),
     Column("accepted_at", UTCDateTime(), nullable=False),
+)
+
+# Tracking's registered organisations (replica from ``tracking.organisations.changed``, upserted by
+# id): whom a resolution may name. ``changed_at``: when tracking told it, so an older telling that
+# arrives late does not undo a newer one.
+organisations = Table(
+    "organisation",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(12), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
 )

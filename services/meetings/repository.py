@@ -3,10 +3,12 @@ dataclasses and the rows). The consultation's small owned parts (topics, materia
 rule, results, resolutions) live in JSON columns beside it; fractions are stored as "2/3".
 
 Lists (``search``) turn the domain's visibility rule (``domain.visible_to``) into a query; the
-history of the procedure is ``shared.lifecycle.history`` on ``consultation_transition``."""
+replicas (accepted proposals, registered organisations) are upserts; the history of the procedure
+is ``shared.lifecycle.history`` on ``consultation_transition``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 from fractions import Fraction
@@ -21,6 +23,7 @@ from services.meetings.domain import (
     DecisionRule,
     Moderation,
     Opinion,
+    Organisation,
     Participant,
     Profile,
     Resolution,
@@ -35,12 +38,13 @@ from services.meetings.models import (
     consultations,
     moderations,
     opinions,
+    organisations,
     participants,
     rounds,
     transitions,
     votes,
 )
-from shared.lifecycle import history as lifecycle_history
+from shared import history as lifecycle_history
 from shared.pagination import Keyset, page
 from shared.principal import Principal
 from shared.sql import dialect_insert, locked, within
@@ -69,6 +73,7 @@ def _row(consultation: Consultation) -> dict:
         rule=_rule_to_json(consultation.rule),
         results=[{**asdict(r), "dissent": [[who, reason] for who, reason in r.dissent]} for r in consultation.results],
         resolutions=[{**asdict(r), "deadline": r.deadline.isoformat()} for r in consultation.resolutions],
+        attendance=dict(consultation.attendance) if consultation.recorded_afterwards else None,
     )
     return values
 
@@ -86,6 +91,7 @@ def _consultation(row) -> Consultation:
         resolutions=tuple(
             Resolution(**{**r, "deadline": date.fromisoformat(r["deadline"])}) for r in row["resolutions"]
         ),
+        attendance=tuple(sorted((row["attendance"] or {}).items())),
     )
 
 
@@ -113,6 +119,16 @@ def record(session: Session, transition: Transition) -> None:
 def history(session: Session, consultation_id: str) -> list[dict]:
     """Every step of one consultation, oldest first."""
     return lifecycle_history.history(session, transitions, consultation_id)
+
+
+def recorded_as(session: Session, division_code: str, title: str, held_at: datetime) -> Consultation | None:
+    """A consultation already recorded afterwards in the division with this title and time."""
+    c = consultations.c
+    query = select(consultations).where(
+        c.recorded_afterwards.is_(True), c.division_code == division_code, c.starts_at == held_at, c.title == title
+    )
+    row = session.execute(query.limit(1)).mappings().first()
+    return _consultation(row) if row else None
 
 
 def started_at(session: Session, consultation_id: str) -> datetime | None:
@@ -260,6 +276,43 @@ def accepted_proposal(session: Session, proposal_id: str) -> AcceptedProposal | 
     return AcceptedProposal(**row) if row else None
 
 
+def accepted_proposals_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, AcceptedProposal]:
+    wanted = sorted({i for i in ids if isinstance(i, str)})
+    if not wanted:
+        return {}
+    query = select(accepted_proposals).where(accepted_proposals.c.proposal_id.in_(wanted))
+    return {row["proposal_id"]: AcceptedProposal(**row) for row in session.execute(query).mappings()}
+
+
+# -- the replica of registered organisations -----------------------------------------------------------
+
+
+def upsert_organisations(session: Session, found: list[Organisation], changed_at: datetime) -> None:
+    """Store what tracking told of these organisations at ``changed_at``, by id; a row told of later
+    is kept (a telling that arrives late changes nothing)."""
+    latest = {o.id: o for o in found}  # one row per id in one statement (the last told wins)
+    if not latest:
+        return
+    rows = [{**asdict(o), "changed_at": changed_at} for o in latest.values()]
+    stmt = dialect_insert(session)(organisations).values(rows)
+    columns = ("kind", "name", "scope", "active", "changed_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: stmt.excluded[c] for c in columns},
+        where=organisations.c.changed_at <= stmt.excluded.changed_at,
+    )
+    session.execute(stmt)
+
+
+def organisations_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Organisation]:
+    wanted = sorted({i for i in ids if isinstance(i, str)})
+    if not wanted:
+        return {}
+    o = organisations.c
+    query = select(o.id, o.kind, o.name, o.scope, o.active).where(o.id.in_(wanted))
+    return {row["id"]: Organisation(**row) for row in session.execute(query).mappings()}
+
+
 # -- listing -----------------------------------------------------------------------------------------
 
 SORTS = {
@@ -282,11 +335,13 @@ def covering_codes(scope: str) -> list[str]:
 def visible(principal: Principal):
     """The condition of the consultations ``principal`` may see: ``domain.visible_to`` as a query.
     Officials (every role but residents) see everything inside their scope, drafts included; once
-    announced, a consultation is also seen by those it reaches: whoever lives or works in the area
-    it covers (the divisions ``covering_codes`` their scope) and everyone invited to it."""
+    public (announced, or recorded afterwards), a consultation is also seen by those it reaches:
+    whoever lives or works in the area it covers (the divisions ``covering_codes`` their scope)
+    and everyone invited to it."""
     c = consultations.c
     invited = c.id.in_(select(participants.c.consultation_id).where(participants.c.participant_id == principal.subject))
-    public = and_(c.announced_at.is_not(None), or_(c.division_code.in_(covering_codes(principal.scope)), invited))
+    is_public = or_(c.announced_at.is_not(None), c.recorded_afterwards.is_(True))  # domain.is_public
+    public = and_(is_public, or_(c.division_code.in_(covering_codes(principal.scope)), invited))
     if principal.role == "resident":
         return public
     return or_(within(c.division_code, principal.scope), public)

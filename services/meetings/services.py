@@ -5,7 +5,10 @@ undo. Time comes in as ``now``; settings (the notice periods) as arguments.
 
 Every use case on one consultation loads it through ``_visible``: who does not see it
 (``domain.visible_to``) is told it does not exist. Who may act is the domain's rule, step by step;
-the procedure's steps share ``_step``, a participant's acts on their own invitation ``_own``.
+the procedure's steps share ``_step``, a participant's acts on their own invitation ``_own``. A
+consultation held offline is recorded afterwards whole (``record_consultation``, one a CSV row in
+``import_recorded``). The replicas (accepted proposals, registered organisations) are kept by the
+use cases the handlers call.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from services.meetings import domain, events, repository
 from services.meetings.domain import Consultation, Participant, Transition, Vote
 from shared.divisions import Division
 from shared.principal import Principal
-from shared.problems import NotFound
+from shared.problems import Forbidden, Invalid, NotFound, Problem
 from shared.uow import UnitOfWork
 
 
@@ -366,15 +369,27 @@ def publish_outcome(
     resolutions: Sequence[Mapping[str, Any]] = (),
     explanation: str | None = None,
 ) -> Consultation:
-    """Make the outcome public: minutes, a resolution (topic, responsible party, deadline, what
-    was agreed) for each adopted topic, an explanation to dissenters or of what comes next."""
-    agreed = [domain.Resolution(**item) for item in resolutions]
+    """Make the outcome public: minutes, a resolution (topic, a registered organisation of the
+    division from meetings' replica, deadline, what was agreed) for each adopted topic, an
+    explanation to dissenters or of what comes next. A resolution's ``responsible_party`` is the
+    organisation's registered name, whatever was given."""
+    agreed = [
+        domain.Resolution(
+            topic_id=item["topic_id"],
+            responsible_party=item.get("responsible_party") or "",
+            deadline=item["deadline"],
+            agreed=item["agreed"],
+            organisation_id=item.get("organisation_id"),
+        )
+        for item in resolutions
+    ]
+    named = repository.organisations_by_id(uow.session, (r.organisation_id for r in agreed))
     return _step(
         uow,
         principal,
         consultation_id,
         lambda c, people, votes: domain.publish_outcome(
-            c, principal, now, minutes=minutes, resolutions=agreed, explanation=explanation
+            c, principal, now, minutes=minutes, resolutions=agreed, explanation=explanation, organisations=named
         ),
         lambda before, after, people: events.outcome_published(uow, after),
     )
@@ -383,6 +398,82 @@ def publish_outcome(
 def close(uow: UnitOfWork, principal: Principal, consultation_id: str, *, now: datetime) -> Consultation:
     """End the consultation once its outcome is public."""
     return _step(uow, principal, consultation_id, lambda c, people, votes: domain.close(c, principal, now))
+
+
+# -- recorded afterwards (补录) ------------------------------------------------------------------------
+
+
+def record_consultation(
+    uow: UnitOfWork,
+    principal: Principal,
+    *,
+    division_code: str,
+    held_at: datetime,
+    title: str,
+    now: datetime,
+    topics: Sequence[Mapping[str, Any]],
+    resolutions: Sequence[Mapping[str, Any]] | None = (),
+    **details: Any,
+) -> Consultation:
+    """A consultation held offline, recorded afterwards by an organiser of its division
+    (``domain.record_afterwards``; ``details``: form, mode, venue, attendance, decision,
+    minutes_url, method, explanation): stored with its outcome published and told as a live one
+    is told (``events.recorded``). ``topics``: title, origin, proposal_id, adopted;
+    ``resolutions``: topic_index, organisation_id, deadline, agreed (None: not part of the
+    record, as for a CSV row)."""
+    code = domain.normalise_division_code(division_code)
+    agenda = [domain.RecordedTopic(**topic) for topic in topics]
+    agreed = None if resolutions is None else [domain.RecordedResolution(**item) for item in resolutions]
+    consultation, history = domain.record_afterwards(
+        principal=principal,
+        division=uow.divisions.get(code),
+        division_code=code,
+        held_at=held_at,
+        title=title,
+        now=now,
+        topics=agenda,
+        resolutions=agreed,
+        accepted=repository.accepted_proposals_by_id(uow.session, (t.proposal_id for t in agenda)),
+        organisations=repository.organisations_by_id(uow.session, (r.organisation_id for r in agreed or ())),
+        **details,
+    )
+    c = consultation
+    domain.not_recorded_twice(c, repository.recorded_as(uow.session, c.division_code, c.title, c.starts_at))
+    repository.add(uow.session, consultation)
+    for transition in history:
+        repository.record(uow.session, transition)
+    events.recorded(uow, consultation)
+    return consultation
+
+
+def import_recorded(
+    uow: UnitOfWork, principal: Principal, rows: Sequence[domain.RecordedRow], *, now: datetime
+) -> dict:
+    """Record a CSV's consultations (one a row, no resolutions: ``record_consultation`` with
+    ``resolutions=None``): good rows kept, each bad one reported by line with its Chinese
+    reasons. Refused, writing nothing, when no row was kept: 403 when every row names a division
+    outside the caller's scope, else 422 with the rows' reports."""
+    domain.require_organiser(principal)
+    reported: list[dict] = []  # per row: line, ok, consultation_id, errors
+    outside = 0
+    for row in rows:
+        if row.data is None:
+            reported.append({"line": row.line, "ok": False, "consultation_id": None, "errors": list(row.errors)})
+            continue
+        try:
+            consultation = record_consultation(uow, principal, now=now, resolutions=None, **row.data)
+        except Problem as problem:  # refused before anything of the row was written
+            outside += isinstance(problem, Forbidden)
+            reported.append({"line": row.line, "ok": False, "consultation_id": None, "errors": [str(problem.detail)]})
+            continue
+        reported.append({"line": row.line, "ok": True, "consultation_id": consultation.id, "errors": []})
+    recorded = sum(1 for r in reported if r["ok"])
+    report = {"recorded": recorded, "rows": reported}
+    if not recorded:
+        if outside == len(rows):
+            raise Forbidden("CSV中的社区或街道均不在您的管辖范围内")
+        raise Invalid("没有可补录的行", **report)
+    return report
 
 
 # -- participants (their own side) ---------------------------------------------------------------------
@@ -574,6 +665,12 @@ def community_calendar(uow: UnitOfWork, code: str, *, now: datetime) -> tuple[Di
 
 
 # -- events consumed -----------------------------------------------------------------------------------
+
+
+def replicate_organisations(uow: UnitOfWork, found: Sequence[domain.Organisation], *, changed_at: datetime) -> None:
+    """Keep the replica of registered organisations (whom a resolution may name), by id: what
+    tracking told at ``changed_at``, unless it told of one later already."""
+    repository.upsert_organisations(uow.session, list(found), changed_at)
 
 
 def replicate_accepted_proposal(uow: UnitOfWork, proposal: domain.AcceptedProposal) -> None:

@@ -1,7 +1,8 @@
 """A whole consultation through the gateway, on RabbitMQ and PostgreSQL, in both run modes:
 a resident's proposal accepted in intake becomes a topic; the consultation is announced, deliberated
 online in two rounds, attended offline (attendance code) and online, voted on, decided, its outcome
-published with a resolution, and closed. Intake's proposal moves to scheduled and then decided from
+published with a resolution naming a registered organisation, and closed; then a consultation held
+in a room is recorded afterwards (补录). Intake's proposals move to scheduled and then decided from
 meetings' events, and each step's event is seen on the real broker."""
 
 from __future__ import annotations
@@ -24,7 +25,32 @@ MEETINGS_EVENTS = [
     "meetings.consultation.decided",
     "meetings.consultation.held",
     "meetings.outcome.published",
+    # the consultation recorded afterwards
+    "meetings.consultation.scheduled",
+    "meetings.consultation.decided",
+    "meetings.consultation.held",
+    "meetings.outcome.published",
 ]
+HOUSING = {
+    "id": "dept-guichi-housing",
+    "kind": "department",
+    "name": "贵池区住房和城乡建设局",
+    "scope": "341702",
+    "active": True,
+}
+
+
+@pytest.fixture
+def with_organisations(platform, with_divisions):
+    """Meetings' replica of tracking's organisations filled through its handler, as
+    ``tracking.organisations.changed`` would leave it."""
+    from services.meetings.handlers import HANDLERS
+    from shared.events import new_event
+
+    event = new_event("tracking.organisations.changed", {"organisations": [HOUSING]}, producer="tracking",
+                      division_code=None)  # fmt: skip
+    with platform.runtime("meetings").unit_of_work() as uow:
+        HANDLERS[event.type](uow, event)
 
 
 @pytest.fixture
@@ -49,24 +75,24 @@ def proposal_status(http, auth, proposal_id):
     ]
 
 
-def run_consultation(http: Http, auth) -> None:
-    worker = auth("community_worker", YANLIUYUAN, subject="organiser")
-    people = {name: auth("resident", YANLIUYUAN, subject=name) for name in ("rep-1", "member-2", "expert-3")}
+def accepted_proposal(http: Http, auth, worker, title: str) -> dict:
     proposal = ok(
         http.call(
             "POST",
             "/api/v1/intake/proposals",
             auth("resident", YANLIUYUAN, subject="rep-1"),
-            {
-                "community_code": YANLIUYUAN,
-                "title": "杏花家园地块停车场建设",
-                "description": "停车位不足",
-                "category": "management",
-            },
+            {"community_code": YANLIUYUAN, "title": title, "description": "居民反映", "category": "management"},
         ),
         201,
     )
     ok(http.call("POST", f"/api/v1/intake/proposals/{proposal['id']}/accept", worker))
+    return proposal
+
+
+def run_consultation(http: Http, auth) -> None:
+    worker = auth("community_worker", YANLIUYUAN, subject="organiser")
+    people = {name: auth("resident", YANLIUYUAN, subject=name) for name in ("rep-1", "member-2", "expert-3")}
+    proposal = accepted_proposal(http, auth, worker, "杏花家园地块停车场建设")
 
     starts_at = datetime.now(UTC) + timedelta(seconds=12)
     consultation = ok(
@@ -143,26 +169,50 @@ def run_consultation(http: Http, auth) -> None:
     decided = ok(http.call("POST", f"{C}/{cid}/decide", worker))
     assert decided["status"] == "decided"
     wait_until(lambda: proposal_status(http, auth, proposal["id"]) == "decided", timeout=20, what="decided")
+    deadline = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
     resolution = {
         "topic_id": topic_id,
-        "responsible_party": "dept-guichi-housing",
-        "deadline": (datetime.now(UTC) + timedelta(days=60)).date().isoformat(),
+        "organisation_id": HOUSING["id"],
+        "deadline": deadline,
         "agreed": "利用杏花家园空地建设停车场,分时段收费",
     }
     published = ok(
         http.call("POST", f"{C}/{cid}/publish", worker, {"minutes": "会议纪要:一致同意", "resolutions": [resolution]})
     )
     assert published["status"] == "outcome_published"
+    assert published["resolutions"][0]["responsible_party"] == HOUSING["name"]
     assert ok(http.call("POST", f"{C}/{cid}/close", worker))["status"] == "closed"
     quality = ok(http.call("GET", f"{C}/{cid}/quality", worker))
     assert quality["attendees"] == 3 and quality["opinions"] == 3 and quality["rounds"] == 2
+
+    # A consultation held in the community's room last week, recorded afterwards (补录).
+    heating = accepted_proposal(http, auth, worker, "绣春巷开水炉噪音扰民")
+    record = {
+        "division_code": YANLIUYUAN,
+        "title": "绣春巷开水炉协商会",
+        "form": "neighbourhood_point",
+        "mode": "offline",
+        "held_at": iso(datetime.now(UTC) - timedelta(days=7)),
+        "venue": "绣春巷邻里议事点",
+        "topics": [{"proposal_id": heating["id"]}],
+        "attendance": {"resident_representative": 8, "stakeholder": 3, "social_organisation": 1},
+        "decision": "decided",
+        "resolutions": [
+            {"topic_index": 0, "organisation_id": HOUSING["id"], "deadline": deadline, "agreed": "加装隔音罩"}
+        ],
+        "minutes_url": "https://docs.example/xiuchun-minutes.pdf",
+    }
+    # The accepted proposal reaches meetings by event; until then the record is refused, writing nothing.
+    wait_until(lambda: http.call("POST", f"{C}/recorded", worker, record)[0] == 201, timeout=20,
+               what="the consultation recorded afterwards")  # fmt: skip
+    wait_until(lambda: proposal_status(http, auth, heating["id"]) == "decided", timeout=20, what="recorded: decided")
 
 
 def meetings_events(seen: list[str]) -> list[str]:
     return [t for t in seen if t.startswith("meetings.")]
 
 
-def test_whole_consultation_in_all_mode(settings, platform, with_divisions, auth, observed_events):
+def test_whole_consultation_in_all_mode(settings, platform, with_organisations, auth, observed_events):
     from xieshang.server import build, shutdown
 
     assembly = build(settings, "all")
@@ -175,7 +225,7 @@ def test_whole_consultation_in_all_mode(settings, platform, with_divisions, auth
         shutdown(assembly)
 
 
-def test_whole_consultation_with_each_target_in_its_own_process(processes, with_divisions, auth, observed_events):
+def test_whole_consultation_with_each_target_in_its_own_process(processes, with_organisations, auth, observed_events):
     upstreams = {f"XIESHANG_{s.upper()}_URL": processes.start(f"{s}-api") for s in ("intake", "meetings")}
     for worker in ("intake-worker", "meetings-worker"):
         processes.start(worker)

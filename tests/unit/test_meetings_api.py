@@ -4,7 +4,9 @@ and that a refused step writes nothing. Time is the test's: ``clock`` sets what 
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,6 +70,29 @@ def accept(meetings):
     return apply
 
 
+ORGANISATIONS = [
+    {
+        "id": "dept-guichi-housing",
+        "kind": "department",
+        "name": "贵池区住房和城乡建设局",
+        "scope": "341702",
+        "active": True,
+    },
+    {"id": "org-xijie", "kind": "property_company", "name": "西街物业", "scope": XIJIE, "active": True},
+]
+
+
+@pytest.fixture
+def with_organisations(meetings):
+    """Meetings' replica of the registered organisations filled, as tracking's
+    ``tracking.organisations.changed`` would leave it (through meetings' own consumer)."""
+    event = new_event(
+        "tracking.organisations.changed", {"organisations": ORGANISATIONS}, producer="tracking", division_code=None
+    )
+    assert meetings.consumer().apply(event.to_dict()) == "processed"
+    return {o["id"]: o for o in ORGANISATIONS}
+
+
 @pytest.fixture
 def draft(client, worker):
     def make(headers=None, **changes) -> dict:
@@ -113,7 +138,7 @@ def person(auth, subject, community=YANLIUYUAN, role="resident"):
 # -- a whole consultation ----------------------------------------------------------------------------
 
 
-def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, clock):
+def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, clock, with_organisations):
     intake = platform.runtime("intake").create_api().test_client()
     # 百姓点事、两委定事 in intake; its real "accepted" events reach meetings' replica.
     proposals = []
@@ -346,13 +371,31 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     # 反馈协商结果: a resolution per adopted topic and an answer to the dissent.
     resolution = {
         "topic_id": parking,
-        "responsible_party": "dept-guichi-housing",
+        "organisation_id": "dept-guichi-housing",
         "deadline": "2030-06-30",
         "agreed": "利用空地建设临时停车场,保留消防通道",
     }
     minutes = "与会人员同意建设临时停车场;夜间施工时间另行协商。"
     lacking = client.post(f"{C}/{cid}/publish", json={"minutes": minutes, "explanation": "再议"}, headers=worker)
     assert lacking.status_code == 422 and lacking.json["field"] == "resolutions"
+    before = snapshot(meetings)
+    for organisation_id in ("dept-unknown", "org-xijie"):  # never registered; registered for another community
+        elsewhere = {
+            "minutes": minutes,
+            "explanation": "再议",
+            "resolutions": [{**resolution, "organisation_id": organisation_id}],
+        }
+        refused = client.post(f"{C}/{cid}/publish", json=elsewhere, headers=worker)
+        assert refused.status_code == 422 and refused.content_type == "application/problem+json"
+        assert refused.json["detail"] == "责任单位未登记或不在本辖区" and refused.json["field"] == "resolutions"
+    unnamed = {
+        "minutes": minutes,
+        "explanation": "再议",
+        "resolutions": [{k: v for k, v in resolution.items() if k != "organisation_id"}],
+    }
+    refused = client.post(f"{C}/{cid}/publish", json=unnamed, headers=worker)
+    assert refused.status_code == 422 and "此项必填" in json.dumps(refused.json["errors"], ensure_ascii=False)
+    assert snapshot(meetings) == before
     unexplained = client.post(f"{C}/{cid}/publish", json={"minutes": minutes, "resolutions": [resolution]},
                               headers=worker)  # fmt: skip
     assert unexplained.status_code == 422 and unexplained.json["field"] == "explanation"
@@ -360,6 +403,9 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     outcome = client.post(f"{C}/{cid}/publish", json=body, headers=worker)
     assert outcome.status_code == 200 and outcome.json["status"] == "outcome_published"
     assert outcome.json["resolutions"][0]["deadline"] == "2030-06-30"
+    assert outcome.json["resolutions"][0]["organisation_id"] == "dept-guichi-housing"
+    assert outcome.json["resolutions"][0]["responsible_party"] == "贵池区住房和城乡建设局"
+    assert outcome.json["recorded_afterwards"] is False
     clock.set(START + timedelta(days=1))
     assert client.post(f"{C}/{cid}/close", headers=worker).json["status"] == "closed"
 
@@ -383,11 +429,20 @@ def test_a_whole_consultation(client, auth, worker, draft, meetings, platform, c
     assert by_type["no_consensus"]["proposal_ids"] == [works_proposal]
     held = by_type["held"]
     assert (held["decision"], held["attendees"], held["origins"]) == ("decided", 3, {"resident": 2})
-    assert held["held_at"] == START.isoformat()
+    assert held["held_at"] == START.isoformat() and held["recorded_afterwards"] is False
+    # r-1 (60+, retired), r-2 (45-59, employed), o-1 (30-44, employed, a social organisation)
+    assert held["mix"] == {
+        "declared_age": 3,
+        "under_45": 1,
+        "declared_occupation": 3,
+        "not_retired": 2,
+        "social_organisations": 1,
+    }
     outcome_event = by_type["published"]
     assert outcome_event["decision"] == "decided" and outcome_event["method"] == "qualified_majority"
     assert outcome_event["resolutions"][0]["proposal_id"] == parking_proposal
-    assert outcome_event["resolutions"][0]["responsible_party"] == "dept-guichi-housing"
+    assert outcome_event["resolutions"][0]["organisation_id"] == "dept-guichi-housing"
+    assert outcome_event["resolutions"][0]["responsible_party"] == "贵池区住房和城乡建设局"
     assert "resident-a" not in json.dumps(events) and "13800000000" not in json.dumps(events)
 
     # intake moves the adopted proposal to decided and returns the other for a further consultation.
@@ -789,3 +844,182 @@ def _ready(client, worker, consultation) -> str:
     client.post(f"{C}/{cid}/topics", json={"title": "议题"}, headers=worker)
     client.post(f"{C}/{cid}/participants", json={"person_id": "r-1", "category": "expert"}, headers=worker)
     return cid
+
+
+# -- recorded afterwards (补录) -------------------------------------------------------------------------
+
+HELD = T0 - timedelta(days=3)
+
+
+RESOLUTION = {
+    "topic_index": 0,
+    "organisation_id": "dept-guichi-housing",
+    "deadline": "2030-06-30",
+    "agreed": "建设停车场",
+}
+
+
+def recorded_body(**changes) -> dict:
+    return {
+        "division_code": YANLIUYUAN,
+        "title": "杏花家园停车难议事会",
+        "form": "community_council",
+        "mode": "offline",
+        "held_at": HELD.isoformat(),
+        "venue": "烟柳园社区议事厅",
+        "topics": [{"proposal_id": "p-1"}, {"title": "夜间施工时间", "adopted": False}],
+        "attendance": {"resident_representative": 12, "party_member": 5, "social_organisation": 2},
+        "decision": "decided",
+        "resolutions": [RESOLUTION],
+        "minutes_url": "https://docs.example/minutes.pdf",
+        **changes,
+    }
+
+
+def test_a_consultation_held_offline_is_recorded_afterwards(
+    client, auth, worker, accept, meetings, platform, with_organisations
+):
+    intake = platform.runtime("intake").create_api().test_client()
+    submitted = intake.post(
+        "/api/v1/intake/proposals",
+        json={
+            "community_code": YANLIUYUAN,
+            "title": "空地改建停车场",
+            "description": "居民反映",
+            "category": "management",
+        },
+        headers=person(auth, "resident-77"),
+    ).json
+    assert intake.post(f"/api/v1/intake/proposals/{submitted['id']}/accept", headers=worker).status_code == 200
+    for event in published(platform.runtime("intake")):
+        if event["type"] == "intake.proposal.accepted":
+            meetings.consumer().apply(event)
+    body = recorded_body(topics=[{"proposal_id": submitted["id"]}, {"title": "夜间施工时间", "adopted": False}])
+    answer = client.post(f"{C}/recorded", json=body, headers=worker)
+    assert answer.status_code == 201, answer.json
+    consultation = answer.json
+    assert consultation["recorded_afterwards"] is True and consultation["status"] == "outcome_published"
+    assert consultation["starts_at"] == HELD.isoformat() and consultation["decision"] == "decided"
+    assert consultation["minutes_url"] == "https://docs.example/minutes.pdf"
+    assert consultation["attendance"] == {"party_member": 5, "resident_representative": 12, "social_organisation": 2}
+    assert [r["responsible_party"] for r in consultation["resolutions"]] == ["贵池区住房和城乡建设局"]
+    cid = consultation["id"]
+    assert client.get(f"{C}/{cid}", headers=auth("resident", YANLIUYUAN)).json["recorded_afterwards"] is True
+    assert client.get(f"{C}/{cid}/quality", headers=worker).json["attendees"] == 19
+    events = [e for e in published(meetings) if e["payload"].get("consultation_id") == cid]
+    assert [e["type"] for e in events] == [
+        "meetings.consultation.scheduled",
+        "meetings.consultation.decided",
+        "meetings.consultation.no_consensus",
+        "meetings.consultation.held",
+        "meetings.outcome.published",
+    ]
+    held = events[3]["payload"]
+    assert held["recorded_afterwards"] is True and held["mix"]["social_organisations"] == 2
+    # intake moves the proposal along as for a live consultation: scheduled, then decided.
+    intake_consumer = platform.runtime("intake").consumer()
+    for event in events:
+        if event["type"] in ("meetings.consultation.scheduled", "meetings.consultation.decided"):
+            assert intake_consumer.apply(event) == "processed"
+    proposal = intake.get(f"/api/v1/intake/proposals/{submitted['id']}", headers=worker).json
+    assert proposal["status"] == "decided"
+    with meetings.db.sessions() as session:
+        history = repository.history(session, cid)
+    assert [(h["to_status"], h["reason"], h["actor_id"]) for h in history] == [
+        ("decided", "补录", "worker-1"),
+        ("outcome_published", "补录", "worker-1"),
+    ]
+    again = client.post(f"{C}/recorded", json=body, headers=worker)
+    assert again.status_code == 409 and again.json["consultation_id"] == cid
+
+
+def test_a_record_is_checked_with_chinese_messages_and_nothing_is_written(
+    client, auth, worker, accept, meetings, with_organisations
+):
+    accept("p-1")
+    before = snapshot(meetings)
+    for changes, status, where in [
+        ({"held_at": (T0 + timedelta(hours=1)).isoformat()}, 422, "held_at"),  # not held yet
+        ({"held_at": "2024-05-01T19:00:00+08:00"}, 422, "held_at"),  # more than five years ago
+        ({"held_at": "2030-05-01 19:00"}, 422, "errors"),  # no zone
+        ({"attendance": {"neighbours": 3}}, 422, "errors"),
+        ({"attendance": {"party_member": 0}}, 422, "attendance"),
+        ({"minutes_url": "javascript:alert(1)"}, 422, "minutes_url"),
+        ({"resolutions": []}, 422, "resolutions"),
+        ({"resolutions": [{**RESOLUTION, "topic_index": "0"}]}, 422, "errors"),  # an index, not text
+        ({"resolutions": [{**RESOLUTION, "topic_index": 2}]}, 422, "resolutions"),  # no third topic
+        ({"resolutions": [{**RESOLUTION, "organisation_id": "org-xijie"}]}, 422, "resolutions"),
+        ({"decision": "no_consensus", "resolutions": []}, 422, "explanation"),
+        ({"topics": []}, 422, "errors"),
+    ]:  # fmt: skip
+        refused = client.post(f"{C}/recorded", json=recorded_body(**changes), headers=worker)
+        assert refused.status_code == status, (changes, refused.json)
+        assert refused.content_type == "application/problem+json"
+        if where == "errors":
+            assert re.search(r"[\u4e00-\u9fff]", json.dumps(refused.json["errors"], ensure_ascii=False)), changes
+        else:
+            assert refused.json["field"] == where and re.search(r"[\u4e00-\u9fff]", refused.json["detail"]), changes
+    outsider = client.post(f"{C}/recorded", json=recorded_body(), headers=auth("community_worker", XIJIE))
+    assert outsider.status_code == 403 and outsider.json["detail"] == "该社区或街道不在您的管辖范围内"
+    assert client.post(f"{C}/recorded", json=recorded_body(), headers=person(auth, "r-1")).status_code == 403
+    assert snapshot(meetings) == before
+
+
+RECORDED_CSV = "division_code,title,form,mode,held_at,venue,topics,attendees,decision,minutes_url\n"
+
+
+def test_consultations_are_recorded_from_a_csv_row_by_row(client, auth, worker, meetings):
+    text = RECORDED_CSV + "\n".join(
+        [
+            f"{YANLIUYUAN},楼道堆物清理议事会,楼栋/门栋议事,offline,2030-04-20 19:00,3号楼,楼道堆物;电动车充电,党员:3;居民代表:9,decided,https://docs.example/a.pdf",
+            f"{YANLIUYUAN},坏行,x,offline,昨天,议事厅,,abc,decided,https://docs.example/b.pdf",
+            f"{XIJIE},西街议事会,community_council,offline,2030-04-21 19:00,西街议事厅,路灯,12,decided,https://docs.example/c.pdf",
+        ]
+    )  # fmt: skip
+    answer = client.post(f"{C}/recorded/import", data=text.encode(), content_type="text/csv", headers=worker)
+    assert answer.status_code == 200, answer.json
+    report = answer.json
+    assert report["recorded"] == 1 and [(r["line"], r["ok"]) for r in report["rows"]] == [
+        (2, True),
+        (3, False),
+        (4, False),
+    ]
+    assert report["rows"][0]["errors"] == [] and report["rows"][0]["consultation_id"]
+    errors = " ".join(report["rows"][1]["errors"])
+    assert (
+        "协商形式:未知的协商形式" in errors
+        and "举行时间:" in errors
+        and "参会人数:" in errors
+        and "议题:此项必填" in errors
+    )
+    assert report["rows"][2]["errors"] == ["该社区或街道不在您的管辖范围内"]
+    stairs = client.get(f"{C}/{report['rows'][0]['consultation_id']}", headers=worker).json
+    assert stairs["form"] == "building" and stairs["starts_at"] == "2030-04-20T11:00:00+00:00"
+    assert stairs["recorded_afterwards"] is True and stairs["resolutions"] == []
+    assert [e["type"] for e in published(meetings)][-1] == "meetings.outcome.published"
+    # The same file as a multipart upload and as JSON: the row recorded already is reported, not kept twice.
+    before = snapshot(meetings)
+    upload = {"file": (io.BytesIO(text.encode("utf-8-sig")), "补录.csv")}
+    again = client.post(f"{C}/recorded/import", data=upload, content_type="multipart/form-data", headers=worker)
+    assert again.status_code == 422 and again.json["detail"] == "没有可补录的行"
+    assert "已经补录" in again.json["rows"][0]["errors"][0]
+    assert client.post(f"{C}/recorded/import", json={"csv": text}, headers=worker).status_code == 422
+    assert snapshot(meetings) == before
+    # Refused before any row is read, or when every row is outside the caller's scope.
+    for data, content_type, status in [
+        (text, "application/xml", 415),
+        ("title,when\nx,y\n", "text/csv", 422),  # not the header
+        (RECORDED_CSV, "text/csv", 422),  # no row
+        (b"\xff\xfe", "text/csv", 422),
+    ]:
+        assert (
+            client.post(f"{C}/recorded/import", data=data, content_type=content_type, headers=worker).status_code
+            == status
+        )
+    readable = "\n".join(line for n, line in enumerate(text.splitlines()) if n != 2)  # each row outside 秋浦
+    qiupu = auth("community_worker", QIUPU_COMMUNITY)
+    outside = client.post(f"{C}/recorded/import", data=readable, content_type="text/csv", headers=qiupu)
+    assert outside.status_code == 403 and outside.json["detail"] == "CSV中的社区或街道均不在您的管辖范围内"
+    resident = person(auth, "r-1")
+    assert client.post(f"{C}/recorded/import", data=text, content_type="text/csv", headers=resident).status_code == 403
+    assert snapshot(meetings) == before

@@ -11,7 +11,7 @@ from fractions import Fraction
 import pytest
 
 from services.meetings import domain as m
-from services.meetings.domain import Participant, Profile, Resolution, Vote
+from services.meetings.domain import Organisation, Participant, Profile, Resolution, Vote
 from shared.divisions import Division
 from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound, Problem
@@ -38,6 +38,28 @@ LATER = START + timedelta(hours=3)
 MATERIALS = ("https://docs.example/parking-plan.pdf",)
 
 PEOPLE = (("r-1", "resident_representative"), ("r-2", "party_member"), ("o-1", "social_organisation"))
+
+# Registered organisations, as meetings' replica holds them (by id): a district's departments, a
+# community's property company, and some a consultation of 烟柳园 may not name.
+HOUSING = Organisation("dept-housing", "department", "贵池区住房和城乡建设局", "341702")
+PROPERTY = Organisation("org-property", "property_company", "杏花家园物业服务中心", YANLIUYUAN)
+ORGANISATIONS = {
+    o.id: o
+    for o in (
+        HOUSING,
+        PROPERTY,
+        Organisation("dept-1", "department", "贵池区城市管理局", "341702"),
+        Organisation("street-office", "department", "池阳街道办事处", CHIYANG),
+        Organisation("org-xijie", "property_company", "西街物业", XIJIE),  # another community
+        Organisation("dept-other", "department", "青阳县住建局", "341723"),  # another county
+        Organisation("dept-closed", "department", "已撤并的部门", "341702", active=False),
+    )
+}
+
+
+def resolution(topic_id, organisation_id="dept-housing", deadline=date(2024, 6, 30), agreed="建设临时停车场"):
+    """A resolution as an organiser asks for it: the organisation by id (the registry names it)."""
+    return Resolution(topic_id, "", deadline, agreed, organisation_id)
 
 
 def person(participant_id: str, role: str = "resident") -> Principal:
@@ -154,14 +176,15 @@ def world(status: str, **changes) -> World:
     step(m.decide(w.consultation, w.people, w.votes, WORKER, DURING))
     if status == "decided":
         return w
-    resolution = Resolution(parking, "dept-housing", date(2024, 6, 30), "利用空地建设临时停车场")
+    agreed = resolution(parking, "dept-housing", date(2024, 6, 30), "利用空地建设临时停车场")
     step(
         m.publish_outcome(
             w.consultation,
             WORKER,
             LATER,
             minutes="与会人员一致同意建设临时停车场;夜间施工时间另行协商。",
-            resolutions=[resolution],
+            resolutions=[agreed],
+            organisations=ORGANISATIONS,
             explanation="夜间施工议题有居民反对,将在补充噪音评估后再次协商。",
         )
     )
@@ -220,8 +243,9 @@ def _publish(w):
         WORKER,
         LATER,
         minutes="纪要",
-        resolutions=[Resolution(t, "dept-1", date(2024, 6, 30), "办理") for t in w.consultation.adopted_topic_ids],
+        resolutions=[resolution(t, "dept-1", date(2024, 6, 30), "办理") for t in w.consultation.adopted_topic_ids],
         explanation="说明",
+        organisations=ORGANISATIONS,
     )
 
 
@@ -1122,8 +1146,9 @@ def publish(w, **changes):
     parking = w.topics[0].id
     arguments = {
         "minutes": "会议纪要",
-        "resolutions": [Resolution(parking, "dept-housing", date(2024, 6, 30), "建设临时停车场")],
+        "resolutions": [resolution(parking, "dept-housing", date(2024, 6, 30), "建设临时停车场")],
         "explanation": "夜间施工另行协商",
+        "organisations": ORGANISATIONS,
         **changes,
     }
     return m.publish_outcome(w.consultation, WORKER, LATER, **arguments)
@@ -1135,9 +1160,10 @@ def test_publishing_a_decision_with_its_resolutions():
     assert published.status == "outcome_published" and published.published_at == LATER
     assert published.decision == "decided" and published.minutes == "会议纪要"
     [resolution] = published.resolutions
-    assert (resolution.topic_id, resolution.responsible_party, resolution.deadline) == (
+    assert (resolution.topic_id, resolution.organisation_id, resolution.responsible_party, resolution.deadline) == (
         w.topics[0].id,
         "dept-housing",
+        "贵池区住房和城乡建设局",  # the registry's name
         date(2024, 6, 30),
     )
     assert (transition.from_status, transition.to_status, transition.reason) == (
@@ -1155,7 +1181,8 @@ def test_publishing_a_decision_with_its_resolutions():
         ({"explanation": None}, "explanation"),  # someone dissented: they are owed an explanation
         ({"resolutions": "not adopted"}, "resolutions"),
         ({"resolutions": "yesterday"}, "resolutions"),
-        ({"resolutions": "no party"}, "resolutions"),
+        ({"resolutions": "no organisation"}, "resolutions"),
+        ({"resolutions": "unregistered"}, "resolutions"),
         ({"resolutions": "no agreement"}, "resolutions"),
         ({"resolutions": "not a date"}, "resolutions"),
     ],
@@ -1164,15 +1191,16 @@ def test_a_decision_is_not_published_without_what_it_owes(changes, field_name):
     w = world("decided")
     parking, works = (t.id for t in w.topics)
     bad = {
-        "not adopted": Resolution(works, "dept-1", date(2024, 6, 30), "夜间停工"),
-        "yesterday": Resolution(parking, "dept-1", date(2024, 5, 12), "建设"),
-        "no party": Resolution(parking, " ", date(2024, 6, 30), "建设"),
-        "no agreement": Resolution(parking, "dept-1", date(2024, 6, 30), ""),
-        "not a date": Resolution(parking, "dept-1", datetime(2024, 6, 30, tzinfo=UTC), "建设"),
+        "not adopted": resolution(works, "dept-1", date(2024, 6, 30), "夜间停工"),
+        "yesterday": resolution(parking, "dept-1", date(2024, 5, 12), "建设"),
+        "no organisation": resolution(parking, None, date(2024, 6, 30), "建设"),
+        "unregistered": resolution(parking, "dept-unknown", date(2024, 6, 30), "建设"),
+        "no agreement": resolution(parking, "dept-1", date(2024, 6, 30), ""),
+        "not a date": resolution(parking, "dept-1", datetime(2024, 6, 30, tzinfo=UTC), "建设"),
     }
     if isinstance(changes.get("resolutions"), str):
         changes = {
-            "resolutions": [Resolution(parking, "dept-1", date(2024, 6, 30), "建设"), bad[changes["resolutions"]]]
+            "resolutions": [resolution(parking, "dept-1", date(2024, 6, 30), "建设"), bad[changes["resolutions"]]]
         }
     with pytest.raises(Invalid) as refused:
         publish(w, **changes)
@@ -1184,7 +1212,7 @@ def test_a_deadline_today_is_accepted_and_dissent_free_decisions_need_no_explana
     votes = [vote(w.topics[0].id, p.id, "support") for p in w.people]
     decided, _ = m.decide(w.consultation, w.people, votes, WORKER, DURING)
     w.consultation = decided
-    today = Resolution(w.topics[0].id, "org-property", LATER.date(), "当天完成")
+    today = resolution(w.topics[0].id, "org-property", LATER.date(), "当天完成")
     assert publish(w, resolutions=[today], explanation=None)[0].explanation is None
 
 
@@ -1192,11 +1220,11 @@ def test_every_adopted_topic_needs_a_resolution():
     w = world("in_session")
     votes = [vote(t.id, p.id, "support") for t in w.topics for p in w.people]
     w.consultation, _ = m.decide(w.consultation, w.people, votes, WORKER, DURING)
-    only_first = [Resolution(w.topics[0].id, "dept-1", date(2024, 6, 30), "建设")]
+    only_first = [resolution(w.topics[0].id, "dept-1", date(2024, 6, 30), "建设")]
     with pytest.raises(Invalid) as refused:
         publish(w, resolutions=only_first)
     assert refused.value.extra["topic_ids"] == [w.topics[1].id]
-    both = [*only_first, Resolution(w.topics[1].id, "org-property", date(2024, 7, 1), "夜间停工")]
+    both = [*only_first, resolution(w.topics[1].id, "org-property", date(2024, 7, 1), "夜间停工")]
     assert len(publish(w, resolutions=both)[0].resolutions) == 2
 
 
@@ -1225,7 +1253,8 @@ def test_the_outcome_event_carries_resolutions_and_no_names():
             "resolution_id": resolution.id,
             "topic_id": parking.id,
             "proposal_id": "proposal-1",
-            "responsible_party": "dept-housing",
+            "organisation_id": "dept-housing",
+            "responsible_party": "贵池区住房和城乡建设局",
             "deadline": "2024-06-30",
             "agreed": "利用空地建设临时停车场",
         }
@@ -1375,3 +1404,217 @@ def test_no_flags_before_the_consultation_is_held():
     for status in ("draft", "announced", "cancelled"):
         assert m.quality(world(status).consultation, [], [], [], []).flags == ()
     assert set(m.FLAGS) == {"meeting_instead_of_deliberation", "narrow_mix"}
+
+
+def test_the_participation_mix_counts_what_the_quality_shares_are_made_of():
+    consultation = world("in_session").consultation
+    participants = [
+        attendee("p-1", "resident_representative", age_band="under_30", occupation="employed"),
+        attendee("p-2", "party_member", age_band="60_plus", occupation="retired"),
+        attendee("p-3", "social_organisation", age_band="30_44"),
+        attendee("p-4", "social_organisation", occupation="student"),
+        attendee("p-5", "expert"),
+        absentee("p-6", "social_organisation"),  # invited, not there: not counted
+    ]
+    mix_ = m.participation_mix(consultation, participants)
+    assert mix_ == m.ParticipationMix(
+        declared_age=3, under_45=2, declared_occupation=3, not_retired=2, social_organisations=2
+    )
+    figures = m.quality(consultation, participants, [], [], [])
+    assert figures.share_under_45 == Fraction(mix_.under_45, mix_.declared_age)
+    assert figures.share_not_retired == Fraction(mix_.not_retired, mix_.declared_occupation)
+    assert m.participation_mix(consultation, []) == m.ParticipationMix(0, 0, 0, 0, 0)
+
+
+# -- who carries a resolution out ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("organisation_id", "community_ok", "street_ok"),
+    [
+        ("dept-housing", True, True),  # a district's department serves all its communities and streets
+        ("street-office", True, True),  # the street's own office
+        ("org-property", True, True),  # a community's property company: its community, inside its street
+        ("org-xijie", False, True),  # another community of the street
+        ("dept-other", False, False),  # another county
+        ("dept-closed", False, False),  # no longer active
+        ("dept-unknown", False, False),  # never registered
+        (None, False, False),
+    ],
+)
+def test_a_resolution_names_an_active_registered_organisation_of_the_division(organisation_id, community_ok, street_ok):
+    community = world("decided").consultation
+    street = replace(community, division_code=STREET_CODE)
+    for consultation, ok in ((community, community_ok), (street, street_ok)):
+        if ok:
+            found = m.responsible_organisation(consultation, organisation_id, ORGANISATIONS)
+            assert found is ORGANISATIONS[organisation_id]
+        else:
+            with pytest.raises(Invalid) as refused:
+                m.responsible_organisation(consultation, organisation_id, ORGANISATIONS)
+            assert refused.value.detail == "责任单位未登记或不在本辖区"
+            assert refused.value.extra == {"field": "resolutions", "organisation_id": organisation_id}
+
+
+def test_the_registrys_name_wins_over_the_one_given():
+    w = world("decided")
+    given = replace(resolution(w.topics[0].id, "org-property"), responsible_party="楼下物业")
+    published, _ = publish(w, resolutions=[given])
+    assert [(r.organisation_id, r.responsible_party) for r in published.resolutions] == [
+        ("org-property", "杏花家园物业服务中心")
+    ]
+    with pytest.raises(Invalid) as refused:  # the replica holds nothing yet
+        publish(w, resolutions=[given], organisations={})
+    assert refused.value.detail == "责任单位未登记或不在本辖区"
+
+
+# -- recorded afterwards (补录) -------------------------------------------------------------------------
+
+HELD = NOW - timedelta(days=3)
+ACCEPTED = m.AcceptedProposal("proposal-1", YANLIUYUAN, "空地改建停车场", "resident", "management", NOW)
+
+
+def recorded(principal=WORKER, division=COMMUNITY, code=YANLIUYUAN, **changes):
+    arguments = {
+        "principal": principal,
+        "division": division,
+        "division_code": code,
+        "now": NOW,
+        "title": "杏花家园停车难议事会",
+        "form": "community_council",
+        "mode": "offline",
+        "held_at": HELD,
+        "venue": "烟柳园社区议事厅",
+        "topics": [m.RecordedTopic(proposal_id="proposal-1"), m.RecordedTopic("夜间施工时间", adopted=False)],
+        "attendance": {"resident_representative": 12, "party_member": 5, "social_organisation": 2},
+        "decision": "decided",
+        "minutes_url": "https://docs.example/minutes-0503.pdf",
+        "resolutions": [m.RecordedResolution(0, "dept-housing", date(2024, 6, 30), "利用空地建设临时停车场")],
+        "explanation": None,
+        "accepted": {"proposal-1": ACCEPTED},
+        "organisations": ORGANISATIONS,
+        **changes,
+    }
+    return m.record_afterwards(**arguments)
+
+
+def test_a_consultation_held_offline_is_recorded_with_its_outcome_published():
+    consultation, (created, published) = recorded()
+    assert consultation.recorded_afterwards and consultation.status == "outcome_published"
+    assert (consultation.starts_at, consultation.published_at, consultation.organiser_id) == (HELD, NOW, "worker-1")
+    assert consultation.decision == "decided" and consultation.minutes_url == "https://docs.example/minutes-0503.pdf"
+    parking, works = consultation.topics
+    assert (parking.title, parking.origin, parking.proposal_id) == ("空地改建停车场", "resident", "proposal-1")
+    assert (works.title, works.origin, works.proposal_id) == ("夜间施工时间", "top_down", None)
+    assert consultation.adopted_topic_ids == (parking.id,) and consultation.further_proposal_ids == ()
+    [agreed] = consultation.resolutions
+    assert (agreed.topic_id, agreed.organisation_id, agreed.responsible_party) == (
+        parking.id,
+        "dept-housing",
+        "贵池区住房和城乡建设局",
+    )
+    assert dict(consultation.attendance) == {"party_member": 5, "resident_representative": 12, "social_organisation": 2}
+    # Audited: created at its decision, then published, by the organiser, as 补录.
+    assert [(t.from_status, t.to_status, t.reason, t.actor_id, t.at) for t in (created, published)] == [
+        (None, "decided", "补录", "worker-1", NOW),
+        ("decided", "outcome_published", "补录", "worker-1", NOW),
+    ]
+    # Public as it is recorded: residents of the community see it, others do not.
+    assert m.visible_to(RESIDENT, consultation, invited=False)
+    assert not m.visible_to(Principal("r-q", "resident", QIUPU), consultation, invited=False)
+    payload = m.outcome_payload(consultation)
+    assert payload["recorded_afterwards"] is True and payload["proposal_ids"] == ["proposal-1"]
+    assert [r["organisation_id"] for r in payload["resolutions"]] == ["dept-housing"]
+
+
+def test_a_recorded_consultation_without_consensus_explains_and_adopts_nothing():
+    consultation, _ = recorded(
+        decision="no_consensus",
+        topics=[m.RecordedTopic(proposal_id="proposal-1")],
+        resolutions=[],
+        explanation="意见分歧较大,下月再议",
+    )
+    assert consultation.decision == "no_consensus" and consultation.adopted_topic_ids == ()
+    assert consultation.further_proposal_ids == ("proposal-1",) and consultation.resolutions == ()
+    with pytest.raises(Invalid) as unexplained:
+        recorded(decision="no_consensus", topics=[m.RecordedTopic("议题")], resolutions=[])
+    assert unexplained.value.extra["field"] == "explanation"
+
+
+def test_a_csv_row_records_the_decision_without_resolutions_or_explanation():
+    decided, _ = recorded(resolutions=None)
+    assert decided.resolutions == () and decided.adopted_topic_ids == (decided.topics[0].id,)
+    undecided, _ = recorded(decision="no_consensus", topics=[m.RecordedTopic("议题")], resolutions=None)
+    assert undecided.explanation is None and undecided.status == "outcome_published"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_name"),
+    [
+        ({"held_at": NOW + timedelta(minutes=1)}, "held_at"),  # not held yet
+        ({"held_at": datetime(2019, 5, 6, 8, 59, tzinfo=UTC)}, "held_at"),  # more than 5 years ago
+        ({"held_at": datetime(2024, 5, 1, 19, 0)}, "held_at"),  # no zone
+        ({"attendance": {}}, "attendance"),
+        ({"attendance": {"party_member": 0}}, "attendance"),  # nobody attended
+        ({"attendance": {"party_member": -1}}, "attendance"),
+        ({"attendance": {"party_member": "5"}}, "attendance"),
+        ({"attendance": {"neighbours": 5}}, "attendance"),
+        ({"topics": []}, "topics"),
+        ({"topics": [m.RecordedTopic("议题", adopted=False)]}, "topics"),  # decided, nothing adopted
+        (
+            {"decision": "no_consensus", "explanation": "再议", "topics": [m.RecordedTopic("议题", adopted=True)]},
+            "topics",
+        ),
+        ({"decision": "no_consensus", "explanation": "再议"}, "resolutions"),  # no consensus, no resolution
+        ({"topics": [m.RecordedTopic(proposal_id="proposal-9")]}, "proposal_id"),  # not accepted
+        ({"topics": [m.RecordedTopic("议题", origin="resident")]}, "proposal_id"),
+        ({"resolutions": []}, "resolutions"),  # the adopted topic has none
+        ({"resolutions": [m.RecordedResolution(1, "dept-housing", date(2024, 6, 30), "x")]}, "resolutions"),
+        ({"resolutions": [m.RecordedResolution(2, "dept-housing", date(2024, 6, 30), "x")]}, "resolutions"),
+        ({"resolutions": [m.RecordedResolution(0, "org-xijie", date(2024, 6, 30), "x")]}, "resolutions"),
+        ({"resolutions": [m.RecordedResolution(0, "dept-housing", date(2024, 5, 5), "x")]}, "resolutions"),
+        ({"minutes_url": "ftp://docs.example/m.pdf"}, "minutes_url"),
+        ({"minutes_url": None}, "minutes_url"),
+        ({"venue": " "}, "venue"),  # held offline: where
+        ({"decision": "postponed"}, "decision"),
+        ({"form": "online", "mode": "offline"}, "mode"),
+        ({"title": "<b>议事</b>"}, "title"),
+        ({"division_code": "341702001999", "division": None}, "division_code"),
+    ],
+)
+def test_a_recorded_consultation_is_refused_without_what_it_owes(changes, field_name):
+    with pytest.raises(Invalid) as refused:
+        recorded(**changes)
+    assert refused.value.extra["field"] == field_name and chinese(refused.value)
+
+
+def test_a_consultation_is_recorded_by_an_organiser_of_its_division_once():
+    for principal in (OTHER_WORKER, Principal("district-9", "district_admin", "341721")):
+        with pytest.raises(Forbidden) as refused:
+            recorded(principal)
+        assert refused.value.detail == "该社区或街道不在您的管辖范围内"
+    with pytest.raises(Forbidden) as refused:
+        recorded(RESIDENT)
+    assert refused.value.detail == "只有社区工作者或街道、区级管理员可以组织协商"
+    street, _ = recorded(STREET_ADMIN, STREET, CHIYANG, topics=[m.RecordedTopic("街道停车规划")])
+    assert street.division_code == STREET_CODE and street.recorded_afterwards
+    first, _ = recorded()
+    m.not_recorded_twice(first, None)
+    with pytest.raises(Conflict) as twice:
+        m.not_recorded_twice(recorded()[0], first)
+    assert twice.value.extra["consultation_id"] == first.id and "已经补录" in twice.value.detail
+
+
+def test_the_mix_and_quality_of_a_recorded_consultation_come_from_its_attendance():
+    consultation, _ = recorded()
+    assert m.attendees(consultation, []) == 19
+    assert m.participation_mix(consultation, []) == m.ParticipationMix(social_organisations=2)
+    figures = m.quality(consultation, [], [], [], [])
+    assert (figures.attendees, figures.invited, figures.attendance) == (19, 0, None)
+    assert figures.categories == ("party_member", "resident_representative", "social_organisation")
+    assert figures.flags == ()  # how it deliberated is off the record; three categories attended
+    narrow, _ = recorded(attendance={"party_member": 9})
+    assert m.quality(narrow, [], [], [], []).flags == ("narrow_mix",)
+    uncounted, _ = recorded(attendance={m.UNSPECIFIED: 25})  # a CSV total: categories unknown
+    figures = m.quality(uncounted, [], [], [], [])
+    assert (figures.attendees, figures.categories, figures.flags) == (25, (), ())

@@ -5,7 +5,8 @@ to its close with the events it tells, and refusals that write and emit nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -93,6 +94,37 @@ def accept(meetings):
             handlers.HANDLERS[event.type](uow, event)
 
     return tell
+
+
+# Organisations tracking registered: a district's department, 烟柳园's property company, one of 西街.
+ORGANISATIONS = [
+    {"id": "dept-housing", "kind": "department", "name": "贵池区住房和城乡建设局", "scope": "341702", "active": True},
+    {"id": "org-property", "kind": "property_company", "name": "杏花家园物业", "scope": YANLIUYUAN, "active": True},
+    {"id": "org-xijie", "kind": "property_company", "name": "西街物业", "scope": XIJIE, "active": True},
+]
+
+
+@pytest.fixture
+def register(meetings):
+    """Tell meetings, through its handler, of organisations tracking registered or changed (as
+    ``with_divisions`` fills the division replica): ``register(*records, at=None)``."""
+
+    def tell(*records: dict, at: datetime | None = None) -> None:
+        payload = {"organisations": list(records)}
+        event = new_event("tracking.organisations.changed", payload, producer="tracking", division_code=None)
+        if at is not None:
+            event = replace(event, occurred_at=at.isoformat())
+        with meetings.unit_of_work() as uow:
+            handlers.HANDLERS[event.type](uow, event)
+
+    return tell
+
+
+@pytest.fixture
+def registered(register):
+    """The replica filled with ``ORGANISATIONS``."""
+    register(*ORGANISATIONS)
+    return {o["id"]: o for o in ORGANISATIONS}
 
 
 @pytest.fixture
@@ -245,7 +277,7 @@ def test_an_opinion_replies_only_to_one_that_exists(run, clock, announced, refus
 # -- the procedure -----------------------------------------------------------------------------------
 
 
-def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft, accept, refused):
+def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft, accept, refused, registered):
     accept("p-1")
     cid = draft()
     run(services.add_topic, WORKER, cid, proposal_id="p-1", now=clock.now())
@@ -265,6 +297,8 @@ def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft,
     code = run(services.attendance_code, WORKER, cid).attendance_code
     for person_id, _ in PEOPLE:
         run(services.sign_in, person(person_id), cid, code=code, now=clock.now())
+    run(services.declare_profile, person("r-1"), cid, age_band="30_44", occupation="employed")
+    run(services.declare_profile, person("r-2"), cid, age_band="60_plus")
     opened_at = clock.advance(timedelta(minutes=30))
     run(services.start, WORKER, cid, now=clock.now())
     assert [p["attendees"] for p in meetings.emitted("meetings.consultation.started")] == [3]
@@ -284,9 +318,22 @@ def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft,
     assert len(meetings.emitted("meetings.consultation.no_consensus")) == 1  # the works topic goes on
     (held,) = meetings.emitted("meetings.consultation.held")
     assert held["held_at"] == opened_at.isoformat()  # when it opened, not when it decided
+    assert held["recorded_afterwards"] is False
+    assert held["mix"] == {
+        "declared_age": 2,
+        "under_45": 1,
+        "declared_occupation": 1,
+        "not_retired": 1,
+        "social_organisations": 1,  # o-1
+    }
 
     deadline = (clock.now() + WEEK).date()
-    resolution = {"topic_id": parking.id, "responsible_party": "dept-1", "deadline": deadline, "agreed": "改建停车场"}
+    resolution = {
+        "topic_id": parking.id,
+        "organisation_id": "dept-housing",
+        "deadline": deadline,
+        "agreed": "改建停车场",
+    }
     dissent_answered = "夜间施工另议"
     run(
         services.publish_outcome,
@@ -299,6 +346,9 @@ def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft,
     )
     (outcome,) = meetings.emitted("meetings.outcome.published")
     assert outcome["decision"] == "decided" and [r["proposal_id"] for r in outcome["resolutions"]] == ["p-1"]
+    assert [(r["organisation_id"], r["responsible_party"]) for r in outcome["resolutions"]] == [
+        ("dept-housing", "贵池区住房和城乡建设局")
+    ]
     assert run(services.close, WORKER, cid, now=clock.now()).status == "closed"
     with meetings.unit_of_work() as uow:
         steps = [(h["from_status"], h["to_status"]) for h in repository.history(uow.session, cid)]
@@ -361,3 +411,272 @@ def test_someone_invited_after_the_announcement_gets_their_own_invitation(meetin
     (invitation,) = meetings.emitted("meetings.consultation.invited")
     assert invitation["invitee_ids"] == ["r-late"] and invitation["consultation_id"] == cid
     assert invitation["starts_at"] == consultation.starts_at.isoformat()
+
+
+# -- resolutions name a registered organisation --------------------------------------------------------
+
+
+@pytest.fixture
+def decided(run, clock, announced):
+    """A consultation decided (its one topic adopted); returns (id, topic id)."""
+
+    def make(principal=WORKER, division_code=YANLIUYUAN) -> tuple[str, str]:
+        cid = announced(principal, division_code)
+        clock.advance(WEEK)
+        code = run(services.attendance_code, principal, cid).attendance_code
+        for person_id, _ in PEOPLE:
+            run(services.sign_in, person(person_id), cid, code=code, now=clock.now())
+        consultation = run(services.start, principal, cid, now=clock.now())
+        topic_id = consultation.topics[0].id
+        for person_id, _ in PEOPLE:
+            run(services.cast_vote, person(person_id), cid, topic_id=topic_id, choice="support", now=clock.now())
+        run(services.decide, principal, cid, now=clock.now())
+        return cid, topic_id
+
+    return make
+
+
+def agreed(topic_id, organisation_id, clock, **changes) -> dict:
+    deadline = (clock.now() + WEEK).date()
+    return {"topic_id": topic_id, "organisation_id": organisation_id, "deadline": deadline, "agreed": "改建", **changes}
+
+
+@pytest.mark.parametrize("organisation_id", ["dept-unknown", "org-xijie", "dept-closed"])
+def test_a_resolution_names_an_active_organisation_of_the_division(
+    run, clock, decided, registered, register, refused, organisation_id
+):
+    register({"id": "dept-closed", "kind": "department", "name": "已撤并", "scope": "341702", "active": False})
+    cid, topic_id = decided()
+    problem = refused(
+        Invalid,
+        services.publish_outcome,
+        WORKER,
+        cid,
+        minutes="纪要",
+        resolutions=[agreed(topic_id, organisation_id, clock)],
+        now=clock.now(),
+    )
+    assert problem.detail == "责任单位未登记或不在本辖区" and problem.extra["field"] == "resolutions"
+    published = run(
+        services.publish_outcome,
+        WORKER,
+        cid,
+        minutes="纪要",
+        resolutions=[agreed(topic_id, "org-property", clock, responsible_party="楼下物业")],
+        now=clock.now(),
+    )
+    assert [(r.organisation_id, r.responsible_party) for r in published.resolutions] == [
+        ("org-property", "杏花家园物业")
+    ]
+
+
+def test_a_streets_resolution_may_name_an_organisation_of_one_of_its_communities(
+    run, clock, decided, registered, meetings
+):
+    cid, topic_id = decided(STREET_ADMIN, CHIYANG)
+    resolutions = [agreed(topic_id, "org-xijie", clock)]
+    run(services.publish_outcome, STREET_ADMIN, cid, minutes="纪要", resolutions=resolutions, now=clock.now())
+    (outcome,) = meetings.emitted("meetings.outcome.published")
+    assert outcome["resolutions"][0]["organisation_id"] == "org-xijie"
+
+
+def test_the_replica_keeps_the_latest_telling_of_each_organisation(run, clock, decided, register, refused):
+    cid, topic_id = decided()
+    now = clock.now()
+    property_company = ORGANISATIONS[1]
+    register(property_company, at=now)
+    register({**property_company, "name": "杏花家园物业(新)"}, at=now + timedelta(minutes=1))
+    register({**property_company, "active": False}, at=now - timedelta(minutes=1))  # older, arrived late
+    resolutions = [agreed(topic_id, "org-property", clock)]
+    publish = {"minutes": "纪要", "resolutions": resolutions, "now": clock.now()}
+    register({**property_company, "name": "杏花家园物业(新)", "active": False}, at=now + timedelta(minutes=2))
+    refused(Invalid, services.publish_outcome, WORKER, cid, **publish)  # deactivated since
+    register({**property_company, "name": "杏花家园物业(新)"}, at=now + timedelta(minutes=3))
+    published = run(services.publish_outcome, WORKER, cid, **publish)
+    assert published.resolutions[0].responsible_party == "杏花家园物业(新)"
+
+
+# -- recorded afterwards (补录) -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(clock):
+    """``recorded(**changes)``: what a consultation held three days ago is recorded with now."""
+
+    def make(**changes) -> dict:
+        return {
+            "division_code": YANLIUYUAN,
+            "title": "杏花家园停车难议事会",
+            "form": "community_council",
+            "mode": "offline",
+            "held_at": clock.now() - timedelta(days=3),
+            "venue": "烟柳园社区议事厅",
+            "topics": [{"proposal_id": "p-1"}, {"title": "夜间施工时间", "adopted": False}],
+            "attendance": {"resident_representative": 12, "party_member": 5, "social_organisation": 2},
+            "decision": "decided",
+            "minutes_url": "https://docs.example/minutes.pdf",
+            "resolutions": [
+                {
+                    "topic_index": 0,
+                    "organisation_id": "dept-housing",
+                    "deadline": (clock.now() + WEEK).date(),
+                    "agreed": "利用空地建设临时停车场",
+                }
+            ],
+            "now": clock.now(),
+            **changes,
+        }
+
+    return make
+
+
+@pytest.fixture
+def record(run, recorded):
+    """``record(principal=WORKER, **changes)``: ``recorded(**changes)`` recorded by ``principal``."""
+
+    def make(principal=WORKER, **changes):
+        return run(services.record_consultation, principal, **recorded(**changes))
+
+    return make
+
+
+def test_a_consultation_held_offline_is_recorded_and_told_as_a_live_one(
+    meetings, run, clock, accept, registered, record, sees
+):
+    accept("p-1")
+    consultation = record()
+    cid = consultation.id
+    assert consultation.recorded_afterwards and consultation.status == "outcome_published"
+    assert sees(RESIDENT, cid) and not sees(Principal("r-x", "resident", XIJIE), cid)
+    mine = [(e.type, e.payload) for e in meetings.events if e.payload.get("consultation_id") == cid]
+    assert [t for t, _ in mine] == [
+        "meetings.consultation.scheduled",
+        "meetings.consultation.decided",
+        "meetings.consultation.no_consensus",
+        "meetings.consultation.held",
+        "meetings.outcome.published",
+    ]
+    scheduled, decided_, further, held, outcome = (p for _, p in mine)
+    held_at = (clock.now() - timedelta(days=3)).isoformat()
+    assert (scheduled["proposal_ids"], scheduled["starts_at"]) == (["p-1"], held_at)
+    assert decided_["proposal_ids"] == ["p-1"] and further["proposal_ids"] == []
+    assert (held["held_at"], held["attendees"], held["recorded_afterwards"]) == (held_at, 19, True)
+    assert held["origins"] == {"resident": 1, "top_down": 1} and held["decision"] == "decided"
+    assert held["mix"] == {
+        "declared_age": 0,
+        "under_45": 0,
+        "declared_occupation": 0,
+        "not_retired": 0,
+        "social_organisations": 2,
+    }
+    assert outcome["recorded_afterwards"] is True and outcome["decision"] == "decided"
+    assert [(r["organisation_id"], r["responsible_party"], r["proposal_id"]) for r in outcome["resolutions"]] == [
+        ("dept-housing", "贵池区住房和城乡建设局", "p-1")
+    ]
+    with meetings.unit_of_work() as uow:
+        history = repository.history(uow.session, cid)
+    assert [(h["from_status"], h["to_status"], h["reason"], h["actor_id"]) for h in history] == [
+        (None, "decided", "补录", "worker-1"),
+        ("decided", "outcome_published", "补录", "worker-1"),
+    ]
+    stored = run(services.get_consultation, WORKER, cid)
+    assert stored == consultation and dict(stored.attendance)["party_member"] == 5
+    figures = run(services.quality, WORKER, cid)
+    assert figures.attendees == 19 and figures.flags == ()
+
+
+@pytest.mark.parametrize(
+    ("principal", "changes", "problem", "message"),
+    [
+        (OTHER_WORKER, {}, Forbidden, "该社区或街道不在您的管辖范围内"),
+        (RESIDENT, {}, Forbidden, "只有社区工作者或街道、区级管理员可以组织协商"),
+        (WORKER, {"resolutions": []}, Invalid, "每个通过的议题至少需要一项决议"),
+        (WORKER, {"topics": [{"proposal_id": "p-unknown"}]}, Invalid, "该建议不是本社区(街道)已列为议题的建议"),
+        (WORKER, {"attendance": {"party_member": 0}}, Invalid, "补录的协商须有参会人员,人数合计须大于0"),
+    ],
+)
+def test_a_refused_record_writes_and_tells_nothing(
+    accept, registered, recorded, refused, principal, changes, problem, message
+):
+    accept("p-1")
+    assert refused(problem, services.record_consultation, principal, **recorded(**changes)).detail == message
+
+
+def test_an_unregistered_organisation_or_the_same_consultation_twice_is_refused(
+    accept, registered, record, recorded, refused, clock
+):
+    accept("p-1")
+    deadline = (clock.now() + WEEK).date()
+    elsewhere = [{"topic_index": 0, "organisation_id": "org-xijie", "deadline": deadline, "agreed": "建"}]
+    problem = refused(Invalid, services.record_consultation, WORKER, **recorded(resolutions=elsewhere))
+    assert problem.detail == "责任单位未登记或不在本辖区"
+    first = record()
+    problem = refused(Conflict, services.record_consultation, STREET_ADMIN, **recorded())
+    assert problem.extra["consultation_id"] == first.id
+    assert record(title="杏花家园停车难议事会(第二次)").id != first.id
+
+
+CSV_HEADER = "division_code,title,form,mode,held_at,venue,topics,attendees,decision,minutes_url\n"
+
+
+def csv_rows(*rows: str) -> list:
+    from services.meetings.schemas import recorded_rows
+
+    return recorded_rows(CSV_HEADER + "".join(f"{row}\n" for row in rows))
+
+
+def test_a_csv_records_its_good_rows_and_reports_the_others(meetings, run, clock):
+    rows = csv_rows(
+        f"{YANLIUYUAN},楼道堆物清理议事会,楼栋/门栋议事,offline,2026-11-20 19:00,3号楼架空层,楼道堆物;电动车充电,党员:3;居民代表:9,decided,https://docs.example/a.pdf",
+        f"{XIJIE},西街议事会,community_council,offline,2026-11-21 19:00,西街议事厅,路灯,12,decided,https://docs.example/b.pdf",
+        f"{YANLIUYUAN},未来的议事会,community_council,offline,2027-01-01 19:00,议事厅,路灯,12,decided,https://docs.example/c.pdf",
+        f"{YANLIUYUAN},坏行,x,offline,yesterday,议事厅,,abc,decided,https://docs.example/d.pdf",
+        f"{YANLIUYUAN},开水炉议事会,community_council,offline,2026-11-22 19:00,议事厅,开水炉,12,未达成共识,https://docs.example/e.pdf",
+    )
+    report = run(services.import_recorded, WORKER, rows, now=clock.now())
+    assert report["recorded"] == 2
+    assert [(r["line"], r["ok"]) for r in report["rows"]] == [(2, True), (3, False), (4, False), (5, False), (6, True)]
+    assert report["rows"][1]["errors"] == ["该社区或街道不在您的管辖范围内"]
+    assert report["rows"][2]["errors"] == ["补录的协商须已经举行,举行时间不能晚于当前时间"]
+    assert "举行时间:必须是时间" in " ".join(report["rows"][3]["errors"])
+    stairs = run(services.get_consultation, WORKER, report["rows"][0]["consultation_id"])
+    assert stairs.form == "building" and [t.title for t in stairs.topics] == ["楼道堆物", "电动车充电"]
+    assert stairs.starts_at == datetime.fromisoformat("2026-11-20T19:00:00+08:00") and stairs.resolutions == ()
+    assert dict(stairs.attendance) == {"party_member": 3, "resident_representative": 9}
+    water = run(services.get_consultation, WORKER, report["rows"][4]["consultation_id"])
+    assert water.decision == "no_consensus" and dict(water.attendance) == {"unspecified": 12}
+    assert len(meetings.emitted("meetings.consultation.held")) == 2
+    assert [o["resolutions"] for o in meetings.emitted("meetings.outcome.published")] == [[], []]
+    # The same file again: every row is reported, nothing is recorded twice.
+    again = run(
+        services.import_recorded,
+        STREET_ADMIN,
+        csv_rows(
+            f"{YANLIUYUAN},楼道堆物清理议事会,building,offline,2026-11-20T11:00:00Z,3号楼,楼道堆物,12,decided,https://docs.example/a.pdf",
+            f"{XIJIE},西街议事会,community_council,offline,2026-11-21 19:00,西街议事厅,路灯,12,decided,https://docs.example/b.pdf",
+        ),
+        now=clock.now(),
+    )
+    assert [(r["line"], r["ok"]) for r in again["rows"]] == [(2, False), (3, True)]
+    assert "已经补录" in again["rows"][0]["errors"][0]
+
+
+def test_a_csv_with_no_good_row_writes_nothing(refused, clock):
+    outside = csv_rows(
+        f"{XIJIE},西街议事会,community_council,offline,2026-11-21 19:00,西街议事厅,路灯,12,decided,https://docs.example/b.pdf"
+    )
+    assert (
+        refused(Forbidden, services.import_recorded, WORKER, outside, now=clock.now()).detail
+        == "CSV中的社区或街道均不在您的管辖范围内"
+    )
+    bad = csv_rows(
+        f"{YANLIUYUAN},议事会,community_council,offline,2026-11-21 19:00,,路灯,12,decided,https://docs.example/b.pdf",
+        f"{XIJIE},西街议事会,community_council,offline,2026-11-21 19:00,西街议事厅,路灯,12,decided,https://docs.example/b.pdf",
+    )
+    problem = refused(Invalid, services.import_recorded, WORKER, bad, now=clock.now())
+    assert problem.detail == "没有可补录的行" and problem.extra["recorded"] == 0
+    assert [r["errors"] for r in problem.extra["rows"]] == [["线下协商须填写地点"], ["该社区或街道不在您的管辖范围内"]]
+    assert (
+        refused(Forbidden, services.import_recorded, RESIDENT, bad, now=clock.now()).detail
+        == "只有社区工作者或街道、区级管理员可以组织协商"
+    )
