@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from types import SimpleNamespace
 
 import pytest
 
@@ -304,8 +305,6 @@ def test_rates_over_a_period(tracking, assigned, clock):
 
 
 def test_the_gauges_give_coverage_and_tasks_by_district_and_city(tracking, assigned, clock, settings):
-    from types import SimpleNamespace
-
     from prometheus_client import CollectorRegistry, generate_latest
 
     from services.tracking.gauges import CoverageCollector
@@ -345,3 +344,29 @@ def test_rebuilding_the_aggregates_in_bulk_gives_what_they_were_kept_at(tracking
     with tracking.unit_of_work() as uow:
         repository.rebuild_coverage(uow.session)
     assert snapshot() == kept
+
+
+def test_the_clock_counts_working_days_across_the_national_day_holiday_and_a_worked_saturday(tracking, clock):
+    """Deadline Thursday 8 October 2026, after the 1-7 October holiday: the reminder comes on the
+    last working day before it (30 September), escalation on Friday 9, the public notice on Monday
+    12 — the third working day late, counting Saturday 10 (调休) and not Sunday 11."""
+    from services.tracking.periodic import TaskClock
+
+    clock.set(datetime(2026, 9, 21, 1, tzinfo=UTC))
+    with tracking.unit_of_work() as uow:
+        services.put_organisation(uow, DISTRICT, HOUSING, clock.now())
+        services.tasks_from_outcome(uow, outcome(deadline="2026-10-08"), clock.now())
+    settings = SimpleNamespace(tracking_clock_seconds=60, remind_before_workdays=1, notice_after_workdays=3,
+                               reopen_share=0.5)  # fmt: skip
+    task_clock = TaskClock(tracking.unit_of_work, clock, settings)
+    steps = {}
+    for day in range(29, 30 + 15):
+        clock.set(datetime(2026, 9, 1, 2, tzinfo=UTC) + timedelta(days=day - 1))
+        if task_clock.run_once()[0]:
+            steps[clock.now().date().isoformat()] = [e.type for e in tracking.events[-1:]]
+    assert steps == {
+        "2026-09-30": ["tracking.task.reminded"],
+        "2026-10-09": ["tracking.task.escalated"],
+        "2026-10-12": ["tracking.task.escalated"],
+    }
+    assert [p["level"] for p in tracking.emitted("tracking.task.escalated")] == [1, 2]
