@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.tracking import domain, services
+from services.tracking import board, domain, services
 from services.tracking.workdays import is_workday
 from shared.events import Envelope
 from shared.uow import UnitOfWork
@@ -46,7 +46,17 @@ def consultation_held(uow: UnitOfWork, event: Envelope) -> None:
 
 
 def proposal_submitted(uow: UnitOfWork, event: Envelope) -> None:
+    """Its submitter may rate the tasks that carry it out; its title and category go to the case library."""
     services.concerned(uow, "proposal", event.payload["proposal_id"], [event.payload["submitter_id"]])
+    p = event.payload
+    board.proposal_submitted(
+        uow,
+        proposal_id=p["proposal_id"],
+        community_code=p["community_code"],
+        title=p["title"],
+        category=p["category"],
+        submitted_at=datetime.fromisoformat(str(p["submitted_at"])),
+    )
 
 
 def proposal_supported(uow: UnitOfWork, event: Envelope) -> None:

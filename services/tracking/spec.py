@@ -3,7 +3,7 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 
 from pathlib import Path
 
-from services.tracking import api, models
+from services.tracking import api, board_api, models
 from services.tracking.gauges import CoverageCollector
 from services.tracking.handlers import HANDLERS
 from services.tracking.periodic import TaskClock
@@ -20,7 +20,7 @@ SPEC = ServiceSpec(
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=lambda: list(api.BLUEPRINTS),
+    blueprints=lambda: [*api.BLUEPRINTS, *board_api.BLUEPRINTS],
     handlers=HANDLERS,
     background=background,
     collectors=lambda runtime: [CoverageCollector(runtime)],

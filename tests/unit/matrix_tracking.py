@@ -77,6 +77,20 @@ def scenarios(Scenario, Request) -> dict:
 
         return build
 
+    def on_cases(suffix: str):
+        """The case library, after a fresh case of 烟柳园 (a task evaluated) that only callers in
+        scope may see."""
+
+        def build(world, principal):
+            world.tracking.new_task(principal, "evaluated")
+            return Request("GET", f"{TRACKING}/cases{suffix}")
+
+        return build
+
+    def feature(world, principal):
+        task_id = world.tracking.new_task(principal, "evaluated")
+        return Request("PUT", f"{TRACKING}/cases/{task_id}/featured", {"featured": True})
+
     def shows_world_task(body, principal) -> bool:
         return any(item["community_code"] == YANLIUYUAN for item in body["items"])
 
@@ -132,6 +146,9 @@ def scenarios(Scenario, Request) -> dict:
         ("POST", f"{TRACKING}/tasks/{{task_id}}/ratings"): Scenario(
             on_task("completed", "/ratings", body={"choice": "satisfied"})
         ),
+        ("GET", f"{TRACKING}/cases"): Scenario(on_cases(""), leaks=shows_world_task),
+        ("GET", f"{TRACKING}/cases/export"): Scenario(on_cases("/export?format=json"), leaks=shows_world_task),
+        ("PUT", f"{TRACKING}/cases/{{task_id}}/featured"): Scenario(feature),
         ("GET", f"{TRACKING}/coverage"): Scenario(
             lambda w, p: Request("GET", f"{TRACKING}/coverage?scope={YANLIUYUAN}&level=community")
         ),
