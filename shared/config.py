@@ -367,6 +367,14 @@ class NotifySettings:
         "Public base URL of notify's SMS callbacks as the provider reaches them, e.g. "
         "https://gateway.example/api/v1/notify/sms (delivery reports; unset: none are asked for)",
     )
+    public_url: str | None = setting(
+        "XIESHANG_PUBLIC_URL",
+        _HTTP_URL,
+        None,
+        "Public base URL of the gateway as residents reach it, e.g. https://xieshang.chizhou.example: "
+        "outcome notices and rating asks sent by SMS end with <url>/public/<community code>, the "
+        "community's public board (unset: no link)",
+    )
     sms_retention_days: int = setting(
         "XIESHANG_SMS_RETENTION_DAYS",
         _positive_int,

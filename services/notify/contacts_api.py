@@ -6,17 +6,17 @@ Workers, street, district and city admins manage the contacts of the communities
 a resident sees and changes only their own (``/me``, by the account subject). Removing a contact
 erases its number at once (``repository.remove``: only the keyed hash and the opt-outs are kept).
 
-The import takes a CSV file (``text/csv`` body, a multipart field ``file``, or a JSON body
-``{"csv": "..."}``) with the header ``phone,community_code,kind,app_user_id,department_id,channels,
-quiet_start,quiet_end`` (the last five may be left out or empty; channels separated by ``;`` or
-``|``). Good rows are kept, bad ones reported with their line numbers and Chinese reasons; a number
-already in the community updates that contact. 200 when a row was kept, 422 when none was, 403 when
-every row names a community outside the caller's scope.
+The import takes a CSV file as every import route does (``shared.uploads``: a ``text/csv`` body, a
+multipart field ``file``, or a JSON body ``{"csv": "..."}``; 415 for another media type) with the
+header ``phone,community_code,kind,app_user_id,department_id,channels,quiet_start,quiet_end`` (the
+last five may be left out or empty; channels separated by ``;`` or ``|``). Good rows are kept, bad
+ones reported with their line numbers and Chinese reasons; a number already in the community
+updates that contact. 200 when a row was kept, 422 when none was, 403 when every row names a
+community outside the caller's scope.
 """
 
 from __future__ import annotations
 
-from flask import request
 from flask_smorest import Blueprint
 
 from services.notify import domain, services
@@ -31,14 +31,10 @@ from services.notify.schemas import (
     import_rows,
 )
 from shared.http import current_principal, requires
-from shared.problems import BadRequest, Invalid, Problem
 from shared.service import current_runtime
+from shared.uploads import CSV_BODY, csv_text
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/notify/contacts", description="通知联系人名录")
-
-
-class UnsupportedMediaType(Problem):
-    status = 415
 
 
 def _vault():
@@ -119,45 +115,14 @@ def remove_contact(contact_id: str):
 # -- import ----------------------------------------------------------------------------------------------
 
 
-def _upload() -> str:
-    """The CSV text of the request (text/csv body, multipart ``file`` or JSON ``{"csv": ...}``)."""
-    if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
-        if upload is None:
-            raise BadRequest("请在表单字段file中上传CSV文件", field="file")
-        raw = upload.read()
-    elif request.mimetype in ("text/csv", "text/plain", "application/csv"):
-        raw = request.get_data()
-    elif request.mimetype == "application/json":
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("csv"), str):
-            raise BadRequest('JSON请求须为{"csv": "CSV文本"}', field="csv")
-        return body["csv"]
-    else:
-        raise UnsupportedMediaType("请以text/csv正文或multipart表单字段file上传CSV文件")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise Invalid("CSV文件须为UTF-8编码") from None
-
-
 @blp.post("/import")
 @blp.response(200, ImportOut)
 @blp.alt_response(422, description="No row was kept")
-@blp.doc(
-    requestBody={
-        "content": {
-            "text/csv": {"schema": {"type": "string"}},
-            "multipart/form-data": {
-                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
-            },
-        }
-    }
-)
+@blp.doc(requestBody=CSV_BODY)
 @requires(*domain.CONTACT_MANAGERS)
 def import_contacts():
     """Import contacts from CSV: good rows kept, bad ones reported by line number."""
-    rows = import_rows(_upload())
+    rows = import_rows(csv_text())
     runtime = current_runtime()
     with runtime.unit_of_work() as uow:
         return services.import_contacts(uow, current_principal(), _vault(), rows, now=runtime.now())

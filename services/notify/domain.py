@@ -1,6 +1,7 @@
-"""Notify's rules, pure (no Flask, no SQL): the Chinese text of every message and how event facts
-are shown in it; the contact directory's entries and preferences; whom a message goes to (accounts
-or a group of contacts) and who takes what; the ids of the messages notify raises from its own clock.
+"""Notify's rules, pure (no Flask, no SQL): the Chinese text of every message, how event facts
+are shown in it and the public board's link that ends some SMS; the contact directory's entries
+and preferences; whom a message goes to (accounts or a group of contacts) and who takes what; the
+ids of the messages notify raises from its own clock.
 
 Every template declares its variables when it is defined: a template whose text names a variable it
 does not declare, or declares one its text does not use, fails at import. ``render`` refuses a
@@ -15,7 +16,7 @@ import dataclasses
 import string
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -79,7 +80,25 @@ TEMPLATES: dict[str, Template] = {
         "您{relation}的建议“{title}”已安排协商,时间:{starts_at}", "relation", "title", "starts_at"
     ),
     "proposal_decided": template("您{relation}的建议“{title}”已经协商形成决定,将由责任方落实。", "relation", "title"),
-    "proposal_resolved": template("您{relation}的建议“{title}”已办结,欢迎评价办理结果。", "relation", "title"),
+    # The ask to rate is the rating request's (rating_requested, to the raters): this is a plain notice.
+    "proposal_resolved": template("您{relation}的建议“{title}”已办结。", "relation", "title"),
+    "proposal_extended": template(
+        "您{relation}的建议“{title}”的办结时限经批准延长至{due_at}。", "relation", "title", "due_at"
+    ),
+    "proposal_extension_refused": template(
+        "您{relation}的建议“{title}”的延期申请未获批准,仍应于{due_at}前办结。", "relation", "title", "due_at"
+    ),
+    "proposal_reopened": template(
+        "您{relation}的建议“{title}”将重新办理,原因:{reason};新的办结时限:{due_at}。",
+        "relation",
+        "title",
+        "reason",
+        "due_at",
+    ),
+    # -- the people concerned by a completed task (its raters), asked to rate it ---------------------
+    "rating_requested": template(
+        "您关注的“{title}”已办结,请在{closes_at}前评价:满意、基本满意或不满意。", "title", "closes_at"
+    ),
     # -- a consultation's notices, to everyone invited ------------------------------------------------
     "consultation_announced": template(
         "您受邀参加“{title}”({form_name}),时间:{starts_at},地点:{place}。",
@@ -115,6 +134,19 @@ TEMPLATES: dict[str, Template] = {
     "task_assigned": template("请办理协商成果“{title}”,办结时限:{due_at}。", "title", "due_at"),
     "task_reminded": template("催办:协商成果“{title}”应于{due_at}前办结,请抓紧办理。", "title", "due_at"),
     "task_escalated": template("督办:协商成果“{title}”已列入督办,原因:{reason},请立即办理并反馈。", "title", "reason"),
+    "task_circulated": template(  # 通报 (level 2, the district)
+        "通报:协商成果“{title}”已予通报,原因:{reason},请立即办理并反馈。", "title", "reason"
+    ),
+    "task_extended": template("延期申请已批准:协商成果“{title}”的办结时限延长至{due_at}。", "title", "due_at"),
+    "task_extension_refused": template(
+        "延期申请未获批准:协商成果“{title}”仍应于{due_at}前办结,请抓紧办理。", "title", "due_at"
+    ),
+    "task_reopened": template(
+        "协商成果“{title}”已退回重新办理,原因:{reason};新的办结时限:{due_at},请办理并反馈。",
+        "title",
+        "reason",
+        "due_at",
+    ),
     # -- to operators --------------------------------------------------------------------------------
     "operations_dead_letters": template(
         "运维提醒:{service}服务有{count}条事件处理失败,已转入死信队列,请查看并重放。", "service", "count"
@@ -126,6 +158,10 @@ URGENT = frozenset({"consultation_postponed", "consultation_relocated", "consult
 # Free-text variables an SMS may shorten (with an ellipsis) to stay within its parts.
 SHORTENABLE = ("title", "into_title", "reason", "place")
 OUTCOME_DECISIONS = {"decided": "已形成协商决定", "no_consensus": "未能达成一致,已说明理由"}
+# Whose SMS end with the link to the community's public board (居务公开) when
+# XIESHANG_PUBLIC_URL is set (``board_link``, ``linked``); the app messages carry no link.
+BOARD_LINKED = frozenset({"community_outcome", "rating_requested"})
+BOARD = "详见社区公示栏"
 
 
 def category(template_name: str) -> str:
@@ -144,6 +180,34 @@ def local_time(value: str | datetime) -> str:
         raise ValueError("event times are aware")
     moment = moment.astimezone(SHANGHAI)
     return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
+
+
+def local_day(value: str | datetime) -> str:
+    """A deadline as residents read it: its Beijing day, e.g. 12月8日; a deadline at midnight is
+    the end of the day before (tracking's due times are the end of the deadline day)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        raise ValueError("event times are aware")
+    moment = moment.astimezone(SHANGHAI)
+    if moment.time() == time(0):
+        moment -= timedelta(days=1)
+    return f"{moment.month}月{moment.day}日"
+
+
+def board_link(public_url: str | None, community_code: str | None) -> str | None:
+    """The community's public board as residents reach it through the gateway, or None (no public
+    URL set, or a message of no community)."""
+    if not public_url or not community_code:
+        return None
+    return f"{public_url.rstrip('/')}/public/{community_code}"
+
+
+def linked(body: str, link: str | None) -> str:
+    """A board-linked text with its link: it ends 详见社区公示栏:<link> (an outcome notice's
+    closing 详见社区公示栏。 becomes that ending); without a link, the text as it is."""
+    if not link:
+        return body
+    return f"{body.removesuffix(BOARD + '。')}{BOARD}:{link}"
 
 
 def form_name(form: str) -> str:

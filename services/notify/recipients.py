@@ -61,6 +61,11 @@ def _invitees(uow: UnitOfWork, p: Payload) -> Recipients:
     return accounts((who, {"title": title}) for who in dict.fromkeys(p["invitee_ids"]))
 
 
+def _raters(uow: UnitOfWork, p: Payload) -> Recipients:
+    title = p["title"]
+    return accounts((who, {"title": title}) for who in dict.fromkeys(p["rater_ids"]))
+
+
 def invited(uow: UnitOfWork, consultation_id: str) -> Recipients:
     """Everyone invited to a consultation so far (its announcement and postponements)."""
     title = repository.consultation_title(uow, consultation_id)
@@ -100,6 +105,7 @@ RECIPIENTS: dict[str, Callable[[UnitOfWork, Payload], Recipients | ContactGroup]
     routing.PROPOSAL: _proposal,
     routing.TOPICS: _topics,
     routing.INVITEES: _invitees,
+    routing.RATERS: _raters,
     routing.INVITED: _invited,
     routing.SUBSCRIBERS: _subscribers,
     routing.DEPARTMENT: _department,
@@ -152,6 +158,19 @@ def _due(uow: UnitOfWork, p: Payload) -> dict[str, str]:
     return {"due_at": domain.local_time(p["due_at"])}
 
 
+def _due_day(uow: UnitOfWork, p: Payload) -> dict[str, str]:
+    """An extension's decision: the deadline now (the new one, or the same when refused)."""
+    return {"due_at": domain.local_day(p["due_at"])}
+
+
+def _reopened(uow: UnitOfWork, p: Payload) -> dict[str, str]:
+    return {**_reason(uow, p), **_due_day(uow, p)}
+
+
+def _closes(uow: UnitOfWork, p: Payload) -> dict[str, str]:
+    return {"closes_at": domain.local_day(p["closes_at"])}
+
+
 FACTS: dict[str, Callable[[UnitOfWork, Payload], dict[str, str]]] = {
     "intake.proposal.submitted": _none,
     "intake.proposal.accepted": _none,
@@ -161,6 +180,7 @@ FACTS: dict[str, Callable[[UnitOfWork, Payload], dict[str, str]]] = {
     "meetings.consultation.scheduled": _starts_at,
     "meetings.consultation.decided": _none,
     "tracking.task.completed": _none,
+    "tracking.rating.requested": _closes,
     "meetings.consultation.announced": _announced,
     "meetings.consultation.invited": _announced,
     "meetings.consultation.postponed": _postponed,
@@ -170,6 +190,8 @@ FACTS: dict[str, Callable[[UnitOfWork, Payload], dict[str, str]]] = {
     "tracking.task.assigned": _due,
     "tracking.task.reminded": _due,
     "tracking.task.escalated": _reason,
+    "tracking.task.extended": _due_day,
+    "tracking.task.reopened": _reopened,
 }
 
 

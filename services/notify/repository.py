@@ -543,7 +543,7 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
     out): locked, skipping those another sender holds, then marked ``sending`` under a lease."""
     due = (m.status.in_(sms.WAITING) & (m.not_before <= now)) | ((m.status == sms.SENDING) & (m.lease_until < now))
     query = (
-        select(m.id, m.contact_id, m.template, m.category, m.variables, m.urgent, m.attempts)
+        select(m.id, m.contact_id, m.template, m.category, m.variables, m.urgent, m.attempts, m.division_code)
         .where(due)
         .order_by(m.not_before)
         .limit(batch)

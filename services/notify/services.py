@@ -286,11 +286,14 @@ def take_event(
 def deliver_event(
     uow: UnitOfWork, event_type: str, event_id: str, payload: dict, division_code: str | None, now: datetime
 ) -> None:
-    """Fan a routed event out along its routes (``routing.ROUTES``): per recipient, the app message
-    and SMS its entry allows, once per (event, recipient, channel)."""
+    """Fan a routed event out along its routes (``routing.ROUTES``, those for this payload: an
+    extension approved or refused, an escalation's level): per recipient, the app message and SMS
+    its entry allows, once per (event, recipient, channel)."""
     facts = recipients.FACTS[event_type](uow, payload)
     division_code = payload.get("community_code") or division_code
     for route in routing.ROUTES[event_type]:
+        if not route.applies(payload):
+            continue
         deliver(
             uow,
             route=route,
@@ -572,12 +575,21 @@ def claim_due_sms(uow: UnitOfWork, *, batch: int, lease: timedelta, now: datetim
 
 
 def sms_ready(
-    uow: UnitOfWork, vault: PhoneVault, message, *, signature: str, max_parts: int, now: datetime
+    uow: UnitOfWork,
+    vault: PhoneVault,
+    message,
+    *,
+    signature: str,
+    max_parts: int,
+    public_url: str | None,
+    now: datetime,
 ) -> Ready | None:
     """A claimed message checked again before it goes: the stop list, opt-outs and quiet hours (a
-    reply may have come since it was queued), and its text composed with the signature and parts
-    limit in force (a long title shortened). None when it was settled here instead: suppressed,
-    failed (no text can be made) or put back until the quiet hours end (not counted as a try)."""
+    reply may have come since it was queued), and its text composed with the signature, parts limit
+    and public URL in force (a long title shortened; a board-linked template, ``domain.BOARD_LINKED``,
+    ends with its community's board link when ``public_url`` is set). None when it was settled here
+    instead: suppressed, failed (no text can be made) or put back until the quiet hours end (not
+    counted as a try)."""
     found = repository.sms_recipient(uow.session, message.contact_id)
     contact, cipher = found if found is not None and found[1] is not None else (None, None)
     held = sms.held_back(contact, message.category)
@@ -588,6 +600,8 @@ def sms_ready(
     if until:
         _put_back(uow, message.id, sms.DEFERRED, until, attempts=message.attempts, now=now)
         return None
+    linked = message.template in domain.BOARD_LINKED
+    link = domain.board_link(public_url, message.division_code) if linked else None
     try:
         text = sms.compose_fitted(
             domain.TEMPLATES[message.template],
@@ -595,6 +609,7 @@ def sms_ready(
             signature=signature,
             max_parts=max_parts,
             shortenable=domain.SHORTENABLE,
+            link=link,
         )
     except (sms.TooLong, domain.TemplateError, KeyError) as exc:
         _finish(uow, message.id, sms.FAILED, error=f"无法生成短信:{exc}", now=now)

@@ -6,7 +6,8 @@ Length is counted as Chinese carriers count it: a message is sent in UCS-2, ever
 (Chinese, Latin, digit or punctuation, the 【签名】 signature included) is one, a character outside
 the Basic Multilingual Plane (an emoji) is two; up to 70 fit one SMS, a longer text is split into
 parts of 67 (each part gives 3 characters to the concatenation header). Residents are charged per
-part, so ``max_parts`` caps a text.
+part, so ``max_parts`` caps a text. A link (the board's, ``XIESHANG_PUBLIC_URL``) is ASCII but goes
+in the same UCS-2 message: each of its characters counts one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from services.notify.domain import SHANGHAI, ContactEntry, Template, TemplateError, wants
+from services.notify.domain import SHANGHAI, ContactEntry, Template, TemplateError, linked, wants
 
 COMMIT_MARK = "sms"  # a commit that queued SMS wakes the sender of the same process
 SINGLE = 70
@@ -80,13 +81,38 @@ def compose(template: Template, variables: dict[str, str], *, signature: str, ma
 
 
 def compose_fitted(
-    template: Template, variables: dict[str, str], *, signature: str, max_parts: int, shortenable: tuple[str, ...]
+    template: Template,
+    variables: dict[str, str],
+    *,
+    signature: str,
+    max_parts: int,
+    shortenable: tuple[str, ...],
+    link: str | None = None,
 ) -> Text:
     """As ``compose``, but a text from an event is never refused: the free-text variables named in
-    ``shortenable`` (a title, a reason) are cut, longest first, and end with an ellipsis until it fits."""
+    ``shortenable`` (a title, a reason) are cut, longest first, and end with an ellipsis until it fits.
+    A ``link`` (the board's) ends the text (``domain.linked``) and counts as carriers count it, one
+    per character (ASCII, but the message is UCS-2); it is never cut, and left out when even the
+    shortened text has no room for it."""
+    if link:
+        try:
+            return _fitted(template, variables, signature, max_parts, shortenable, link)
+        except TooLong:
+            pass  # no room for the link: the text without it
+    return _fitted(template, variables, signature, max_parts, shortenable, None)
+
+
+def _fitted(
+    template: Template,
+    variables: dict[str, str],
+    signature: str,
+    max_parts: int,
+    shortenable: tuple[str, ...],
+    link: str | None,
+) -> Text:
     values = dict(variables)
     while True:
-        body = signed(signature, template.render(values))
+        body = signed(signature, linked(template.render(values), link))
         over = units(body) - capacity(max_parts)
         if over <= 0:
             return Text(body, parts(body))

@@ -108,3 +108,54 @@ def completed(proposal_ids: list[str]):
 def apply(notify, envelope) -> str:
     """Deliver an event to notify's consumer as the broker would; its outcome (processed, duplicate…)."""
     return notify.consumer().apply(envelope.to_dict())
+
+
+# -- tracking's steps of a task ---------------------------------------------------------------------------
+
+TASK_TITLE = "红光市场地下管网疏通改造"
+DUE_AT = datetime(2026, 12, 20, 16, 0, tzinfo=UTC)  # the end of 12月20日 in Beijing (midnight)
+CLOSES_AT = datetime(2026, 12, 11, 2, 0, tzinfo=UTC)  # 12月11日 10:00 in Beijing
+
+
+def task(verb: str, proposal_ids: list[str] = ("p-1",), department_id: str = "dept-water", **details):
+    """``tracking.task.<verb>`` of t-1 (烟柳园, 贵池区住建局's contacts ``dept-water``)."""
+    return event(
+        f"tracking.task.{verb}", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=list(proposal_ids),
+        department_id=department_id, title=TASK_TITLE, **details,
+    )  # fmt: skip
+
+
+ESCALATION_REASONS = {1: "已超过办理期限(2026-12-20),提请街道督办", 2: "超期5个工作日未办结,予以通报并提请区级督办"}
+
+
+def escalated(level: int | None):
+    """督办 (level 1, or no level: a producer from before the levels) or 通报 (level 2)."""
+    reason = ESCALATION_REASONS[level or 1]
+    envelope = task("escalated", reason=reason, **({} if level is None else {"level": level}))
+    if level is None:  # as a producer from before the levels sent it
+        del envelope.payload["level"]
+    return envelope
+
+
+def extended(approved: bool):
+    return task("extended", approved=approved, days=10, due_at=DUE_AT.isoformat())
+
+
+def reopened():
+    return task("reopened", reason="5条评价中4条不满意,重新办理", due_at=DUE_AT.isoformat())
+
+
+def rating_requested(rater_ids: list[str], closes_at: datetime = CLOSES_AT):
+    return event(
+        "tracking.rating.requested", task_id="t-1", community_code=YANLIUYUAN, proposal_ids=["p-1"],
+        consultation_id="c-1", title=TASK_TITLE, rater_ids=rater_ids, closes_at=closes_at.isoformat(),
+    )  # fmt: skip
+
+
+def outcome_published(decision: str = "decided"):
+    """The outcome of c-1 (announced before: the outcome carries no title)."""
+    return event(
+        "meetings.outcome.published", consultation_id="c-1", community_code=YANLIUYUAN, proposal_ids=["p-1"],
+        decision=decision, method="vote", published_at=STARTS_AT.isoformat(), explanation=None, topics=[],
+        resolutions=[],
+    )  # fmt: skip

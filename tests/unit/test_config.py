@@ -120,6 +120,7 @@ SAMPLE_ENVIRON = {
     "XIESHANG_SMS_RETRY_DELAYS": "60,600",
     "XIESHANG_SMS_LEASE_SECONDS": "300",
     "XIESHANG_SMS_CALLBACK_URL": "https://gateway.example/api/v1/notify/sms",
+    "XIESHANG_PUBLIC_URL": "https://xieshang.chizhou.example",
     "XIESHANG_SMS_RETENTION_DAYS": "30",
     "XIESHANG_SMS_POLL_SECONDS": "2",
     "XIESHANG_REMINDER_HOURS": "48",

@@ -21,14 +21,19 @@ from tests.unit.notify_events import (
     STARTS_AT,
     STRANGER,
     SUBMITTER,
+    TASK_TITLE,
     TITLE,
     TRIAGE_DETAILS,
     WITHDRAWN,
     announced,
     apply,
     completed,
+    escalated,
     event,
+    extended,
     postponed,
+    rating_requested,
+    reopened,
     submitted,
     supported,
     topics,
@@ -86,6 +91,9 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
         "tracking.task.assigned",
         "tracking.task.reminded",
         "tracking.task.escalated",
+        "tracking.task.extended",
+        "tracking.task.reopened",
+        "tracking.rating.requested",
     }
     assert set(routing.ROUTES) == documented
     for event_type in documented:
@@ -124,6 +132,21 @@ def test_templates_refuse_missing_and_unknown_variables():
 def test_times_are_shown_in_beijing_time():
     assert domain.local_time(STARTS_AT.isoformat()) == "12月1日 09:00"
     assert domain.local_time("2026-12-31T16:05:00+00:00") == "1月1日 00:05"
+
+
+def test_deadlines_are_shown_as_their_beijing_day_a_midnight_one_as_the_day_before():
+    assert domain.local_day("2026-12-11T02:00:00+00:00") == "12月11日"  # 10:00 in Beijing
+    assert domain.local_day("2026-12-20T16:00:00+00:00") == "12月20日"  # 12月21日 00:00: the end of 20日
+    assert domain.local_day("2026-12-31T16:05:00+00:00") == "1月1日"
+
+
+def test_a_route_with_a_condition_tells_only_of_the_payloads_it_is_for():
+    [street, district] = routing.ROUTES["tracking.task.escalated"]
+    assert street.applies({"level": 1}) and street.applies({}) and not street.applies({"level": 2})
+    assert district.applies({"level": 2}) and not district.applies({})
+    for approved in (True, False):
+        told = [r.template for r in routing.ROUTES["tracking.task.extended"] if r.applies({"approved": approved})]
+        assert len(told) == 2 and all(("refused" in t) != approved for t in told)
 
 
 # -- every routed event, applied through notify's consumer ----------------------------------------------
@@ -203,9 +226,10 @@ def test_decision_and_resolution_tell_the_topics_submitters_and_cosigners(notify
         SUBMITTER: f"您提交的建议“{TITLE}”已经协商形成决定,将由责任方落实。",
         COSIGNER: f"您附议的建议“{TITLE}”已经协商形成决定,将由责任方落实。",
     }
+    # a plain notice: the ask to rate is the rating request's (one ask per person)
     assert inbox(notify, done.id) == {
-        SUBMITTER: f"您提交的建议“{TITLE}”已办结,欢迎评价办理结果。",
-        COSIGNER: f"您附议的建议“{TITLE}”已办结,欢迎评价办理结果。",
+        SUBMITTER: f"您提交的建议“{TITLE}”已办结。",
+        COSIGNER: f"您附议的建议“{TITLE}”已办结。",
     }
 
 
@@ -291,6 +315,78 @@ def test_bodies_carry_no_one_elses_identity(notify, audience):
     apply(notify, envelope)
     for _, _, body in messages(notify):
         assert not any(person in body for person in (SUBMITTER, COSIGNER, WITHDRAWN, STRANGER, "worker-1"))
+
+
+# -- tracking's steps of a task -----------------------------------------------------------------------------
+
+DEPARTMENT_USER = "dept-water-user"  # a department contact with an app account
+
+
+@pytest.fixture
+def department(add_contact):
+    """dept-water's contact (with an app account) and another department's."""
+    add_contact("13900000001", kind="department_contact", department_id="dept-water", app_user_id=DEPARTMENT_USER)
+    add_contact("13900000002", kind="department_contact", department_id="dept-roads", app_user_id="dept-roads-user")
+
+
+def test_a_rating_request_asks_each_rater_once_with_the_deadline(notify):
+    asked = rating_requested([SUBMITTER, COSIGNER, "resident-participant", SUBMITTER])
+    assert apply(notify, asked) == "processed"
+    ask = f"您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+    assert inbox(notify, asked.id) == dict.fromkeys([SUBMITTER, COSIGNER, "resident-participant"], ask)
+    assert apply(notify, asked) == "duplicate"
+    assert len(inbox(notify, asked.id)) == 3
+
+
+def test_an_approved_extension_tells_the_topics_people_and_the_department(notify, audience, department):
+    envelope = extended(approved=True)
+    assert apply(notify, envelope) == "processed"
+    assert inbox(notify, envelope.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”的办结时限经批准延长至12月20日。",
+        COSIGNER: f"您附议的建议“{TITLE}”的办结时限经批准延长至12月20日。",
+        DEPARTMENT_USER: f"延期申请已批准:协商成果“{TASK_TITLE}”的办结时限延长至12月20日。",
+    }
+    assert apply(notify, envelope) == "duplicate"
+    assert len(inbox(notify, envelope.id)) == 3
+
+
+def test_a_refused_extension_tells_them_the_deadline_stands(notify, audience, department):
+    envelope = extended(approved=False)
+    apply(notify, envelope)
+    assert inbox(notify, envelope.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”的延期申请未获批准,仍应于12月20日前办结。",
+        COSIGNER: f"您附议的建议“{TITLE}”的延期申请未获批准,仍应于12月20日前办结。",
+        DEPARTMENT_USER: f"延期申请未获批准:协商成果“{TASK_TITLE}”仍应于12月20日前办结,请抓紧办理。",
+    }
+
+
+def test_a_reopened_task_tells_the_department_and_the_topics_people(notify, audience, department):
+    envelope = reopened()
+    apply(notify, envelope)
+    why = "5条评价中4条不满意,重新办理"
+    assert inbox(notify, envelope.id) == {
+        SUBMITTER: f"您提交的建议“{TITLE}”将重新办理,原因:{why};新的办结时限:12月20日。",
+        COSIGNER: f"您附议的建议“{TITLE}”将重新办理,原因:{why};新的办结时限:12月20日。",
+        DEPARTMENT_USER: f"协商成果“{TASK_TITLE}”已退回重新办理,原因:{why};新的办结时限:12月20日,请办理并反馈。",
+    }
+
+
+STREET_ESCALATION = "已超过办理期限(2026-12-20),提请街道督办"
+
+
+@pytest.mark.parametrize(
+    ("level", "text"),
+    [
+        (1, f"督办:协商成果“{TASK_TITLE}”已列入督办,原因:{STREET_ESCALATION},请立即办理并反馈。"),
+        (None, f"督办:协商成果“{TASK_TITLE}”已列入督办,原因:{STREET_ESCALATION},请立即办理并反馈。"),
+        (2, f"通报:协商成果“{TASK_TITLE}”已予通报,原因:超期5个工作日未办结,予以通报并提请区级督办,请立即办理并反馈。"),
+    ],
+)  # fmt: skip
+def test_an_escalation_tells_the_department_in_the_wording_of_its_level(notify, audience, department, level, text):
+    envelope = escalated(level)
+    assert apply(notify, envelope) == "processed"
+    assert inbox(notify, envelope.id) == {DEPARTMENT_USER: text}  # residents are not told of escalations
+    assert apply(notify, envelope) == "duplicate"
 
 
 # -- end to end, the whole platform in one process ---------------------------------------------------------

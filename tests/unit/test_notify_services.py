@@ -21,9 +21,11 @@ from tests.conftest import CHIYANG, QIUPU_COMMUNITY, YANLIUYUAN
 from tests.unit.notify_events import (
     COSIGNER,
     SUBMITTER,
+    TASK_TITLE,
     TITLE,
     TRIAGE_DETAILS,
     event,
+    rating_requested,
     submitted,
     supported,
     topics,
@@ -204,6 +206,31 @@ def test_a_routed_event_is_told_once_per_event_recipient_and_channel(run, add, t
     assert inbox(run, COSIGNER) == [f"您附议的建议“{TITLE}”已被列为协商议题。"]  # no contact entry: the app only
     [text] = texts(run, event_id=accepted.id)
     assert (text["contact_id"], text["status"]) == (contact_id, sms.QUEUED)
+
+
+def test_a_rating_ask_is_told_once_per_rater_and_channel_its_sms_ending_with_the_boards_link(
+    run, vault, clock, add, take
+):
+    add(app_user_id=SUBMITTER)
+    asked = rating_requested([SUBMITTER, COSIGNER])
+    take(asked)
+    take(asked)  # delivered again: nothing more
+    ask = f"您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+    assert inbox(run, SUBMITTER) == [ask] and inbox(run, COSIGNER) == [ask]  # the app message has no link
+    [text] = texts(run, event_id=asked.id)
+    assert text["status"] == sms.QUEUED
+    [claimed] = run(services.claim_due_sms, batch=10, lease=timedelta(minutes=2), now=clock.now())
+
+    def ready(public_url):
+        return run(services.sms_ready, vault, claimed, signature="池州社区协商", max_parts=4, public_url=public_url,
+                   now=clock.now())  # fmt: skip
+
+    linked = ready("https://xieshang.chizhou.example")
+    assert linked.phone == PHONE
+    assert linked.text.body == (
+        f"【池州社区协商】{ask}详见社区公示栏:https://xieshang.chizhou.example/public/{YANLIUYUAN}"
+    )
+    assert ready(None).text.body == f"【池州社区协商】{ask}"  # unset: no link
 
 
 def test_a_stop_reply_stops_the_number_and_a_subscribe_reply_lifts_it(run, vault, clock, add, take):

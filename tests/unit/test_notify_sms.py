@@ -17,9 +17,24 @@ from services.notify.phones import vault_for
 from services.notify.providers import Accepted, FileProvider, ProviderError
 from shared.clock import FixedClock
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
-from tests.unit.notify_events import SUBMITTER, TITLE, announced, apply, event, submitted
+from tests.unit.notify_events import (
+    SUBMITTER,
+    TASK_TITLE,
+    TITLE,
+    announced,
+    apply,
+    escalated,
+    event,
+    extended,
+    outcome_published,
+    rating_requested,
+    reopened,
+    submitted,
+)
 
 PHONE, OTHER_PHONE = "13800138000", "13900139000"
+PUBLIC_URL = "https://xieshang.chizhou.example"
+BOARD = f"{PUBLIC_URL}/public/{YANLIUYUAN}"
 DAYTIME = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 NIGHT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 23:00 in Beijing
 
@@ -56,6 +71,32 @@ def test_an_event_text_is_fitted_by_shortening_its_title():
     )  # fmt: skip
     assert text.parts == 2 and sms.units(text.body) <= 134
     assert "…”已被列为协商议题。" in text.body and text.body.startswith("【池州社区协商】您提交的建议“关于红光市场")
+
+
+def test_the_boards_link_ends_the_text_and_counts_one_per_character():
+    template, variables = domain.TEMPLATES["rating_requested"], {"title": TITLE, "closes_at": "12月11日"}
+    plain = sms.compose_fitted(template, variables, signature="池州社区协商", max_parts=4, shortenable=())
+    assert plain.body == f"【池州社区协商】您关注的“{TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+    text = sms.compose_fitted(template, variables, signature="池州社区协商", max_parts=4, shortenable=(), link=BOARD)
+    assert text.body == f"{plain.body}详见社区公示栏:{BOARD}"
+    assert sms.units(text.body) == len(text.body) == sms.units(plain.body) + len("详见社区公示栏:") + len(BOARD)
+    assert (plain.parts, text.parts) == (1, 2)  # 55 characters, then 113: the link's ASCII counts as UCS-2
+    outcome = domain.TEMPLATES["community_outcome"]
+    told = sms.compose_fitted(outcome, {"title": TITLE, "decision": "已形成协商决定"}, signature="池州社区协商",
+                              max_parts=4, shortenable=(), link=BOARD)  # fmt: skip
+    assert told.body.endswith(f"的协商结果已公布:已形成协商决定。详见社区公示栏:{BOARD}")
+
+
+def test_the_link_is_never_cut_a_title_is_and_without_room_the_text_goes_without_it():
+    template = domain.TEMPLATES["rating_requested"]
+    long_title = "关于" + "红光市场地下管网" * 30
+    fitted = sms.compose_fitted(template, {"title": long_title, "closes_at": "12月11日"}, signature="池州社区协商",
+                                max_parts=2, shortenable=domain.SHORTENABLE, link=BOARD)  # fmt: skip
+    assert fitted.body.endswith(f"…”已办结,请在12月11日前评价:满意、基本满意或不满意。详见社区公示栏:{BOARD}")
+    assert fitted.parts == 2 and sms.units(fitted.body) <= 134
+    alone = sms.compose_fitted(template, {"title": TITLE, "closes_at": "12月11日"}, signature="池州社区协商",
+                               max_parts=1, shortenable=domain.SHORTENABLE, link=BOARD)  # fmt: skip
+    assert BOARD not in alone.body and alone.parts == 1 and TITLE in alone.body
 
 
 @pytest.mark.parametrize(
@@ -192,6 +233,53 @@ def test_department_contacts_hear_of_their_tasks(notify, add_contact, daytime):
     assert message["contact_id"] == water and message["template"] == "task_escalated"
 
 
+@pytest.mark.parametrize("envelope", [escalated(2), extended(True), extended(False), reopened()], ids=lambda e: e.type)
+def test_department_contacts_hear_of_escalations_extensions_and_reopened_tasks(notify, add_contact, daytime,
+                                                                               envelope):  # fmt: skip
+    water = add_contact(kind="department_contact", department_id="dept-water", community=QIUPU_COMMUNITY)
+    add_contact(OTHER_PHONE, kind="department_contact", department_id="dept-roads")
+    apply(notify, envelope)
+    apply(notify, envelope)  # redelivered: nothing more
+    [message] = queued(notify, event_id=envelope.id)
+    assert message["contact_id"] == water and message["template"].startswith("task_")
+    assert message["variables"]["title"] == TASK_TITLE and message["status"] == sms.QUEUED
+
+
+def test_a_rating_request_texts_each_rater_with_a_contact_entry_once(notify, add_contact, daytime):
+    rater = add_contact(app_user_id=SUBMITTER)
+    add_contact(OTHER_PHONE, app_user_id="resident-not-asked")
+    asked = rating_requested([SUBMITTER, "resident-without-entry"])
+    apply(notify, asked)
+    apply(notify, asked)  # redelivered: nothing more
+    [message] = queued(notify, event_id=asked.id)
+    assert (message["contact_id"], message["template"], message["category"]) == (rater, "rating_requested", "rating")
+    assert message["variables"] == {"title": TASK_TITLE, "closes_at": "12月11日"}
+    assert set(app_messages(notify, asked.id)) == {SUBMITTER, "resident-without-entry"}
+    assert PHONE not in json.dumps(message, default=str)
+
+
+@pytest.mark.parametrize("envelope", [rating_requested([SUBMITTER]), extended(True), reopened()],
+                         ids=lambda e: e.type)  # fmt: skip
+def test_quiet_hours_hold_the_asks_and_notices_of_a_task_until_morning(notify, add_contact, daytime, envelope):
+    daytime.set(NIGHT)
+    add_contact(app_user_id=SUBMITTER)
+    add_contact(OTHER_PHONE, kind="department_contact", department_id="dept-water")
+    apply(notify, submitted("p-1"))  # SUBMITTER's proposal: the task's topic
+    apply(notify, envelope)
+    rows = queued(notify, event_id=envelope.id)
+    assert rows and {(row["status"], row["urgent"]) for row in rows} == {(sms.DEFERRED, False)}
+    assert {row["not_before"] for row in rows} == {datetime(2026, 12, 1, 23, 0, tzinfo=UTC)}  # 07:00 in Beijing
+
+
+def test_opting_out_of_rating_asks_keeps_the_other_notices(notify, add_contact, daytime):
+    add_contact(app_user_id=SUBMITTER, opt_outs=["rating"])
+    asked = rating_requested([SUBMITTER])
+    apply(notify, asked)
+    apply(notify, submitted("p-1"))
+    assert queued(notify, event_id=asked.id) == [] and app_messages(notify, asked.id) == {}
+    assert [row["template"] for row in queued(notify)] == ["proposal_received"]
+
+
 def test_a_stopped_number_gets_no_sms(notify, add_contact, daytime):
     add_contact(app_user_id=SUBMITTER)
     with notify.db.transaction() as session:
@@ -316,6 +404,53 @@ def test_the_file_provider_writes_masked_numbers_and_counts_as_delivered(notify,
     assert line["to"] == "138****8000" and line["text"].startswith("【池州社区协商】") and line["id"] == one_queued
     [row] = queued(notify)
     assert row["status"] == sms.DELIVERED and row["delivered_at"] is not None
+
+
+@pytest.fixture
+def outcome_and_ask(notify, add_contact, daytime):
+    """An outcome notice to a subscriber and a rating ask to a rater, queued."""
+    add_contact(app_user_id=SUBMITTER)
+    apply(notify, announced([]))
+    apply(notify, outcome_published())
+    apply(notify, rating_requested([SUBMITTER]))
+    return {row["template"] for row in queued(notify)}
+
+
+def sent_by_template(notify, carrier) -> dict[str, str]:
+    templates = {row["id"]: row["template"] for row in queued(notify)}
+    return {templates[message.message_id]: message.text for message in carrier.sent}
+
+
+def test_with_a_public_url_the_outcome_and_the_ask_end_with_the_boards_link(notify, sender, outcome_and_ask):
+    assert {"community_announced", "community_outcome", "rating_requested"} <= outcome_and_ask
+    carrier = Carrier()
+    sender(carrier, public_url=PUBLIC_URL + "/").send_due()  # a trailing slash is not doubled
+    texts = sent_by_template(notify, carrier)
+    assert texts["community_outcome"] == (
+        f"【池州社区协商】本社区“红光市场管网改造议事会”的协商结果已公布:已形成协商决定。详见社区公示栏:{BOARD}"
+    )
+    assert texts["rating_requested"] == (
+        f"【池州社区协商】您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+        f"详见社区公示栏:{BOARD}"
+    )
+    assert BOARD not in texts["community_announced"]  # only the outcome and the ask are linked
+    parts = {message.text: message.parts for message in carrier.sent}
+    assert parts[texts["rating_requested"]] == sms.parts(texts["rating_requested"]) == 2
+    [row] = [row for row in queued(notify) if row["template"] == "rating_requested"]
+    assert (row["body"], row["parts"]) == (texts["rating_requested"], 2)  # the log keeps what was sent
+
+
+def test_without_a_public_url_the_texts_stay_as_they_were(notify, sender, outcome_and_ask):
+    carrier = Carrier()
+    sender(carrier).send_due()
+    texts = sent_by_template(notify, carrier)
+    assert texts["community_outcome"] == (
+        "【池州社区协商】本社区“红光市场管网改造议事会”的协商结果已公布:已形成协商决定。详见社区公示栏。"
+    )
+    assert texts["rating_requested"] == (
+        f"【池州社区协商】您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+    )
+    assert not any("http" in text for text in texts.values())
 
 
 # -- callbacks: delivery reports and replies ------------------------------------------------------------

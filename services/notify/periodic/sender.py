@@ -4,9 +4,10 @@ A pass claims a batch of due messages (``queued``/``deferred`` whose time has co
 ones whose lease ran out) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share
 the work, and commits the claim (status ``sending``, a lease) before anything is sent. Then, one
 message at a time: the stop list, opt-outs and quiet hours are checked again (a reply may have come
-since the message was queued), the text is composed with the signature in force and the number
-decrypted (``services.sms_ready``); the provider is called outside any transaction, and its answer
-is committed at once (``services.sms_accepted`` / ``sms_refused``).
+since the message was queued), the text is composed with the signature (and the board's link,
+``XIESHANG_PUBLIC_URL``) in force and the number decrypted (``services.sms_ready``); the provider
+is called outside any transaction, and its answer is committed at once (``services.sms_accepted`` /
+``sms_refused``).
 
 A sender killed mid-batch leaves its claimed messages ``sending``. Those it had not handed over are
 sent by the next pass once their lease ends: nothing is lost. One it had handed over is not sent
@@ -70,6 +71,7 @@ class SmsSender(Periodic):
         self.clock = clock
         self.signature = settings.sms_signature
         self.max_parts = settings.sms_max_parts
+        self.public_url = settings.public_url
         self.delays = settings.sms_retry_delays
         self.lease = timedelta(seconds=settings.sms_lease_seconds)
         self.callback_url = settings.sms_callback_url
@@ -104,8 +106,9 @@ class SmsSender(Periodic):
     def _send(self, message) -> None:
         with self.unit_of_work() as uow:
             ready = services.sms_ready(
-                uow, self.vault, message, signature=self.signature, max_parts=self.max_parts, now=self.clock.now()
-            )
+                uow, self.vault, message, signature=self.signature, max_parts=self.max_parts,
+                public_url=self.public_url, now=self.clock.now(),
+            )  # fmt: skip
         if ready is None:  # settled: suppressed, failed or put back until the quiet hours end
             return
         text = ready.text
