@@ -38,7 +38,8 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "decided": frozenset({"in_progress", "resolved"}),
     "referred": frozenset({"in_progress", "resolved"}),
     "in_progress": frozenset({"resolved"}),
-    "resolved": frozenset({"closed"}),
+    # Residents not satisfied with the work (a task reopened): it goes on (see ``applies``).
+    "resolved": frozenset({"closed", "in_progress"}),
     "closed": frozenset(),
     "rejected": frozenset(),
     "merged": frozenset(),
@@ -98,6 +99,19 @@ class Proposal:
     department_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Organisation:
+    """An organisation that carries matters out (职能部门, 物业公司, 业委会…): intake's replica of
+    tracking's registry (``tracking.organisations.changed``), whom a referral may name. ``scope``:
+    the division-code prefix it serves."""
+
+    id: str
+    kind: str
+    name: str
+    scope: str
+    active: bool = True
+
+
 # -- who sees what -----------------------------------------------------------------------------------
 
 
@@ -131,10 +145,15 @@ def shown_publicly(proposal: Proposal) -> bool:
     return proposal.status not in WITHHELD_STATUSES
 
 
-def status_note(proposal: Proposal) -> str:
-    """The status in Chinese, for people (a merged one names the proposal it joined)."""
+def status_note(proposal: Proposal, organisation_name: str | None = None) -> str:
+    """The status in Chinese, for people: a merged one names the proposal it joined, a referred
+    one the organisation carrying it out (``organisation_name``, when the replica knows it)."""
     if proposal.status == "merged" and proposal.merged_into:
         return f"已合并至 {proposal.merged_into}"
+    if proposal.department_id and organisation_name:
+        if proposal.status == "referred":
+            return f"已转交{organisation_name}办理"
+        return f"{STATUS_NAMES[proposal.status]}(责任单位:{organisation_name})"
     return STATUS_NAMES[proposal.status]
 
 
@@ -220,6 +239,16 @@ def move(proposal: Proposal, to: str, actor: Actor, now: datetime, reason: str |
     return LIFECYCLE.move(proposal, to, actor, now, reason, **changes)
 
 
+def applies(status: str, to: str, *, reopening: bool = False) -> bool:
+    """Whether a move another service's event brings applies to a proposal in ``status``: one the
+    lifecycle allows, and from resolved back to in_progress only for a task sent back (reopened).
+    A task's start never takes a resolved matter back: a late ``started`` must not undo its
+    completion."""
+    if status == "resolved" and to == "in_progress":
+        return reopening
+    return LIFECYCLE.allows(status, to)
+
+
 # -- co-signing (附议) ------------------------------------------------------------------------------
 
 
@@ -283,8 +312,21 @@ def merge(duplicate: Proposal, target: Proposal | None, principal: Principal, no
     return move(duplicate, "merged", actor, now, reason=f"与建议 {target.id} 重复,已合并", merged_into=target.id)
 
 
-def refer(proposal: Proposal, principal: Principal, department_id: str, note: str, now: datetime):
+def serves(organisation: Organisation, community_code: str) -> bool:
+    """Whether a registered organisation may take a community's matter: an active one whose scope
+    contains the community (a district's department) or lies inside it."""
+    scope = organisation.scope
+    return organisation.active and (community_code.startswith(scope) or scope.startswith(community_code))
+
+
+def refer(proposal: Proposal, principal: Principal, organisation: Organisation | None, department_id: str, note: str,
+          now: datetime):  # fmt: skip
+    """Hand the matter to ``department_id``, a registered organisation (``organisation``: the
+    replica's record of it, None if it has none) serving the proposal's community."""
     actor = _triager(proposal, principal)
+    LIFECYCLE.require(proposal.status, "referred")
+    if organisation is None or not serves(organisation, proposal.community_code):
+        raise Invalid("责任单位未登记或不在本辖区", field="department_id", department_id=department_id)
     note = plain_text("note", "转交说明", note, 500) if note.strip() else ""
     return move(proposal, "referred", actor, now, reason=note or "无需协商,转交部门办理", department_id=department_id)
 

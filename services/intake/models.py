@@ -1,5 +1,6 @@
 """Intake's tables: proposals and their history, co-signatures, categories, community settings,
-plus the outbox/inbox and the division replica every service has."""
+the replica of tracking's organisations (whom a referral names), plus the outbox/inbox and the
+division replica every service has."""
 
 from __future__ import annotations
 
@@ -69,4 +70,18 @@ community_settings = Table(
     metadata,
     Column("community_code", String(12), primary_key=True),
     Column("support_threshold", Integer, nullable=False),
+)
+
+# Tracking's registered organisations (replica from ``tracking.organisations.changed``, upserted by
+# id): whom a referral may name, and the name the public reads. ``changed_at``: when tracking told
+# it, so an older telling that arrives late does not undo a newer one.
+organisations = Table(
+    "organisation",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(12), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
 )

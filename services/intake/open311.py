@@ -34,9 +34,11 @@ Decisions:
 - **Reads are public disclosure** (居务公开) and show no one: no submitter or account ids, and
   mobile and identity card numbers a resident typed into a text are masked (``[已隐去]``).
 - **Status.** ``open``: submitted, eligible, accepted, scheduled, decided, in_progress, referred;
-  ``closed``: resolved, closed, rejected, merged. ``status_notes`` is our status in Chinese (a
-  merged one: ``已合并至 <id>``). ``agency_responsible`` is the department a matter was referred
-  to, else the community.
+  ``closed``: resolved (已办结), closed (已关闭), rejected, merged. ``status_notes`` is our status
+  in Chinese (a merged one: ``已合并至 <id>``; a referred one names the organisation carrying it
+  out, when intake's replica of tracking's organisations knows it: ``已转交<名称>办理``,
+  ``已办结(责任单位:<名称>)``). ``agency_responsible`` is that organisation (its name when
+  known, else its id), else the community.
 - **Rejected matters are listed, as closed, without their content.** A hotline that relayed a
   matter must learn that it was closed; but the JSON API shows a rejected matter to nobody but its
   submitter and the officials, so here it keeps only its category, community, dates and
@@ -324,14 +326,17 @@ def public_request(proposal: domain.Proposal, disclosure: services.Disclosure) -
     """A proposal as Open311 shows it to anyone: no one's ids, no personal numbers, and of a
     withheld one (``domain.shown_publicly``) not its content."""
     shown = domain.shown_publicly(proposal)
+    organisation = disclosure.organisation_name(proposal)
     return {
         "service_request_id": proposal.id,
         "status": "closed" if proposal.status in CLOSED else "open",
-        "status_notes": domain.status_note(proposal),
+        "status_notes": domain.status_note(proposal, organisation),
         "service_name": disclosure.category_names.get(proposal.category, proposal.category),
         "service_code": proposal.category,
         "description": _masked(proposal.description) if shown else None,
-        "agency_responsible": proposal.department_id or disclosure.community_names.get(proposal.community_code),
+        "agency_responsible": organisation
+        or proposal.department_id
+        or disclosure.community_names.get(proposal.community_code),
         "service_notice": None,
         "requested_datetime": _iso(proposal.submitted_at),
         "updated_datetime": _iso(proposal.updated_at),

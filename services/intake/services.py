@@ -1,8 +1,9 @@
 """Intake's use cases: raising a matter, reading and co-signing it, triage by the community, the
-categories and community settings, the moves other services' events bring, and what public
-disclosure (Open311) reads. Each runs inside the caller's unit of work: load (repository), let the
-domain decide, store (repository), index (the duplicate index) and announce (``events``). A refusal
-raises before anything is written, and the unit of work rolls back whatever was.
+categories and community settings, the moves other services' events bring, the replica of
+tracking's organisations (whom a referral names), and what public disclosure (Open311) reads.
+Each runs inside the caller's unit of work: load (repository), let the domain decide, store
+(repository), index (the duplicate index) and announce (``events``). A refusal raises before
+anything is written, and the unit of work rolls back whatever was.
 
 The HTTP adapters (``api``, ``open311``) and the event handlers (``handlers``) call these and
 nothing else; settings (the default co-signing threshold) come in as arguments."""
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.intake import domain, events, models, repository
-from services.intake.domain import Location, Proposal
+from services.intake.domain import Location, Organisation, Proposal
 from services.intake.similarity import DuplicateIndex
 from shared.divisions import Division
 from shared.lifecycle import Actor, Transition
@@ -192,9 +193,11 @@ def merge(uow: UnitOfWork, principal: Principal, proposal_id: str, into: str, *,
 def refer(
     uow: UnitOfWork, principal: Principal, proposal_id: str, department_id: str, note: str, *, now: datetime
 ) -> Proposal:
-    """Hand an ordinary matter (a repair) to a department: it becomes a tracked task, no consultation."""
+    """Hand an ordinary matter (a repair) to a registered organisation serving its community (the
+    replica of tracking's registry says which): it becomes a tracked task, no consultation."""
     proposal = _visible(uow, principal, proposal_id, for_update=True)
-    moved, transition = domain.refer(proposal, principal, department_id, note, now)
+    organisation = repository.get_organisation(uow.session, department_id)
+    moved, transition = domain.refer(proposal, principal, organisation, department_id, note, now)
     return _triaged(uow, principal, moved, transition, category=moved.category, department_id=department_id,
                     note=note.strip())  # fmt: skip
 
@@ -218,13 +221,26 @@ def move_proposals(
     """Move each of the proposals an event names to ``to`` (a consultation scheduled or decided, a
     task completed…); returns those moved. Ids intake never saw (top-down topics) are skipped, and
     so are proposals already there. Events of one matter can arrive out of order: an outdated one
-    (a move the lifecycle does not allow from the proposal's status) changes nothing."""
+    (a move ``domain.applies`` refuses from the proposal's status) changes nothing."""
+    return _move_all(uow, proposal_ids, to, actor, reason, now)
+
+
+def reopen_proposals(
+    uow: UnitOfWork, proposal_ids: Iterable[str], actor: Actor, reason: str, now: datetime
+) -> list[Proposal]:
+    """A task sent back (residents not satisfied): the resolved proposals it carries go back to
+    in_progress, the history saying why (``reason``); the others as ``move_proposals`` has it."""
+    return _move_all(uow, proposal_ids, "in_progress", actor, reason, now, reopening=True)
+
+
+def _move_all(uow: UnitOfWork, proposal_ids: Iterable[str], to: str, actor: Actor, reason: str, now: datetime,
+              *, reopening: bool = False) -> list[Proposal]:  # fmt: skip
     moved_ones = []
     for proposal_id in proposal_ids:
         proposal = repository.get(uow.session, proposal_id, for_update=True)
         if proposal is None or proposal.status == to:
             continue
-        if not domain.LIFECYCLE.allows(proposal.status, to):
+        if not domain.applies(proposal.status, to, reopening=reopening):
             log.warning("proposal status not moved", extra={"status": proposal.status, "to": to})
             continue
         moved, transition = domain.move(proposal, to, actor, now, reason=reason)
@@ -232,6 +248,15 @@ def move_proposals(
         repository.record(uow.session, transition)
         moved_ones.append(moved)
     return moved_ones
+
+
+# -- the replica of tracking's organisations ------------------------------------------------------------
+
+
+def replicate_organisations(uow: UnitOfWork, found: Sequence[Organisation], *, changed_at: datetime) -> None:
+    """Keep the replica of registered organisations (whom a referral may name), by id: what
+    tracking told at ``changed_at``, unless it told something newer already."""
+    repository.upsert_organisations(uow.session, list(found), changed_at)
 
 
 # -- categories and community settings ------------------------------------------------------------------
@@ -280,12 +305,18 @@ def put_community_settings(
 @dataclass(frozen=True)
 class Disclosure:
     """Matters as anyone may read them, with the names to show them by: every category's
-    (retired ones too) and each matter's community's (None if the registry does not know it).
-    What of a matter is shown is ``domain.shown_publicly``'s to say."""
+    (retired ones too), each matter's community's (None if the registry does not know it) and the
+    organisations' the matters were referred to (by id; those the replica knows). What of a
+    matter is shown is ``domain.shown_publicly``'s to say."""
 
     proposals: list[Proposal]
     category_names: dict[str, str]
     community_names: dict[str, str | None]
+    organisation_names: dict[str, str] = field(default_factory=dict)
+
+    def organisation_name(self, proposal: Proposal) -> str | None:
+        """The name of the organisation ``proposal`` was referred to, if it was and it is known."""
+        return self.organisation_names.get(proposal.department_id) if proposal.department_id else None
 
 
 def public_requests(uow: UnitOfWork, scope: str, proposal_ids: Iterable[str]) -> Disclosure:
@@ -323,4 +354,6 @@ def _disclosure(uow: UnitOfWork, proposals: list[Proposal], names: dict[str, str
     for code in {p.community_code for p in proposals}:
         division = uow.divisions.get(code)
         communities[code] = division.name if division else None
-    return Disclosure(proposals, names if names is not None else repository.category_names(uow.session), communities)
+    organisations = repository.organisation_names(uow.session, (p.department_id for p in proposals if p.department_id))
+    category_names = names if names is not None else repository.category_names(uow.session)
+    return Disclosure(proposals, category_names, communities, organisations)

@@ -1,5 +1,7 @@
 """The whole intake chain through the gateway, on RabbitMQ and PostgreSQL, in both run modes:
-submit → co-sign to the threshold → accept; every step's event is seen on the real broker."""
+submit → co-sign to the threshold → accept; every step's event is seen on the real broker. And a
+referral, which may name only an organisation tracking registered (its event replicated to intake
+over the broker)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def run_chain(http: Http, auth) -> str:
     return proposal
 
 
+def intake_events(seen: list[str]) -> list[str]:
+    """Intake's among the events seen (in all mode, tracking relays its registry's load too)."""
+    return [event_type for event_type in seen if event_type.startswith("intake.")]
+
+
 def test_chain_in_all_mode(settings, platform, with_divisions, auth, observed_events):
     from xieshang.server import build, shutdown
 
@@ -49,7 +56,12 @@ def test_chain_in_all_mode(settings, platform, with_divisions, auth, observed_ev
     try:
         run_chain(Http(client=Client(assembly.http_entry)), auth)
         seen: list[str] = []
-        wait_until(lambda: seen.extend(observed_events()) or seen == EXPECTED, timeout=20, what=f"events, got {seen}")
+
+        def all_seen() -> bool:
+            seen.extend(observed_events())
+            return intake_events(seen) == EXPECTED
+
+        wait_until(all_seen, timeout=20, what="intake's events")
     finally:
         shutdown(assembly)
 
@@ -60,3 +72,37 @@ def test_chain_with_each_target_in_its_own_process(processes, with_divisions, au
     run_chain(Http(base_url=gateway), auth)
     seen: list[str] = []
     wait_until(lambda: seen.extend(observed_events()) or seen == EXPECTED, timeout=20, what=f"events, got {seen}")
+
+
+def test_a_referral_names_an_organisation_tracking_registered(settings, platform, with_divisions, auth,
+                                                              observed_events):  # fmt: skip
+    from xieshang.server import build, shutdown
+
+    assembly = build(settings, "all")
+    try:
+        http = Http(client=Client(assembly.http_entry))
+        district = auth("district_admin", "341702", subject="district")
+        lighting = {"kind": "department", "name": "贵池区路灯管理所", "scope": "341702"}
+        status, registered = http.call("PUT", "/api/v1/tracking/organisations/guichi-lighting", district, lighting)
+        assert status == 200, registered
+        body = {"community_code": YANLIUYUAN, "title": "路灯不亮", "description": "三号楼前路灯坏了",
+                "category": "environment"}  # fmt: skip
+        status, created = http.call("POST", "/api/v1/intake/proposals", auth("resident", YANLIUYUAN), body)
+        assert status == 201, created
+        refer = f"/api/v1/intake/proposals/{created['id']}/refer"
+        worker = auth("community_worker", YANLIUYUAN, subject="worker")
+        status, refused = http.call("POST", refer, worker, {"department_id": "dept-unknown"})
+        assert (status, refused["detail"], refused["field"]) == (422, "责任单位未登记或不在本辖区", "department_id")
+
+        def referred():  # refused (and nothing written) until the replica has heard of it
+            status, answer = http.call("POST", refer, worker, {"department_id": "guichi-lighting", "note": "路灯维修"})
+            return status == 200 and answer
+
+        answer = wait_until(referred, timeout=20, interval=0.2, what="the organisation in intake's replica")
+        assert (answer["status"], answer["department_id"]) == ("referred", "guichi-lighting")
+        seen: list[str] = []
+        wanted = {"tracking.organisations.changed", "intake.proposal.referred"}
+        wait_until(lambda: seen.extend(observed_events()) or wanted <= set(seen), timeout=20, what=f"{wanted}")
+        assert seen.count("intake.proposal.referred") == 1
+    finally:
+        shutdown(assembly)

@@ -18,6 +18,38 @@ def client(intake):
     return intake.create_api().test_client()
 
 
+# Organisations tracking registered for 贵池区 (to whom a community's matters may be referred).
+GUICHI_ORGANISATIONS = (
+    {"id": "dept-guichi-lighting", "kind": "department", "name": "贵池区路灯管理所", "scope": "341702", "active": True},
+    {"id": "guichi-zhujianju", "kind": "department", "name": "贵池区住建局", "scope": "341702", "active": True},
+)
+
+
+@pytest.fixture
+def register_organisations():
+    """``register_organisations(service, *records)``: a ``tracking.organisations.changed`` of these
+    records applied through intake's handler (``service``: intake's runtime or memory service), as
+    replication leaves intake's replica."""
+    from services.intake.handlers import HANDLERS
+    from shared.events import new_event
+
+    def register(service, *records: dict) -> None:
+        event = new_event(
+            "tracking.organisations.changed", {"organisations": list(records)}, producer="tracking", division_code=None
+        )
+        with service.unit_of_work() as uow:
+            HANDLERS[event.type](uow, event)
+
+    return register
+
+
+@pytest.fixture
+def with_organisations(intake, register_organisations):
+    """Intake's replica of tracking's organisations holding 贵池区's (``GUICHI_ORGANISATIONS``)."""
+    register_organisations(intake, *GUICHI_ORGANISATIONS)
+    return GUICHI_ORGANISATIONS
+
+
 @pytest.fixture
 def notify(platform, with_divisions):
     return platform.runtime("notify")

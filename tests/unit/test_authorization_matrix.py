@@ -30,6 +30,7 @@ from shared.keys import KeyStore
 from shared.principal import ROLES, Principal
 from tests.conftest import YANLIUYUAN
 from tests.support import forged_tokens
+from tests.unit import matrix_tracking
 
 # A scope that covers 烟柳园社区 and one that does not, per role (shapes per shared.auth.SCOPE_LENGTHS).
 IN_SCOPE = {
@@ -68,6 +69,8 @@ class World:
     consultation_id: str = ""
     # A fresh contact of 烟柳园 in notify's directory (``new_contact(app_user_id=None)``): its id.
     new_contact: Callable[..., str] = None
+    # Tasks of 烟柳园 at a stage of their life (tests/unit/matrix_tracking.py).
+    tracking: matrix_tracking.TrackingWorld = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,36 @@ def _read(suffix: str = ""):
 
 RELOCATION = {"venue": "小学礼堂", "online_link": "https://meet.example/b", "reason": "议事厅维修"}
 
+
+def _recorded(world, principal):
+    """A consultation of 烟柳园 held two days ago, recorded afterwards (a title of its own each time:
+    the same one is recorded once)."""
+    body = {
+        "division_code": YANLIUYUAN,
+        "title": f"补录的议事会 {uuid.uuid4().hex[:8]}",
+        "form": "community_council",
+        "mode": "offline",
+        "held_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        "venue": "烟柳园社区议事厅",
+        "topics": [{"title": "楼道堆物清理"}],
+        "attendance": {"resident_representative": 9, "party_member": 3},
+        "decision": "no_consensus",
+        "explanation": "下月再议",
+        "minutes_url": "https://docs.example/minutes.pdf",
+    }
+    return Request("POST", f"{MEETINGS}/recorded", body)
+
+
+def _recorded_import(world, principal):
+    held_at = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    csv_text = (
+        "division_code,title,form,mode,held_at,venue,topics,attendees,decision,minutes_url\n"
+        f"{YANLIUYUAN},补录的议事会 {uuid.uuid4().hex[:8]},community_council,offline,{held_at},议事厅,楼道堆物,12,"
+        "decided,https://docs.example/minutes.pdf\n"
+    )
+    return Request("POST", f"{MEETINGS}/recorded/import", {"csv": csv_text})
+
+
 MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("POST", MEETINGS): Scenario(_new_consultation_body),
     ("GET", MEETINGS): Scenario(
@@ -281,6 +314,8 @@ MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
         _meeting("in_session", "{id}/votes", lambda c: {"topic_id": c.topic_id, "choice": "support"}, participant=True)
     ),
     ("GET", f"{ONE}/quality"): Scenario(_read("/quality")),
+    ("POST", f"{MEETINGS}/recorded"): Scenario(_recorded),
+    ("POST", f"{MEETINGS}/recorded/import"): Scenario(_recorded_import),
 }
 
 
@@ -311,7 +346,10 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ),
     ("POST", f"{INTAKE}/proposals/{{proposal_id}}/merge"): Scenario(_merge),
     ("POST", f"{INTAKE}/proposals/{{proposal_id}}/refer"): Scenario(
-        lambda w, p: Request("POST", f"{INTAKE}/proposals/{w.new_proposal()}/refer", {"department_id": "贵池区住建局"})
+        # 贵池区住建局, in intake's replica of tracking's organisations (the world's ``with_organisations``)
+        lambda w, p: Request(
+            "POST", f"{INTAKE}/proposals/{w.new_proposal()}/refer", {"department_id": "guichi-zhujianju"}
+        )
     ),
     ("GET", f"{INTAKE}/categories"): Scenario(
         lambda w, p: Request("GET", f"{INTAKE}/categories"), own_data=True, leaks=lambda body, p: False
@@ -361,6 +399,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     **MEETING_SCENARIOS,
     **CONTACT_SCENARIOS,
 }
+SCENARIOS.update(matrix_tracking.scenarios(Scenario, Request))
 
 
 def route_table(gateway) -> list[tuple[str, str, bool]]:
@@ -393,7 +432,7 @@ def env(env):
 
 
 @pytest.fixture
-def world(platform_all, gateway, token):
+def world(platform_all, gateway, token, with_organisations):
     created = gateway.post(
         "/api/v1/intake/proposals",
         json={"community_code": YANLIUYUAN, "title": "绣春巷开水炉", "description": "扰民", "category": "environment"},
@@ -533,6 +572,7 @@ def world(platform_all, gateway, token):
         new_consultation=new_consultation,
         consultation_id=new_consultation("announced").id,
         new_contact=new_contact,
+        tracking=matrix_tracking.TrackingWorld(platform_all.platform.runtime("tracking"), IN_SCOPE),
     )
 
 

@@ -145,7 +145,7 @@ def test_merging_needs_another_proposal_of_the_same_community(client, submit, wo
     assert response.status_code == status, response.json
 
 
-def test_referring_an_ordinary_repair_to_a_department(client, submit, worker, intake):
+def test_referring_an_ordinary_repair_to_a_department(client, submit, worker, intake, with_organisations):
     proposal = submit(title="路灯不亮", description="三号楼前路灯坏了", category="environment")
     referred = client.post(
         f"{P}/{proposal['id']}/refer",
@@ -155,6 +155,20 @@ def test_referring_an_ordinary_repair_to_a_department(client, submit, worker, in
     assert referred.json["status"] == "referred" and referred.json["department_id"] == "dept-guichi-lighting"
     [event] = events(intake, "intake.proposal.referred")
     assert event["department_id"] == "dept-guichi-lighting" and event["note"] == "路灯维修"
+
+
+@pytest.mark.parametrize("department_id", ["dept-unknown", "dongzhi-housing"])
+def test_a_referral_to_an_organisation_not_registered_for_the_community_is_refused(
+    client, submit, worker, intake, register_organisations, department_id
+):
+    dongzhi = {"id": "dongzhi-housing", "kind": "department", "name": "东至县住建局", "scope": "341721", "active": True}
+    register_organisations(intake, dongzhi)
+    proposal = submit()
+    refused = client.post(f"{P}/{proposal['id']}/refer", json={"department_id": department_id}, headers=worker)
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    assert (refused.json["detail"], refused.json["field"]) == ("责任单位未登记或不在本辖区", "department_id")
+    assert status_of(client, worker, proposal["id"]) == "submitted"
+    assert events(intake, "intake.proposal.referred") == []
 
 
 def test_only_workers_and_admins_of_the_community_triage(client, submit, auth):
@@ -187,8 +201,8 @@ def consultation_event(kind, proposal_ids, **extra):
     return new_event(f"meetings.consultation.{kind}", payload, producer="meetings", division_code=YANLIUYUAN)
 
 
-def task_event(kind, proposal_ids):
-    payload = {"task_id": "t-1", "community_code": YANLIUYUAN, "proposal_ids": proposal_ids}
+def task_event(kind, proposal_ids, **extra):
+    payload = {"task_id": "t-1", "community_code": YANLIUYUAN, "proposal_ids": proposal_ids, **extra}
     return new_event(f"tracking.task.{kind}", payload, producer="tracking", division_code=YANLIUYUAN)
 
 
@@ -213,6 +227,23 @@ def test_meetings_and_tracking_events_move_the_proposal_to_the_end(client, submi
     history = client.get(f"{P}/{proposal['id']}/history", headers=worker).json
     assert [h["to_status"] for h in history][-5:] == ["scheduled", "decided", "in_progress", "resolved", "closed"]
     assert history[-1]["actor_role"] == "system"
+
+
+def test_a_task_sent_back_by_the_residents_puts_the_referral_back_to_work(client, submit, worker, intake,
+                                                                          with_organisations):  # fmt: skip
+    proposal = submit(title="路灯不亮", description="三号楼前路灯坏了", category="environment")
+    referral = {"department_id": "dept-guichi-lighting", "note": "路灯维修"}
+    assert client.post(f"{P}/{proposal['id']}/refer", json=referral, headers=worker).status_code == 200
+    consumer = intake.consumer()
+    for kind in ("started", "completed"):
+        consumer.apply(task_event(kind, [proposal["id"]]).to_dict())
+    sent_back = task_event("reopened", [proposal["id"]], department_id="dept-guichi-lighting", title="路灯不亮",
+                           reason="居民评价不满意,重新办理", due_at="2026-12-15T18:00:00+08:00")  # fmt: skip
+    assert consumer.apply(sent_back.to_dict()) == "processed"
+    assert status_of(client, worker, proposal["id"]) == "in_progress"
+    last = client.get(f"{P}/{proposal['id']}/history", headers=worker).json[-1]
+    assert (last["from_status"], last["to_status"]) == ("resolved", "in_progress")
+    assert (last["actor_role"], last["reason"]) == ("system", "居民评价不满意,重新办理")
 
 
 def test_a_cancelled_or_inconclusive_consultation_returns_the_topic(client, submit, worker, intake):

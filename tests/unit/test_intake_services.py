@@ -1,10 +1,12 @@
 """Intake's use cases without HTTP: each rule and each refusal of raising, co-signing and triaging a
-matter, the settings, public disclosure and the moves other services' events bring. A refused use
-case writes nothing and announces nothing."""
+matter, the settings, public disclosure, the replica of tracking's organisations (whom a referral
+names) and the moves other services' events bring. A refused use case writes nothing and announces
+nothing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +23,7 @@ STREET = Principal("street-1", "street_admin", CHIYANG)  # sees 烟柳园 and �
 OPERATOR = Principal("operator-1", "city_operator", "3417")
 DEPARTMENT = Principal("dept-1", "department", "341702")
 MEETINGS = Actor.system("meetings")
+LIGHTING = "dept-guichi-lighting"  # 贵池区路灯管理所, registered for 贵池区 (``with_organisations``)
 
 BOILER = ("绣春巷开水炉扰民", "绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息")
 BOILER_AGAIN = ("开水炉噪音扰民(绣春巷)", "绣春巷口开水房锅炉一早就响,吵得睡不着")
@@ -209,7 +212,7 @@ def test_co_signing_counts_once_per_resident_and_is_announced(proposal, cosign, 
     ]
 
 
-def test_who_may_not_co_sign(refused, proposal, cosign, run, clock):
+def test_who_may_not_co_sign(refused, proposal, cosign, run, clock, with_organisations):
     def refusal(principal: Principal, problem: type[Exception]) -> str:
         return refused(problem, services.support, principal, proposal, default_threshold=10, now=clock.now()).detail
 
@@ -218,7 +221,7 @@ def test_who_may_not_co_sign(refused, proposal, cosign, run, clock):
     assert "不存在" in refusal(resident("far", QIUPU_COMMUNITY), NotFound)  # another community's
     cosign(proposal, "neighbour-1")
     assert "已附议" in refusal(resident("neighbour-1"), Conflict)  # twice
-    run(services.refer, WORKER, proposal, "dept-lighting", "", now=clock.now())
+    run(services.refer, WORKER, proposal, LIGHTING, "", now=clock.now())
     assert refusal(resident("neighbour-2"), Conflict) == "建议当前状态为“已转交部门办理”,不能再附议"
 
 
@@ -274,13 +277,13 @@ def matters(submit):
 
 
 @pytest.fixture
-def triage(matters, clock):
+def triage(matters, clock, with_organisations):
     """``triage(step, principal)``: the use case of a triage step on ``matters`` and its arguments."""
 
     def call(step: str, principal: Principal) -> tuple[tuple, dict]:
         proposal, target = matters
         extra = {"accept": (), "reject": ("属于物业服务范围",), "merge": (target,),
-                 "refer": ("dept-lighting", "路灯维修")}[step]  # fmt: skip
+                 "refer": (LIGHTING, "路灯维修")}[step]  # fmt: skip
         return (STEPS[step][0], principal, proposal, *extra), {"now": clock.now()}
 
     return call
@@ -299,7 +302,7 @@ def test_each_triage_step_moves_records_and_announces(triage, matters, run, inta
         "accept": {"category": "environment", "origin": "resident"},
         "reject": {"reason": "属于物业服务范围"},
         "merge": {"into_proposal_id": target, "supporters_moved": 1},  # resident-1 co-signs resident-2's
-        "refer": {"department_id": "dept-lighting", "note": "路灯维修", "category": "environment"},
+        "refer": {"department_id": LIGHTING, "note": "路灯维修", "category": "environment"},
     }[step]
     assert details.items() <= event.items()
 
@@ -374,6 +377,83 @@ def test_merging_carries_the_supporters_over_and_the_duplicate_leaves_the_index(
     assert [d["id"] for d in again.duplicates] == [original]
 
 
+# -- referral: to a registered organisation serving the community ----------------------------------------
+
+
+def organisation(organisation_id: str, scope: str = "341702", active: bool = True, name: str = "某单位") -> dict:
+    """An organisation as ``tracking.organisations.changed`` tells of it."""
+    return {"id": organisation_id, "kind": "property_company", "name": name, "scope": scope, "active": active}
+
+
+def tell(intake, at: datetime, *records: dict) -> None:
+    """Tracking's telling of ``records`` as of ``at``, applied through intake's handler."""
+    event = new_event("tracking.organisations.changed", {"organisations": list(records)}, producer="tracking",
+                      division_code=None)  # fmt: skip
+    with intake.unit_of_work() as uow:
+        handlers.HANDLERS[event.type](uow, replace(event, occurred_at=at.isoformat()))
+
+
+def test_a_referral_names_a_registered_organisation_and_announces_ids(run, proposal, intake, clock, with_organisations):
+    referred = run(services.refer, WORKER, proposal, LIGHTING, "路灯维修", now=clock.now())
+    assert (referred.status, referred.department_id) == ("referred", LIGHTING)
+    assert status_of(run, proposal) == "referred"
+    assert intake.emitted("intake.proposal.referred") == [
+        {
+            "proposal_id": proposal,
+            "community_code": YANLIUYUAN,
+            "submitter_id": "resident-1",
+            "title": BOILER[0],
+            "actor_id": "worker-1",
+            "category": "environment",
+            "department_id": LIGHTING,  # the organisation by id: its name stays in tracking's registry
+            "note": "路灯维修",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("registered", "named"),
+    [
+        (None, "dept-unknown"),  # never registered
+        (organisation("estate-1", scope=YANLIUYUAN, active=False), "estate-1"),  # retired
+        (organisation("dongzhi-1", scope="341721"), "dongzhi-1"),  # another county's
+        (organisation("qiupu-1", scope="341702002"), "qiupu-1"),  # another street's
+        (organisation("xijie-1", scope=XIJIE), "xijie-1"),  # the neighbouring community's
+    ],
+)
+def test_a_referral_to_an_unregistered_or_foreign_organisation_is_refused(
+    refused, proposal, intake, register_organisations, clock, registered, named
+):
+    if registered:
+        register_organisations(intake, registered)
+    error = refused(Invalid, services.refer, WORKER, proposal, named, "路灯维修", now=clock.now())
+    assert (error.detail, error.extra["field"]) == ("责任单位未登记或不在本辖区", "department_id")
+
+
+@pytest.mark.parametrize("scope", ["34", "3417", "341702", CHIYANG, YANLIUYUAN])
+def test_an_organisation_whose_scope_contains_the_community_may_take_its_matter(
+    run, proposal, intake, register_organisations, clock, scope
+):
+    register_organisations(intake, organisation("serving-1", scope=scope))
+    assert run(services.refer, WORKER, proposal, "serving-1", "", now=clock.now()).status == "referred"
+
+
+def test_a_referral_of_a_triaged_matter_is_refused_for_its_status_first(run, refused, proposal, clock):
+    run(services.accept, WORKER, proposal, now=clock.now())
+    error = refused(Conflict, services.refer, WORKER, proposal, "dept-unknown", "", now=clock.now())
+    assert error.extra["status_now"] == "accepted"
+
+
+def test_the_replica_keeps_the_latest_telling_of_each_organisation(run, refused, submit, intake, clock):
+    earlier, later = clock.now() - timedelta(hours=2), clock.now() - timedelta(hours=1)
+    tell(intake, later, organisation("estate-1", scope=YANLIUYUAN, active=False))
+    tell(intake, earlier, organisation("estate-1", scope=YANLIUYUAN, active=True))  # arrives late: changes nothing
+    refused(Invalid, services.refer, WORKER, submit().proposal.id, "estate-1", "", now=clock.now())
+    # One telling naming it twice: the last record counts.
+    tell(intake, clock.now(), organisation("estate-1", scope=XIJIE), organisation("estate-1", scope=YANLIUYUAN))
+    assert run(services.refer, WORKER, submit().proposal.id, "estate-1", "", now=clock.now()).status == "referred"
+
+
 # -- categories and community settings ------------------------------------------------------------------
 
 
@@ -443,6 +523,74 @@ def test_the_handlers_move_proposals_through_the_use_case(run, accepted, intake)
     assert [h[1] for h in history_of(run, accepted)] == ["submitted", "accepted", "scheduled", "accepted"]
 
 
+def task_event(kind: str, proposal_ids: list[str], **extra):
+    payload = {"task_id": "t-1", "community_code": YANLIUYUAN, "proposal_ids": proposal_ids, **extra}
+    return new_event(f"tracking.task.{kind}", payload, producer="tracking", division_code=YANLIUYUAN)
+
+
+def reopened(proposal_ids: list[str], reason: str = "居民评价不满意:路灯仍不亮"):
+    return task_event("reopened", proposal_ids, department_id=LIGHTING, title="路灯维修", reason=reason,
+                      due_at="2026-12-15T18:00:00+08:00")  # fmt: skip
+
+
+@pytest.fixture
+def deliver(intake):
+    """Apply tracking's events through intake's handlers, each in its own unit of work."""
+
+    def apply(*events) -> None:
+        for event in events:
+            with intake.unit_of_work() as uow:
+                handlers.HANDLERS[event.type](uow, event)
+
+    return apply
+
+
+@pytest.fixture
+def referred(run, proposal, with_organisations, clock):
+    run(services.refer, WORKER, proposal, LIGHTING, "路灯维修", now=clock.now())
+    return proposal
+
+
+def test_a_task_sent_back_takes_the_resolved_matter_back_into_the_work(run, referred, deliver):
+    deliver(task_event("started", [referred]), task_event("completed", [referred]))
+    assert status_of(run, referred) == "resolved"
+    deliver(reopened([referred, "top-down-topic"], reason="居民评价不满意:路灯仍不亮"))
+    assert status_of(run, referred) == "in_progress"
+    [*_, last] = run(services.proposal_history, WORKER, referred)
+    assert (last["from_status"], last["to_status"], last["actor_id"], last["reason"]) == (
+        "resolved",
+        "in_progress",
+        "system:tracking",
+        "居民评价不满意:路灯仍不亮",
+    )
+    deliver(task_event("completed", [referred]), task_event("closed", [referred]))
+    assert [h[1] for h in history_of(run, referred)][-5:] == [
+        "in_progress",
+        "resolved",
+        "in_progress",
+        "resolved",
+        "closed",
+    ]
+
+
+def test_a_late_start_does_not_undo_a_completion_and_a_closed_matter_stays_closed(run, referred, deliver, intake):
+    deliver(task_event("completed", [referred]))
+    before = stored(intake)
+    deliver(task_event("started", [referred]))  # delivered after the completion: outdated
+    assert stored(intake) == before and status_of(run, referred) == "resolved"
+    deliver(task_event("closed", [referred]))
+    before = stored(intake)
+    deliver(reopened([referred]))
+    assert stored(intake) == before and status_of(run, referred) == "closed"
+
+
+def test_a_task_sent_back_leaves_a_matter_still_being_worked_on_as_it_is(run, referred, deliver, intake):
+    deliver(task_event("started", [referred]))
+    before = stored(intake)
+    deliver(reopened([referred]))
+    assert stored(intake) == before and status_of(run, referred) == "in_progress"
+
+
 # -- public disclosure (Open311) ------------------------------------------------------------------------------
 
 
@@ -459,3 +607,32 @@ def test_public_disclosure_reads_within_its_scope_with_names(submit, run, clock)
     with pytest.raises(BadRequest) as unknown:
         run(services.recent_requests, "3417", categories=["weather"], limit=1, **window)
     assert unknown.value.extra["allowed"] == sorted(domain.DEFAULT_CATEGORIES)
+
+
+def test_public_disclosure_names_the_organisation_a_matter_was_referred_to(run, referred, submit):
+    unreferred = submit(matter=DRAINS).proposal.id
+    disclosure = run(services.public_requests, CHIYANG, [referred, unreferred])
+    assert disclosure.organisation_names == {LIGHTING: "贵池区路灯管理所"}
+    assert [disclosure.organisation_name(p) for p in disclosure.proposals] == ["贵池区路灯管理所", None]
+
+
+@pytest.mark.parametrize(
+    ("status", "named", "note"),
+    [
+        ("referred", "贵池区路灯管理所", "已转交贵池区路灯管理所办理"),
+        ("in_progress", "贵池区路灯管理所", "办理中(责任单位:贵池区路灯管理所)"),
+        ("resolved", "贵池区路灯管理所", "已办结(责任单位:贵池区路灯管理所)"),
+        ("closed", "贵池区路灯管理所", "已关闭(责任单位:贵池区路灯管理所)"),
+        ("referred", None, "已转交部门办理"),  # an organisation the replica does not know
+        ("resolved", None, "已办结"),
+        ("closed", None, "已关闭"),
+    ],
+)
+def test_the_status_note_says_what_happened_and_who_carried_a_referral_out(run, referred, status, named, note):
+    proposal = replace(run(services.get_proposal, WORKER, referred), status=status)
+    assert domain.status_note(proposal, named) == note
+
+
+def test_the_status_note_of_a_matter_not_referred_is_its_status(run, proposal, clock):
+    resolved = replace(run(services.get_proposal, WORKER, proposal), status="resolved")
+    assert domain.status_note(resolved, "贵池区路灯管理所") == "已办结"  # no department: nobody to name

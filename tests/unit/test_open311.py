@@ -13,13 +13,14 @@ import pytest
 import requests
 import xmltodict
 from georeport import GeoReport
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, delete, func, select
 from werkzeug.serving import make_server
 
-from services.intake import domain, repository
-from services.intake.models import bus, proposals
+from services.intake import domain, handlers, repository
+from services.intake.models import bus, organisations, proposals
 from services.intake.open311 import CLOSED, OPEN, scope_prefix
 from shared.divisions import Division
+from shared.events import new_event
 from shared.principal import Principal
 from tests.conftest import YANLIUYUAN
 
@@ -277,7 +278,8 @@ def test_posting_in_xml_with_a_title_and_for_a_resident(post, platform_all):
     assert stored.latitude is None and stored.address == "绣春巷12号"
 
 
-def test_listing_with_the_specs_filters(raise_matter, client, xml_client, base, server, auth, platform_all):
+def test_listing_with_the_specs_filters(raise_matter, client, xml_client, base, server, auth, platform_all,
+                                       with_organisations):  # fmt: skip
     worker = auth("community_worker", YANLIUYUAN, subject="worker-1")
     triage = f"{server}/api/v1/intake/proposals"
     kept = raise_matter()
@@ -286,7 +288,7 @@ def test_listing_with_the_specs_filters(raise_matter, client, xml_client, base, 
     referred = raise_matter(service_code="management", description="三号楼楼道灯坏了")
     assert requests.post(f"{triage}/{rejected}/reject", json={"reason": "张三家的事"}, headers=worker).ok
     assert requests.post(f"{triage}/{merged}/merge", json={"into": kept}, headers=worker).ok
-    assert requests.post(f"{triage}/{referred}/refer", json={"department_id": "贵池区住建局"}, headers=worker).ok
+    assert requests.post(f"{triage}/{referred}/refer", json={"department_id": "guichi-zhujianju"}, headers=worker).ok
     old = add_directly(platform_all, YANLIUYUAN, datetime.now(UTC) - timedelta(days=120))
     elsewhere = add_directly(platform_all, OUTSIDE_CITY, datetime.now(UTC))
     recent = {kept, rejected, merged, referred}
@@ -298,8 +300,8 @@ def test_listing_with_the_specs_filters(raise_matter, client, xml_client, base, 
     by_id = {r["service_request_id"]: r for r in listed}
     assert (by_id[kept]["status"], by_id[kept]["status_notes"]) == ("open", "已提交")
     assert (by_id[merged]["status"], by_id[merged]["status_notes"]) == ("closed", f"已合并至 {kept}")
-    assert by_id[referred]["status"] == "open" and by_id[referred]["status_notes"] == "已转交部门办理"
-    assert by_id[referred]["agency_responsible"] == "贵池区住建局"
+    assert by_id[referred]["status"] == "open" and by_id[referred]["status_notes"] == "已转交贵池区住建局办理"
+    assert by_id[referred]["agency_responsible"] == "贵池区住建局"  # the organisation's name, not its id
     shown_rejected = by_id[rejected]
     assert (shown_rejected["status"], shown_rejected["status_notes"]) == ("closed", "未采纳")
     assert shown_rejected["service_code"] == "management" and shown_rejected["description"] is None
@@ -334,6 +336,62 @@ def test_listing_with_the_specs_filters(raise_matter, client, xml_client, base, 
     for fmt in ("json", "xml"):
         body = requests.get(f"{base}/requests.{fmt}", params={"status": "open,closed"}, timeout=10).text
         assert "apikey:" not in body and "worker-1" not in body and "张三" not in body
+
+
+def tracking_event(kind: str, proposal_id: str, **extra):
+    payload = {"task_id": "t-1", "community_code": YANLIUYUAN, "proposal_ids": [proposal_id], **extra}
+    return new_event(f"tracking.task.{kind}", payload, producer="tracking", division_code=YANLIUYUAN)
+
+
+def test_a_finished_referral_is_closed_with_notes_saying_what_happened_and_who(
+    raise_matter, base, server, auth, intake, with_organisations
+):
+    worker = auth("community_worker", YANLIUYUAN, subject="worker-1")
+    matter = raise_matter(service_code="management", description="三号楼楼道灯坏了")
+    referral = {"department_id": "dept-guichi-lighting", "note": "楼道灯维修"}
+    assert requests.post(f"{server}/api/v1/intake/proposals/{matter}/refer", json=referral, headers=worker).ok
+
+    def move(*events) -> None:  # as intake's consumer would apply tracking's events
+        for event in events:
+            with intake.unit_of_work() as uow:
+                handlers.HANDLERS[event.type](uow, event)
+
+    def read() -> list[tuple[str, str, str]]:
+        """(status, status_notes, agency_responsible) as JSON and as XML."""
+        as_json = requests.get(f"{base}/requests/{matter}.json", params={"jurisdiction_id": JURISDICTION}, timeout=10)
+        as_xml = requests.get(f"{base}/requests/{matter}.xml", timeout=10)
+        [shown] = as_json.json()
+        from_xml = xmltodict.parse(as_xml.content)["service_requests"]["request"]
+        return [tuple(r[k] for k in ("status", "status_notes", "agency_responsible")) for r in (shown, from_xml)]
+
+    move(tracking_event("started", matter))
+    assert read() == [("open", "办理中(责任单位:贵池区路灯管理所)", "贵池区路灯管理所")] * 2
+    move(tracking_event("completed", matter))
+    assert read() == [("closed", "已办结(责任单位:贵池区路灯管理所)", "贵池区路灯管理所")] * 2
+    sent_back = tracking_event("reopened", matter, department_id="dept-guichi-lighting", title="楼道灯不亮",
+                               reason="居民评价不满意", due_at="2026-12-15T18:00:00+08:00")  # fmt: skip
+    move(sent_back)
+    assert read() == [("open", "办理中(责任单位:贵池区路灯管理所)", "贵池区路灯管理所")] * 2
+    move(tracking_event("completed", matter), tracking_event("closed", matter))
+    assert read() == [("closed", "已关闭(责任单位:贵池区路灯管理所)", "贵池区路灯管理所")] * 2
+
+
+def test_a_finished_matter_of_an_organisation_the_replica_does_not_know_says_its_status(
+    raise_matter, base, server, auth, intake, register_organisations
+):
+    estate = {"id": "estate-9", "kind": "property_company", "name": "某物业", "scope": YANLIUYUAN, "active": True}
+    register_organisations(intake, estate)
+    worker = auth("community_worker", YANLIUYUAN, subject="worker-1")
+    matter = raise_matter()
+    assert requests.post(f"{server}/api/v1/intake/proposals/{matter}/refer", json={"department_id": "estate-9"},
+                         headers=worker).ok  # fmt: skip
+    with intake.db.transaction() as session:  # as for a matter referred before intake kept the replica
+        session.execute(delete(organisations))
+    for kind in ("started", "completed"):
+        with intake.unit_of_work() as uow:
+            handlers.HANDLERS[f"tracking.task.{kind}"](uow, tracking_event(kind, matter))
+    [shown] = requests.get(f"{base}/requests/{matter}.json", timeout=10).json()
+    assert (shown["status"], shown["status_notes"], shown["agency_responsible"]) == ("closed", "已办结", "estate-9")
 
 
 def test_a_matter_of_another_district_of_the_city_is_listed_too(platform_all, base, client):
