@@ -108,7 +108,13 @@ def cmd_divisions_load(args) -> int:
     runtime = platform.runtime("tracking")
     with runtime.unit_of_work() as uow:
         changed = services.load_divisions(uow, divisions, resync=args.resync)
-    # Publish now if the broker is there; otherwise the running relay will.
+    _publish_now(platform, runtime)
+    print(f"{len(divisions)} divisions read, {len(changed)} new or changed")
+    return 0
+
+
+def _publish_now(platform, runtime) -> None:
+    """Publish the outbox now if the broker is there (otherwise the running relay will), and stop."""
     if platform.settings.uses_broker:
         from shared.bus.broker import PublishError
 
@@ -117,7 +123,18 @@ def cmd_divisions_load(args) -> int:
         except PublishError as exc:
             print(f"broker unreachable ({exc}); events stay in the outbox for the relay", file=sys.stderr)
     platform.stop()
-    print(f"{len(divisions)} divisions read, {len(changed)} new or changed")
+
+
+def cmd_organisations_resync(args) -> int:
+    from services.tracking import services
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    runtime = platform.runtime("tracking")
+    with runtime.unit_of_work() as uow:
+        count = services.resync_organisations(uow)
+    _publish_now(platform, runtime)
+    print(f"{count} organisations republished")
     return 0
 
 
@@ -292,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", nargs="?")
     load.add_argument("--resync", action="store_true", help="republish every division, changed or not")
     load.set_defaults(func=cmd_divisions_load)
+
+    org = sub.add_parser("organisations", help="organisations that carry outcomes out (tracking)")
+    org_sub = org.add_subparsers(dest="org_command", required=True)
+    org_sub.add_parser("resync", help="republish every organisation, to fill a new replica").set_defaults(
+        func=cmd_organisations_resync
+    )
 
     ev = sub.add_parser("events", help="the event bus").add_subparsers(dest="ev_command", required=True)
     dl = ev.add_parser("dead-letters", help="list dead-lettered events")

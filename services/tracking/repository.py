@@ -97,6 +97,12 @@ def save_organisations(session: Session, found: list[domain.Organisation], now: 
     session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in columns}))
 
 
+def all_organisations(session: Session) -> list[domain.Organisation]:
+    return [
+        _organisation(row) for row in session.execute(select(organisations).order_by(organisations.c.id)).mappings()
+    ]
+
+
 def list_organisations(session: Session, scope: str, kind: str | None) -> list[domain.Organisation]:
     """Organisations serving the caller's area: inside its scope or serving an area that contains
     it (``domain.organisation_visible``)."""

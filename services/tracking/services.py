@@ -96,6 +96,14 @@ def import_organisations(uow: UnitOfWork, principal: Principal, rows: Iterable[t
     return ImportReport(len(good), errors)
 
 
+def resync_organisations(uow: UnitOfWork) -> int:
+    """Publish every organisation again (a new service's replica, or one restored from a backup)."""
+    every = repository.all_organisations(uow.session)
+    if every:
+        events.organisations_changed(uow, every)
+    return len(every)
+
+
 def list_organisations(uow: UnitOfWork, principal: Principal, kind: str | None) -> list[domain.Organisation]:
     return repository.list_organisations(uow.session, principal.scope, kind)
 

@@ -370,3 +370,13 @@ def test_the_clock_counts_working_days_across_the_national_day_holiday_and_a_wor
         "2026-10-12": ["tracking.task.escalated"],
     }
     assert [p["level"] for p in tracking.emitted("tracking.task.escalated")] == [1, 2]
+
+
+def test_every_organisation_can_be_published_again_for_a_new_replica(tracking, clock):
+    with tracking.unit_of_work() as uow:
+        services.put_organisation(uow, DISTRICT, HOUSING, clock.now())
+        assert services.resync_organisations(uow) == 1
+    assert [p["organisations"][0]["id"] for p in tracking.emitted("tracking.organisations.changed")] == [
+        "gc-housing",
+        "gc-housing",
+    ]
