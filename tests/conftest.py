@@ -159,9 +159,8 @@ def probe_topology(settings, retry_delays=None):
 @pytest.fixture
 def with_divisions(platform, divisions):
     """Every service's replica of the registry filled, as replication would leave it."""
-    from shared.division_registry import upsert
-
     from services.tracking import services as tracking
+    from shared.division_registry import upsert
 
     for name, spec in platform.specs.items():
         if name == "tracking":  # the owner loads it (and counts the communities per area), as the CLI does
