@@ -299,6 +299,9 @@ def _area(line: services.AreaCoverage, target: domain.Target, today) -> dict:
         "newly_covered_recently": f.newly_covered_recently,
         "projected_full_coverage": f.projected_full_coverage(today),
         "on_track": domain.on_track(f, target, today),
+        "share_under_45": _ratio(f.mix.share_under_45),
+        "share_not_retired": _ratio(f.mix.share_not_retired),
+        "social_organisation_share": _ratio(f.mix.social_organisation_share),
         "silent": line.silent,
         "silent_communities": line.silent_communities,
     }

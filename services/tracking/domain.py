@@ -533,6 +533,34 @@ def window_months(today: date, months: int = 12) -> range:
 
 
 @dataclass(frozen=True)
+class Mix:
+    """Who took part in an area's consultations of the window (counts, nobody named): attendees
+    who declared an age band and those of them under 45, those who declared an occupation and
+    those not retired, social organisations attending, and the consultations they attended."""
+
+    consultations: int = 0
+    declared_age: int = 0
+    under_45: int = 0
+    declared_occupation: int = 0
+    not_retired: int = 0
+    social_organisations: int = 0
+    with_social_organisations: int = 0
+
+    @property
+    def share_under_45(self) -> Fraction | None:
+        return Fraction(self.under_45, self.declared_age) if self.declared_age else None
+
+    @property
+    def share_not_retired(self) -> Fraction | None:
+        return Fraction(self.not_retired, self.declared_occupation) if self.declared_occupation else None
+
+    @property
+    def social_organisation_share(self) -> Fraction | None:
+        """Share of the consultations at which a social organisation took part."""
+        return Fraction(self.with_social_organisations, self.consultations) if self.consultations else None
+
+
+@dataclass(frozen=True)
 class CoverageFigures:
     """One area's coverage: communities in the registry, those with a consultation held in the
     window, regularity (months with a consultation out of the window's, averaged over communities),
@@ -546,6 +574,7 @@ class CoverageFigures:
     resident_topics: int
     newly_covered_recently: int  # communities covered for the first time in the pace period
     pace_months: int
+    mix: Mix = field(default_factory=Mix)
 
     @property
     def ratio(self) -> Fraction | None:

@@ -8,6 +8,8 @@ aggregates (a few rows per area), not recomputed from consultations.
   ``xieshang_coverage_bottom_up_ratio{level,area}``
 - ``xieshang_coverage_newly_covered_communities{level,area}``: first covered in the pace period
 - ``xieshang_coverage_silent_communities{level,area}``: none for ``XIESHANG_SILENT_MONTHS``
+- ``xieshang_coverage_under_45_ratio``, ``xieshang_coverage_not_retired_ratio``,
+  ``xieshang_coverage_social_organisation_ratio`` ``{level,area}``: the participation mix
 - ``xieshang_coverage_target_ratio``, ``xieshang_coverage_target_deadline_timestamp_seconds``
 - ``xieshang_tasks_open{level,area}``, ``xieshang_tasks_overdue{level,area}``
 """
@@ -43,6 +45,9 @@ class CoverageCollector:
                 ("coverage_bottom_up_ratio", "Share of consultation topics raised by residents, in the window"),
                 ("coverage_newly_covered_communities", "Communities first covered in the last three months"),
                 ("coverage_silent_communities", "Communities without a consultation for the silent months"),
+                ("coverage_under_45_ratio", "Attendees under 45 among those who declared an age band, in the window"),
+                ("coverage_not_retired_ratio", "Attendees not retired among those who declared an occupation"),
+                ("coverage_social_organisation_ratio", "Consultations of the window a social organisation attended"),
                 ("tasks_open", "Tasks not yet completed (assigned, accepted, in progress, reopened)"),
                 ("tasks_overdue", "Open tasks past their deadline"),
             )
@@ -62,6 +67,13 @@ class CoverageCollector:
                         families["coverage_bottom_up_ratio"].add_metric(labels, float(f.bottom_up_ratio))
                     families["coverage_newly_covered_communities"].add_metric(labels, f.newly_covered_recently)
                     families["coverage_silent_communities"].add_metric(labels, silent)
+                    for name, share in (
+                        ("coverage_under_45_ratio", f.mix.share_under_45),
+                        ("coverage_not_retired_ratio", f.mix.share_not_retired),
+                        ("coverage_social_organisation_ratio", f.mix.social_organisation_share),
+                    ):
+                        if share is not None:
+                            families[name].add_metric(labels, float(share))
                 for area, (open_, overdue) in services.open_tasks_by_area(uow, digits, today).items():
                     families["tasks_open"].add_metric([level, area], open_)
                     families["tasks_overdue"].add_metric([level, area], overdue)

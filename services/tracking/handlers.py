@@ -41,6 +41,7 @@ def consultation_held(uow: UnitOfWork, event: Envelope) -> None:
             "topics": sum(p["origins"].values()),
             "resident_topics": p["origins"].get("resident", 0),
             "recorded_afterwards": p.get("recorded_afterwards", False),
+            **(p.get("mix") or {}),
         },
     )
 

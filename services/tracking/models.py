@@ -9,6 +9,9 @@ from shared.db import UTCDateTime
 from shared.division_registry import division_table
 from shared.history import history_table
 
+# The participation mix a held consultation reports (meetings' ``ParticipationMix``).
+MIX = ("declared_age", "under_45", "declared_occupation", "not_retired", "social_organisations")
+
 metadata = MetaData()
 bus = bus_tables(metadata)
 divisions = division_table(metadata)
@@ -119,6 +122,8 @@ held_consultations = Table(
     Column("topics", Integer, nullable=False),
     Column("resident_topics", Integer, nullable=False),
     Column("recorded_afterwards", Boolean, nullable=False),
+    # The attendees' participation mix (counts; nobody named): see ``meetings.consultation.held``.
+    *(Column(name, Integer, nullable=False, server_default="0") for name in MIX),
     Index("ix_held_community_month", "community_code", "month"),
 )
 
@@ -146,6 +151,9 @@ area_months = Table(
     Column("resident_topics", Integer, nullable=False),
     Column("newly_covered", Integer, nullable=False),  # communities whose first consultation was that month
     Column("last_held", Integer, nullable=False),  # communities whose latest consultation is that month
+    *(Column(name, Integer, nullable=False, server_default="0") for name in MIX),  # summed over consultations
+    # consultations with a social organisation among the attendees
+    Column("with_social_organisations", Integer, nullable=False, server_default="0"),
     # Reports and scrapes read one level at a time (all districts, a city's streets…).
     Index("ix_area_month_level", "digits", "area", "month"),
 )

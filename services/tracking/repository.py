@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.tracking import domain
 from services.tracking.models import (
+    MIX,
     area_months,
     area_totals,
     community_coverage,
@@ -314,7 +315,8 @@ def stakeholders_of(session: Session, task: domain.Task) -> list[str]:
 # -- consultations held and the coverage aggregates --------------------------------------------------
 
 AREA_DIGITS = (2, 4, 6, 9, 12)  # province, city, district, street, community
-_COUNTS = ("consultations", "communities", "topics", "resident_topics", "newly_covered", "last_held")
+_COUNTS = ("consultations", "communities", "topics", "resident_topics", "newly_covered", "last_held", *MIX,
+           "with_social_organisations")  # fmt: skip
 
 
 def areas_of(community_code: str) -> list[str]:
@@ -390,9 +392,11 @@ def rebuild_coverage(session: Session) -> None:
     columns = ["area", "month", "digits", *_COUNTS]
     for digits in AREA_DIGITS:
         area = func.substr(h.community_code, 1, digits)
+        with_social = func.sum(case((h.social_organisations > 0, 1), else_=0))
         per_month = select(
             area, h.month, literal(digits), func.count(), func.count(h.community_code.distinct()),
             func.sum(h.topics), func.sum(h.resident_topics), literal(0), literal(0),
+            *(func.sum(h[name]) for name in MIX), with_social,
         ).where(communities_only).group_by(area, h.month)  # fmt: skip
         session.execute(insert(area_months).from_select(columns, per_month))
         for month, counter in ((c.first_month, "newly_covered"), (c.last_month, "last_held")):
@@ -428,6 +432,9 @@ def area_figures(session: Session, *, scope: str, digits: int, window_start: int
             _sum_since(a.resident_topics, a.month, window_start).label("resident_topics"),
             _sum_since(a.newly_covered, a.month, recent_start).label("newly_covered_recently"),
             _sum_since(a.last_held, a.month, silent_start).label("recently_held"),
+            _sum_since(a.consultations, a.month, window_start).label("consultations"),
+            _sum_since(a.with_social_organisations, a.month, window_start).label("with_social_organisations"),
+            *(_sum_since(a[name], a.month, window_start).label(name) for name in MIX),
         )
         .where(a.digits == digits, within(a.area, scope), a.month >= since)
         .group_by(a.area)

@@ -188,6 +188,15 @@ class AreaOut(Schema):
     newly_covered_recently = fields.Integer()
     projected_full_coverage = fields.Date(allow_none=True)
     on_track = fields.Boolean(allow_none=True)
+    share_under_45 = fields.Float(
+        allow_none=True, metadata={"description": "attendees under 45 / attendees who declared an age band"}
+    )
+    share_not_retired = fields.Float(
+        allow_none=True, metadata={"description": "attendees not retired / attendees who declared an occupation"}
+    )
+    social_organisation_share = fields.Float(
+        allow_none=True, metadata={"description": "consultations a social organisation attended / consultations"}
+    )
     silent = fields.Integer()
     silent_communities = fields.List(fields.String())
 

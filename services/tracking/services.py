@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from services.tracking import domain, events, repository
-from services.tracking.models import stakeholders
+from services.tracking.models import MIX, stakeholders
 from shared.divisions import Division
 from shared.principal import Principal
 from shared.problems import Forbidden, Invalid, NotFound
@@ -377,8 +377,10 @@ def held(uow: UnitOfWork, record: dict) -> bool:
     if len(code) != 12:
         return True  # a street's consultation: held, but coverage counts communities
     first_in_month = not repository.held_before_in_month(session, code, month, record["consultation_id"])
-    topics = {"consultations": 1, "topics": record["topics"], "resident_topics": record["resident_topics"]}
-    repository.bump(session, code, month, communities=int(first_in_month), **topics)
+    counts = {"consultations": 1, "topics": record["topics"], "resident_topics": record["resident_topics"],
+              **{name: record.get(name, 0) for name in MIX},
+              "with_social_organisations": int(record.get("social_organisations", 0) > 0)}  # fmt: skip
+    repository.bump(session, code, month, communities=int(first_in_month), **counts)
     known = repository.coverage_of(session, code)
     if known is None:
         repository.bump(session, code, month, newly_covered=1, last_held=1)
@@ -402,6 +404,12 @@ def _scope(principal: Principal, scope: str | None) -> str:
         raise Invalid("范围须为省、市、区县、街道或社区的区划代码前缀", field="scope")
     principal.require_scope(scope)
     return scope
+
+
+def _mix(found: dict) -> domain.Mix:
+    return domain.Mix(consultations=found.get("consultations", 0),
+                      with_social_organisations=found.get("with_social_organisations", 0),
+                      **{name: found.get(name, 0) for name in MIX})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -452,6 +460,7 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
             resident_topics=found.get("resident_topics", 0),
             newly_covered_recently=found.get("newly_covered_recently", 0),
             pace_months=pace_months,
+            mix=_mix(found),
         )
         silent = communities - found.get("recently_held", 0)
         # Named for the scope itself when it is a street or a community (drill down to see them).
@@ -480,7 +489,7 @@ def coverage_by_area(uow: UnitOfWork, *, digits: int, today: date, window: int =
                 communities=f.get("communities", 0), covered=f.get("covered", 0),
                 months_with_consultation=f.get("months_with_consultation", 0), window=window,
                 topics=f.get("topics", 0), resident_topics=f.get("resident_topics", 0),
-                newly_covered_recently=f.get("newly_covered_recently", 0), pace_months=pace_months,
+                newly_covered_recently=f.get("newly_covered_recently", 0), pace_months=pace_months, mix=_mix(f),
             ),
             f.get("communities", 0) - f.get("recently_held", 0),
         )

@@ -380,3 +380,18 @@ def test_every_organisation_can_be_published_again_for_a_new_replica(tracking, c
         "gc-housing",
         "gc-housing",
     ]
+
+
+def test_the_participation_mix_of_an_area_over_the_window(tracking):
+    mixes = [
+        {"declared_age": 10, "under_45": 3, "declared_occupation": 8, "not_retired": 2, "social_organisations": 1},
+        {"declared_age": 10, "under_45": 5, "declared_occupation": 12, "not_retired": 8, "social_organisations": 0},
+    ]
+    with tracking.unit_of_work() as uow:
+        for n, mix in enumerate(mixes):
+            services.held(uow, {**held(f"m{n}", "341702001001", date(2026, 10, 1 + n)), **mix})
+        (street,) = services.coverage(uow, street_admin(), scope=None, level_digits=9, today=date(2026, 12, 1))
+    mix = street.figures.mix
+    assert (mix.share_under_45, mix.share_not_retired, mix.social_organisation_share) == (
+        Fraction(8, 20), Fraction(10, 20), Fraction(1, 2)
+    )  # fmt: skip
