@@ -11,6 +11,7 @@ from datetime import datetime
 
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
+from shared.organisations import Organisation, serves
 from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
@@ -97,19 +98,6 @@ class Proposal:
     supporters: int = 0
     merged_into: str | None = None
     department_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Organisation:
-    """An organisation that carries matters out (职能部门, 物业公司, 业委会…): intake's replica of
-    tracking's registry (``tracking.organisations.changed``), whom a referral may name. ``scope``:
-    the division-code prefix it serves."""
-
-    id: str
-    kind: str
-    name: str
-    scope: str
-    active: bool = True
 
 
 # -- who sees what -----------------------------------------------------------------------------------
@@ -310,13 +298,6 @@ def merge(duplicate: Proposal, target: Proposal | None, principal: Principal, no
     if LIFECYCLE.is_final(target.status):
         raise Conflict(f"目标建议状态为“{STATUS_NAMES[target.status]}”,不能再合并进来", field="into")
     return move(duplicate, "merged", actor, now, reason=f"与建议 {target.id} 重复,已合并", merged_into=target.id)
-
-
-def serves(organisation: Organisation, community_code: str) -> bool:
-    """Whether a registered organisation may take a community's matter: an active one whose scope
-    contains the community (a district's department) or lies inside it."""
-    scope = organisation.scope
-    return organisation.active and (community_code.startswith(scope) or scope.startswith(community_code))
 
 
 def refer(proposal: Proposal, principal: Principal, organisation: Organisation | None, department_id: str, note: str,

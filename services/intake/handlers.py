@@ -1,24 +1,23 @@
 """What intake consumes: the division registry (its replica), tracking's organisations (their
-replica, whom a referral names), and the meetings and tracking events that move a proposal along
-its life (``services.move_proposals``; a task sent back, ``services.reopen_proposals``).
+replica, whom a referral names; both kept by the shared replica handlers), and the meetings and
+tracking events that move a proposal along its life (``services.move_proposals``; a task sent
+back, ``services.reopen_proposals``).
 
 The time of a move is when intake applies the event (``shared.clock.utcnow()``, as a consumer has
 no runtime clock at hand), not when the other service decided: a proposal's history records when
 intake learned of each step. An organisation's record is as of the event (``occurred_at``), so a
-late telling does not undo a newer one."""
+late telling does not undo a newer one (``shared.organisation_registry``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from services.intake import services
-from services.intake.domain import Organisation
-from services.intake.models import divisions
+from services.intake.models import divisions, organisations
+from shared import division_registry, organisation_registry
 from shared.clock import utcnow
-from shared.division_registry import replica_handler
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
 from shared.events import Envelope
 from shared.lifecycle import Actor
+from shared.organisations import EVENT_TYPE as ORGANISATIONS_CHANGED
 from shared.uow import UnitOfWork
 
 TRACKING = Actor.system("tracking")
@@ -41,18 +40,9 @@ def on_task_reopened(uow: UnitOfWork, event: Envelope) -> None:
     services.reopen_proposals(uow, event.payload["proposal_ids"], TRACKING, event.payload["reason"], now=utcnow())
 
 
-def on_organisations_changed(uow: UnitOfWork, event: Envelope) -> None:
-    found = [
-        Organisation(id=o["id"], kind=o["kind"], name=o["name"], scope=o["scope"], active=o["active"])
-        for o in event.payload["organisations"]
-    ]
-    changed_at = datetime.fromisoformat(event.occurred_at).astimezone(UTC)
-    services.replicate_organisations(uow, found, changed_at=changed_at)
-
-
 HANDLERS = {
-    DIVISIONS_CHANGED: replica_handler(divisions),
-    "tracking.organisations.changed": on_organisations_changed,
+    DIVISIONS_CHANGED: division_registry.replica_handler(divisions),
+    ORGANISATIONS_CHANGED: organisation_registry.replica_handler(organisations),
     "meetings.consultation.scheduled": _mover("scheduled", "meetings"),
     "meetings.consultation.decided": _mover("decided", "meetings"),
     "meetings.consultation.no_consensus": _mover("accepted", "meetings"),

@@ -11,6 +11,7 @@ from shared.bus.tables import bus_tables
 from shared.db import UTCDateTime
 from shared.division_registry import division_table
 from shared.history import history_table
+from shared.organisation_registry import organisation_table
 
 metadata = MetaData()
 bus = bus_tables(metadata)
@@ -73,15 +74,5 @@ community_settings = Table(
 )
 
 # Tracking's registered organisations (replica from ``tracking.organisations.changed``, upserted by
-# id): whom a referral may name, and the name the public reads. ``changed_at``: when tracking told
-# it, so an older telling that arrives late does not undo a newer one.
-organisations = Table(
-    "organisation",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("kind", String(32), nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("scope", String(12), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("changed_at", UTCDateTime(), nullable=False),
-)
+# id, ``shared.organisation_registry``): whom a referral may name, and the name the public reads.
+organisations = organisation_table(metadata)

@@ -1,5 +1,5 @@
 """Proposals in and out of intake's tables (the adapter between the domain and SQL), and the
-replica of tracking's organisations."""
+look-ups in the replica of tracking's organisations (``shared.organisation_registry``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.intake.domain import WITHHELD_STATUSES, Organisation, Proposal
+from services.intake.domain import WITHHELD_STATUSES, Proposal
 from services.intake.models import (
     categories,
     community_settings,
@@ -20,9 +20,11 @@ from services.intake.models import (
     supports,
 )
 from shared import history as lifecycle_history
+from shared import organisation_registry
 from shared.lifecycle import Transition
+from shared.organisations import Organisation
 from shared.pagination import Keyset, page
-from shared.sql import dialect_insert, locked, within
+from shared.sql import locked, within
 
 _COLUMNS = [f.name for f in fields(Proposal)]
 
@@ -79,36 +81,13 @@ def history(session: Session, proposal_id: str) -> list[dict]:
 # -- the replica of tracking's organisations -----------------------------------------------------------
 
 
-def upsert_organisations(session: Session, found: list[Organisation], changed_at: datetime) -> None:
-    """Store what tracking told of these organisations at ``changed_at``, by id; a row told of later
-    is kept (a telling that arrives late changes nothing)."""
-    latest = {o.id: o for o in found}  # one row per id in one statement (the last told wins)
-    if not latest:
-        return
-    rows = [{**asdict(o), "changed_at": changed_at} for o in latest.values()]
-    stmt = dialect_insert(session)(organisations).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={c: stmt.excluded[c] for c in ("kind", "name", "scope", "active", "changed_at")},
-        where=organisations.c.changed_at <= stmt.excluded.changed_at,
-    )
-    session.execute(stmt)
-
-
 def get_organisation(session: Session, organisation_id: str) -> Organisation | None:
-    o = organisations.c
-    query = select(o.id, o.kind, o.name, o.scope, o.active).where(o.id == organisation_id)
-    row = session.execute(query).mappings().first()
-    return Organisation(**row) if row else None
+    return organisation_registry.get(session, organisations, organisation_id)
 
 
 def organisation_names(session: Session, organisation_ids: Iterable[str]) -> dict[str, str]:
     """The names of those of ``organisation_ids`` the replica knows (retired ones too), by id."""
-    wanted = sorted(set(organisation_ids))
-    if not wanted:
-        return {}
-    o = organisations.c
-    return dict(session.execute(select(o.id, o.name).where(o.id.in_(wanted))).all())
+    return organisation_registry.names(session, organisations, organisation_ids)
 
 
 # -- categories and community settings --------------------------------------------------------------

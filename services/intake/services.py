@@ -1,12 +1,13 @@
 """Intake's use cases: raising a matter, reading and co-signing it, triage by the community, the
-categories and community settings, the moves other services' events bring, the replica of
-tracking's organisations (whom a referral names), and what public disclosure (Open311) reads.
+categories and community settings, the moves other services' events bring, and what public
+disclosure (Open311) reads, the names of the organisations referred to included (the replica's).
 Each runs inside the caller's unit of work: load (repository), let the domain decide, store
 (repository), index (the duplicate index) and announce (``events``). A refusal raises before
 anything is written, and the unit of work rolls back whatever was.
 
 The HTTP adapters (``api``, ``open311``) and the event handlers (``handlers``) call these and
-nothing else; settings (the default co-signing threshold) come in as arguments."""
+nothing else (the replicas of divisions and organisations aside, kept by the shared replica
+handlers); settings (the default co-signing threshold) come in as arguments."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.intake import domain, events, models, repository
-from services.intake.domain import Location, Organisation, Proposal
+from services.intake.domain import Location, Proposal
 from services.intake.similarity import DuplicateIndex
 from shared.divisions import Division
 from shared.lifecycle import Actor, Transition
@@ -248,15 +249,6 @@ def _move_all(uow: UnitOfWork, proposal_ids: Iterable[str], to: str, actor: Acto
         repository.record(uow.session, transition)
         moved_ones.append(moved)
     return moved_ones
-
-
-# -- the replica of tracking's organisations ------------------------------------------------------------
-
-
-def replicate_organisations(uow: UnitOfWork, found: Sequence[Organisation], *, changed_at: datetime) -> None:
-    """Keep the replica of registered organisations (whom a referral may name), by id: what
-    tracking told at ``changed_at``, unless it told something newer already."""
-    repository.upsert_organisations(uow.session, list(found), changed_at)
 
 
 # -- categories and community settings ------------------------------------------------------------------

@@ -64,6 +64,8 @@ from fractions import Fraction
 
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
+from shared.organisations import Organisation
+from shared.organisations import serves as serves_division
 from shared.principal import ROLES, Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
@@ -205,19 +207,6 @@ class TopicResult:
     abstain: int
     block: int
     dissent: tuple[tuple[str, str | None], ...] = ()
-
-
-@dataclass(frozen=True)
-class Organisation:
-    """An organisation that carries outcomes out (职能部门, 物业公司, 业委会, 社会组织, 驻区单位):
-    meetings' replica of tracking's registry (``tracking.organisations.changed``). ``scope``: the
-    division-code prefix it serves."""
-
-    id: str
-    kind: str
-    name: str
-    scope: str
-    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -1301,8 +1290,7 @@ def serves(organisation: Organisation, consultation: Consultation) -> bool:
     """Whether a registered organisation may carry out a consultation's resolution: an active one
     whose scope contains the consultation's division (a district's department for a community's
     consultation) or lies inside it (a community's property company for its street's)."""
-    scope = consultation.scope
-    return organisation.active and (scope.startswith(organisation.scope) or organisation.scope.startswith(scope))
+    return serves_division(organisation, consultation.scope)
 
 
 def responsible_organisation(

@@ -1,17 +1,18 @@
 """What meetings consumes (the inbound event adapter, thin like a route): the division registry
-(the shared replica handler), the proposals intake accepted as topics, and the organisations
-tracking registered (whom a resolution may name)."""
+and the organisations tracking registered (whom a resolution may name), both kept by the shared
+replica handlers, and the proposals intake accepted as topics."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from services.meetings import services
-from services.meetings.domain import AcceptedProposal, Organisation
-from services.meetings.models import divisions
-from shared.division_registry import replica_handler
+from services.meetings.domain import AcceptedProposal
+from services.meetings.models import divisions, organisations
+from shared import division_registry, organisation_registry
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
 from shared.events import Envelope
+from shared.organisations import EVENT_TYPE as ORGANISATIONS_CHANGED
 from shared.uow import UnitOfWork
 
 
@@ -28,17 +29,8 @@ def on_proposal_accepted(uow: UnitOfWork, event: Envelope) -> None:
     services.replicate_accepted_proposal(uow, proposal)
 
 
-def on_organisations_changed(uow: UnitOfWork, event: Envelope) -> None:
-    found = [
-        Organisation(id=o["id"], kind=o["kind"], name=o["name"], scope=o["scope"], active=o["active"])
-        for o in event.payload["organisations"]
-    ]
-    changed_at = datetime.fromisoformat(event.occurred_at).astimezone(UTC)
-    services.replicate_organisations(uow, found, changed_at=changed_at)
-
-
 HANDLERS = {
-    DIVISIONS_CHANGED: replica_handler(divisions),
+    DIVISIONS_CHANGED: division_registry.replica_handler(divisions),
     "intake.proposal.accepted": on_proposal_accepted,
-    "tracking.organisations.changed": on_organisations_changed,
+    ORGANISATIONS_CHANGED: organisation_registry.replica_handler(organisations),
 }

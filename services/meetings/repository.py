@@ -3,8 +3,9 @@ dataclasses and the rows). The consultation's small owned parts (topics, materia
 rule, results, resolutions) live in JSON columns beside it; fractions are stored as "2/3".
 
 Lists (``search``) turn the domain's visibility rule (``domain.visible_to``) into a query; the
-replicas (accepted proposals, registered organisations) are upserts; the history of the procedure
-is ``shared.lifecycle.history`` on ``consultation_transition``."""
+replica of accepted proposals is an upsert, that of registered organisations is
+``shared.organisation_registry``'s; the history of the procedure is ``shared.history`` on
+``consultation_transition``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from services.meetings.domain import (
     DecisionRule,
     Moderation,
     Opinion,
-    Organisation,
     Participant,
     Profile,
     Resolution,
@@ -45,6 +45,8 @@ from services.meetings.models import (
     votes,
 )
 from shared import history as lifecycle_history
+from shared import organisation_registry
+from shared.organisations import Organisation
 from shared.pagination import Keyset, page
 from shared.principal import Principal
 from shared.sql import dialect_insert, locked, within
@@ -287,30 +289,8 @@ def accepted_proposals_by_id(session: Session, ids: Iterable[str | None]) -> dic
 # -- the replica of registered organisations -----------------------------------------------------------
 
 
-def upsert_organisations(session: Session, found: list[Organisation], changed_at: datetime) -> None:
-    """Store what tracking told of these organisations at ``changed_at``, by id; a row told of later
-    is kept (a telling that arrives late changes nothing)."""
-    latest = {o.id: o for o in found}  # one row per id in one statement (the last told wins)
-    if not latest:
-        return
-    rows = [{**asdict(o), "changed_at": changed_at} for o in latest.values()]
-    stmt = dialect_insert(session)(organisations).values(rows)
-    columns = ("kind", "name", "scope", "active", "changed_at")
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={c: stmt.excluded[c] for c in columns},
-        where=organisations.c.changed_at <= stmt.excluded.changed_at,
-    )
-    session.execute(stmt)
-
-
 def organisations_by_id(session: Session, ids: Iterable[str | None]) -> dict[str, Organisation]:
-    wanted = sorted({i for i in ids if isinstance(i, str)})
-    if not wanted:
-        return {}
-    o = organisations.c
-    query = select(o.id, o.kind, o.name, o.scope, o.active).where(o.id.in_(wanted))
-    return {row["id"]: Organisation(**row) for row in session.execute(query).mappings()}
+    return organisation_registry.by_ids(session, organisations, ids)
 
 
 # -- listing -----------------------------------------------------------------------------------------

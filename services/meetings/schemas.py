@@ -41,56 +41,30 @@ from services.meetings.domain import (
     RecordedRow,
 )
 from services.meetings.repository import SORTS
+from shared.fields import COMMON, Day, Flag, In, Items, Moment, Text, length, one_of
 from shared.problems import Invalid
 
-# -- fields with Chinese messages -----------------------------------------------------------------------
-
-_COMMON = {"required": "此项必填", "null": "此项不能为空", "validator_failed": "取值无效"}
-
-
-class Text(fields.String):
-    default_error_messages = {**_COMMON, "invalid": "必须是文字", "invalid_utf8": "必须是UTF-8文字"}
-
-
-class Moment(fields.AwareDateTime):
-    default_error_messages = {
-        **_COMMON,
-        "invalid": "必须是带时区的ISO 8601时间,如 2024-05-13T19:00:00+08:00",
-        "invalid_awareness": "必须是带时区的ISO 8601时间,如 2024-05-13T19:00:00+08:00",
-        "format": "时间格式无效",
-    }
-
-
-class Day(fields.Date):
-    default_error_messages = {**_COMMON, "invalid": "必须是日期,如 2024-06-30", "format": "日期格式无效"}
-
-
-class Items(fields.List):
-    default_error_messages = {**_COMMON, "invalid": "必须是列表"}
+# -- meetings' own fields with Chinese messages (the common ones are ``shared.fields``) ---------------
 
 
 class Obj(fields.Nested):
-    default_error_messages = {**_COMMON, "type": "必须是对象"}
+    default_error_messages = {**COMMON, "type": "必须是对象"}
 
 
 class Count(fields.Integer):
-    default_error_messages = {**_COMMON, "invalid": "必须是整数", "too_large": "数值过大"}
-
-
-class Flag(fields.Boolean):
-    default_error_messages = {**_COMMON, "invalid": "必须是true或false"}
+    default_error_messages = {**COMMON, "invalid": "必须是整数", "too_large": "数值过大"}
 
 
 class Counts(fields.Dict):
     """Counts by a vocabulary's entries, such as attendees by category."""
 
-    default_error_messages = {**_COMMON, "invalid": "必须是对象"}
+    default_error_messages = {**COMMON, "invalid": "必须是对象"}
 
 
 class Ratio(fields.String):
     """A share as an exact fraction: "2/3", "1/2", "1", or a number such as 0.5."""
 
-    default_error_messages = {**_COMMON, "invalid": "必须是比例,如 2/3"}
+    default_error_messages = {**COMMON, "invalid": "必须是比例,如 2/3"}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -99,18 +73,6 @@ class Ratio(fields.String):
             return str(Fraction(str(value).strip()))
         except (ValueError, ZeroDivisionError):
             raise self.make_error("invalid") from None
-
-
-def one_of(choices, label: str):
-    return validate.OneOf(list(choices), error=f"未知的{label},可选:{{choices}}")
-
-
-def length(label: str, maximum: int, minimum: int = 1):
-    return validate.Length(minimum, maximum, error=f"{label}须为{minimum}到{maximum}个字")
-
-
-class In(Schema):
-    error_messages = {"unknown": "未知字段", "type": "请求内容必须是JSON对象"}
 
 
 # -- consultations --------------------------------------------------------------------------------------
@@ -391,7 +353,7 @@ class LocalMoment(fields.Field):
     """A time as people write it in a spreadsheet: ISO 8601, with a zone or read as Beijing time
     (2024-05-13 19:00)."""
 
-    default_error_messages = {**_COMMON, "invalid": "必须是时间,如 2024-05-13 19:00 或 2024-05-13T19:00:00+08:00"}
+    default_error_messages = {**COMMON, "invalid": "必须是时间,如 2024-05-13 19:00 或 2024-05-13T19:00:00+08:00"}
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:

@@ -7,8 +7,8 @@ Every use case on one consultation loads it through ``_visible``: who does not s
 (``domain.visible_to``) is told it does not exist. Who may act is the domain's rule, step by step;
 the procedure's steps share ``_step``, a participant's acts on their own invitation ``_own``. A
 consultation held offline is recorded afterwards whole (``record_consultation``, one a CSV row in
-``import_recorded``). The replicas (accepted proposals, registered organisations) are kept by the
-use cases the handlers call.
+``import_recorded``). The replica of accepted proposals is kept by the use case its handler calls
+(that of registered organisations by ``shared.organisation_registry``'s handler).
 """
 
 from __future__ import annotations
@@ -665,12 +665,6 @@ def community_calendar(uow: UnitOfWork, code: str, *, now: datetime) -> tuple[Di
 
 
 # -- events consumed -----------------------------------------------------------------------------------
-
-
-def replicate_organisations(uow: UnitOfWork, found: Sequence[domain.Organisation], *, changed_at: datetime) -> None:
-    """Keep the replica of registered organisations (whom a resolution may name), by id: what
-    tracking told at ``changed_at``, unless it told of one later already."""
-    repository.upsert_organisations(uow.session, list(found), changed_at)
 
 
 def replicate_accepted_proposal(uow: UnitOfWork, proposal: domain.AcceptedProposal) -> None:
