@@ -79,14 +79,21 @@ def multiprocess_enabled() -> bool:
 # Collectors read at scrape time from a service's own tables (tracking's coverage by district): one
 # query per scrape, the same figures whichever process serves it, so outside the multiprocess files.
 _live = CollectorRegistry(auto_describe=True)
-_live_names: set[str] = set()
+_live_collectors: dict[str, object] = {}
 
 
 def add_live_collector(name: str, collector) -> None:
-    """Register ``collector`` (with ``collect()`` yielding metric families) once per process."""
-    if name not in _live_names:
-        _live_names.add(name)
-        _live.register(collector)
+    """Register ``collector`` (with ``collect()`` yielding metric families) under ``name``,
+    replacing the one registered under that name before (the process's current runtime wins)."""
+    remove_live_collector(name)
+    _live_collectors[name] = collector
+    _live.register(collector)
+
+
+def remove_live_collector(name: str) -> None:
+    old = _live_collectors.pop(name, None)
+    if old is not None:
+        _live.unregister(old)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -73,6 +73,7 @@ class ServiceRuntime:
         self._relay: Relay | None = None
         self._consumer: Consumer | None = None
         self._background: list | None = None
+        self._collectors: list[str] = []
 
     @contextlib.contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
@@ -112,8 +113,9 @@ class ServiceRuntime:
 
     def register_collectors(self) -> None:
         """Make the service's domain gauges part of this process's ``/metrics`` (once)."""
-        for index, collector in enumerate(self.spec.collectors(self)):
-            metrics.add_live_collector(f"{self.name}.{index}", collector)
+        self._collectors = [f"{self.name}.{index}" for index, _ in enumerate(self.spec.collectors(self))]
+        for name, collector in zip(self._collectors, self.spec.collectors(self), strict=True):
+            metrics.add_live_collector(name, collector)
 
     def background(self) -> list:
         if self._background is None:
@@ -142,6 +144,8 @@ class ServiceRuntime:
         return app
 
     def stop(self) -> None:
+        for name in self._collectors:
+            metrics.remove_live_collector(name)
         parts = [self._relay, self._consumer, *(self._background or ())]
         stop_all(part for part in parts if part is not None)
         self.db.dispose()

@@ -16,13 +16,16 @@ aggregates (a few rows per area), not recomputed from consultations.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, time
 
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.tracking import domain, services
 
 LEVELS = {"city": 4, "district": 6}
+log = logging.getLogger(__name__)
 
 
 class CoverageCollector:
@@ -33,6 +36,16 @@ class CoverageCollector:
         return []  # read only at scrape time: nothing to describe up front
 
     def collect(self):
+        try:
+            families = self._families()
+        except SQLAlchemyError:
+            # The database is away: the scrape still answers with every other metric, and the
+            # gauges' absence is what alert rules see (absent()), with the cause in the log.
+            log.warning("coverage gauges not read: database error", exc_info=True)
+            return
+        yield from families
+
+    def _families(self) -> list:
         settings = self.runtime.settings
         today = domain.beijing_date(self.runtime.now())
         families = {
@@ -77,11 +90,13 @@ class CoverageCollector:
                 for area, (open_, overdue) in services.open_tasks_by_area(uow, digits, today).items():
                     families["tasks_open"].add_metric([level, area], open_)
                     families["tasks_overdue"].add_metric([level, area], overdue)
-        yield from families.values()
-        yield GaugeMetricFamily("xieshang_coverage_target_ratio", "The coverage target", value=settings.coverage_target)
         deadline = datetime.combine(settings.coverage_deadline, time(0), domain.BEIJING).astimezone(UTC)
-        yield GaugeMetricFamily(
-            "xieshang_coverage_target_deadline_timestamp_seconds",
-            "When the coverage target is to be reached (Unix time, the deadline day's start in Beijing)",
-            value=deadline.timestamp(),
-        )
+        return [
+            *families.values(),
+            GaugeMetricFamily("xieshang_coverage_target_ratio", "The coverage target", value=settings.coverage_target),
+            GaugeMetricFamily(
+                "xieshang_coverage_target_deadline_timestamp_seconds",
+                "When the coverage target is to be reached (Unix time, the deadline day's start in Beijing)",
+                value=deadline.timestamp(),
+            ),
+        ]

@@ -395,3 +395,21 @@ def test_the_participation_mix_of_an_area_over_the_window(tracking):
     assert (mix.share_under_45, mix.share_not_retired, mix.social_organisation_share) == (
         Fraction(8, 20), Fraction(10, 20), Fraction(1, 2)
     )  # fmt: skip
+
+
+def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings, clock):
+    import contextlib
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from sqlalchemy.exc import OperationalError
+
+    from services.tracking.gauges import CoverageCollector
+
+    @contextlib.contextmanager
+    def unreachable():
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        yield
+
+    registry = CollectorRegistry()
+    registry.register(CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=unreachable)))
+    assert b"xieshang_coverage" not in generate_latest(registry)
