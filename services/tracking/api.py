@@ -4,7 +4,7 @@ organisations, tasks and their steps, ratings, coverage and rates."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 from fractions import Fraction
 
 from flask_smorest import Blueprint
@@ -25,6 +25,8 @@ from services.tracking.schemas import (
     OrganisationIn,
     OrganisationOut,
     OrganisationQuery,
+    PeriodOut,
+    PeriodQuery,
     ProgressIn,
     ProgressOut,
     RatesOut,
@@ -334,6 +336,27 @@ def coverage(query):
         "total": _area(total, target, today),
         "areas": [_area(a, target, today) for a in areas],
     }
+
+
+@figures.get("/coverage/period")
+@figures.arguments(PeriodQuery, location="query")
+@figures.response(200, PeriodOut)
+@requires(*FIGURE_READERS)
+def coverage_in_period(query):
+    """Coverage in a calendar period (months ``since`` to ``until``, e.g. a year or a quarter):
+    communities with at least one consultation held then, by district, street or community."""
+    first, last = (date.fromisoformat(f"{query[key]}-01") for key in ("since", "until"))
+    with current_runtime().unit_of_work() as uow:
+        lines = services.coverage_in_period(
+            uow, current_principal(), scope=query["scope"], level_digits=LEVEL_DIGITS[query["level"]], first=first,
+            last=last,
+        )  # fmt: skip
+
+    def out(line: services.PeriodCoverage) -> dict:
+        return {**asdict(line), "coverage_ratio": _ratio(line.ratio)}
+
+    total, *areas = lines
+    return {"since": query["since"], "until": query["until"], "total": out(total), "areas": [out(a) for a in areas]}
 
 
 @figures.get("/rates")

@@ -375,6 +375,30 @@ def recount_totals(session: Session) -> None:
         session.execute(insert(area_totals).from_select(["area", "digits", "communities"], counted.group_by(area)))
 
 
+def area_communities(session: Session, scope: str, digits: int) -> dict[str, int]:
+    """Active communities of each area of ``digits`` within ``scope``."""
+    t = area_totals.c
+    return dict(session.execute(select(t.area, t.communities).where(t.digits == digits, within(t.area, scope))).all())
+
+
+def covered_in_period(session: Session, scope: str, digits: int, first_month: int, last_month: int) -> dict:
+    """By area of ``digits`` within ``scope``: (communities with a consultation held in the months
+    ``first_month``..``last_month``, consultations held then). Counted from the consultations (a
+    distinct count over a chosen period has no running aggregate): meant for a city or smaller."""
+    h = held_consultations.c
+    area = func.substr(h.community_code, 1, digits)
+    query = (
+        select(area, func.count(h.community_code.distinct()), func.count())
+        .where(
+            within(h.community_code, scope),
+            func.length(h.community_code) == 12,
+            h.month.between(first_month, last_month),
+        )
+        .group_by(area)
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in session.execute(query)}
+
+
 def rebuild_coverage(session: Session) -> None:
     """The aggregates again from the consultations held, in bulk (a repair, or a first load of
     history): what ``services.held`` keeps up one consultation at a time."""
@@ -417,11 +441,8 @@ def area_figures(session: Session, *, scope: str, digits: int, window_start: int
     """By area of ``digits`` within ``scope``: communities, those with a consultation since
     ``window_start`` (their latest is then), months with one summed over communities, topics,
     communities first covered since ``recent_start``, and those with one since ``silent_start``."""
-    t, a = area_totals.c, area_months.c
-    figures = {
-        row.area: {"communities": row.communities}
-        for row in session.execute(select(t.area, t.communities).where(t.digits == digits, within(t.area, scope)))
-    }
+    a = area_months.c
+    figures = {area: {"communities": count} for area, count in area_communities(session, scope, digits).items()}
     since = min(window_start, recent_start, silent_start)
     query = (
         select(

@@ -215,6 +215,32 @@ class CoverageOut(Schema):
     areas = fields.List(fields.Nested(AreaOut))
 
 
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份须为 YYYY-MM,如 2026-01")
+
+
+class PeriodQuery(Schema):
+    scope = Text(load_default=None, validate=digits("范围"))
+    level = Text(load_default="district", validate=one_of(("district", "street", "community"), "汇总层级"))
+    since = Text(required=True, validate=MONTH, metadata={"description": "first month, YYYY-MM"})
+    until = Text(required=True, validate=MONTH, metadata={"description": "last month, YYYY-MM"})
+
+
+class PeriodAreaOut(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    communities = fields.Integer()
+    covered = fields.Integer()
+    coverage_ratio = fields.Float(allow_none=True)
+    consultations = fields.Integer()
+
+
+class PeriodOut(Schema):
+    since = fields.String()
+    until = fields.String()
+    total = fields.Nested(PeriodAreaOut)
+    areas = fields.List(fields.Nested(PeriodAreaOut))
+
+
 class RatesQuery(Schema):
     scope = Text(load_default=None, validate=digits("范围"))
     since = Moment(required=True)

@@ -474,6 +474,49 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
     return [line(scope, total), *(line(code, areas[code]) for code in sorted(areas))]
 
 
+@dataclass(frozen=True)
+class PeriodCoverage:
+    code: str
+    name: str | None
+    communities: int
+    covered: int  # communities with a consultation held in the period
+    consultations: int
+
+    @property
+    def ratio(self) -> Fraction | None:
+        return Fraction(self.covered, self.communities) if self.communities else None
+
+
+def coverage_in_period(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_digits: int, first: date,
+                       last: date) -> list[PeriodCoverage]:  # fmt: skip
+    """Coverage in a calendar period (the months of ``first`` to those of ``last``): the scope first,
+    then its areas of ``level_digits``."""
+    scope = _scope(principal, scope)
+    if not scope:
+        raise Invalid("按期间统计须指定省、市或更小的范围", field="scope")
+    if level_digits < len(scope):
+        raise Invalid("汇总层级不能高于所选范围", field="level")
+    first_month, last_month = domain.month_index(first), domain.month_index(last)
+    if last_month < first_month:
+        raise Invalid("结束月份不能早于开始月份", field="until")
+    if last_month - first_month >= 120:
+        raise Invalid("统计期间最长10年", field="since")
+    session = uow.session
+    lines = []
+    if scope not in repository.area_communities(session, scope, len(scope)):  # an area without communities
+        name = repository.division_names(session, [scope.ljust(12, "0")]).get(scope.ljust(12, "0"))
+        lines.append(PeriodCoverage(scope, name, 0, 0, 0))
+    for digits in dict.fromkeys((len(scope), level_digits)):
+        communities = repository.area_communities(session, scope, digits)
+        held = repository.covered_in_period(session, scope, digits, first_month, last_month)
+        names = repository.division_names(session, [code.ljust(12, "0") for code in communities])
+        lines += [
+            PeriodCoverage(code, names.get(code.ljust(12, "0")), count, *held.get(code, (0, 0)))
+            for code, count in sorted(communities.items())
+        ]
+    return lines
+
+
 def coverage_by_area(uow: UnitOfWork, *, digits: int, today: date, window: int = 12, pace_months: int = 3,
                      silent_months: int = 6) -> dict[str, tuple[domain.CoverageFigures, int]]:  # fmt: skip
     """Every area of ``digits`` (4 cities, 6 districts) in the registry: its coverage figures and

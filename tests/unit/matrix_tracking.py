@@ -152,6 +152,11 @@ def scenarios(Scenario, Request) -> dict:
         ("GET", f"{TRACKING}/coverage"): Scenario(
             lambda w, p: Request("GET", f"{TRACKING}/coverage?scope={YANLIUYUAN}&level=community")
         ),
+        ("GET", f"{TRACKING}/coverage/period"): Scenario(
+            lambda w, p: Request(
+                "GET", f"{TRACKING}/coverage/period?scope={YANLIUYUAN}&level=community&since=2026-01&until=2026-12"
+            )
+        ),
         ("GET", f"{TRACKING}/rates"): Scenario(
             lambda w, p: Request("GET", f"{TRACKING}/rates?scope={YANLIUYUAN}&since={since}&until=2100-01-01T00:00:00Z")
         ),

@@ -142,5 +142,8 @@ def test_coverage_and_the_board_agree_with_the_hand_computed_figures(gateway, au
     assert {c["code"]: c["consultations"] for c in street["communities"]} == {
         YANLIUYUAN: 2, XIJIE: 1, HONGGUANG: 0, XINGHUA: 0
     }  # fmt: skip
+    year = gateway.get(f"/api/v1/tracking/coverage/period?scope={CHIYANG}&level=community"
+                       f"&since={months_ago(today, 11):%Y-%m}&until={today:%Y-%m}", headers=operator).json  # fmt: skip
+    assert (year["total"]["covered"], year["total"]["consultations"]) == (2, 3)  # 红光's is 14 months ago
     page = gateway.get(f"/public/{YANLIUYUAN}")
     assert page.status_code == 200 and "烟柳园社区" in page.get_data(as_text=True)

@@ -413,3 +413,19 @@ def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings
     registry = CollectorRegistry()
     registry.register(CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=unreachable)))
     assert b"xieshang_coverage" not in generate_latest(registry)
+
+
+def test_coverage_in_a_calendar_period_counts_each_community_once(tracking):
+    with tracking.unit_of_work() as uow:
+        services.held(uow, held("a", "341702001001", date(2026, 2, 5)))
+        services.held(uow, held("b", "341702001001", date(2026, 5, 5)))
+        services.held(uow, held("c", "341702001002", date(2025, 12, 5)))  # before the period
+        lines = services.coverage_in_period(uow, street_admin(), scope=None, level_digits=12,
+                                            first=date(2026, 1, 1), last=date(2026, 12, 1))  # fmt: skip
+    total, *areas = lines
+    assert (total.code, total.communities, total.covered, total.consultations) == ("341702001", 4, 1, 2)
+    assert {a.code: a.covered for a in areas} == {"341702001001": 1, "341702001002": 0, "341702001003": 0,
+                                                 "341702001004": 0}  # fmt: skip
+    with pytest.raises(Invalid), tracking.unit_of_work() as uow:
+        services.coverage_in_period(uow, street_admin(), scope=None, level_digits=12, first=date(2026, 6, 1),
+                                    last=date(2026, 1, 1))  # fmt: skip
