@@ -10,6 +10,7 @@ template, event type, district at most; never a community or a person.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -76,32 +77,48 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-# Collectors read at scrape time from a service's own tables (tracking's coverage by district): one
-# query per scrape, the same figures whichever process serves it, so outside the multiprocess files.
-_live = CollectorRegistry(auto_describe=True)
-_live_collectors: dict[str, object] = {}
+# Gauges read at scrape time from a service's own tables (tracking's coverage by district): one
+# query per scrape, the same figures whichever process serves it, so outside the multiprocess
+# files. They render their own text: at national scale (tens of thousands of samples)
+# prometheus_client's generic renderer was most of a scrape's time.
+_live: dict[str, Callable[[], str]] = {}
 
 
-def add_live_collector(name: str, collector) -> None:
-    """Register ``collector`` (with ``collect()`` yielding metric families) under ``name``,
+def add_live_collector(name: str, collector: Callable[[], str]) -> None:
+    """Register ``collector`` (returning exposition text, see ``gauge_text``) under ``name``,
     replacing the one registered under that name before (the process's current runtime wins)."""
-    remove_live_collector(name)
-    _live_collectors[name] = collector
-    _live.register(collector)
+    _live[name] = collector
 
 
 def remove_live_collector(name: str) -> None:
-    old = _live_collectors.pop(name, None)
-    if old is not None:
-        _live.unregister(old)
+    _live.pop(name, None)
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def gauge_text(name: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]) -> str:
+    """One gauge family in the Prometheus text format (version 0.0.4)."""
+    escaped_help = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+    lines = [f"# HELP {name} {escaped_help}", f"# TYPE {name} gauge"]
+    for labels, value in samples:
+        if labels:
+            pairs = ",".join(f'{key}="{_label_value(text)}"' for key, text in labels.items())
+            lines.append(f"{name}{{{pairs}}} {float(value)!r}")
+        else:
+            lines.append(f"{name} {float(value)!r}")
+    return "\n".join(lines) + "\n"
 
 
 def exposition() -> tuple[bytes, str]:
     if multiprocess_enabled():
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry) + generate_latest(_live), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY) + generate_latest(_live), CONTENT_TYPE_LATEST
+    else:
+        registry = REGISTRY
+    live = "".join(collector() for collector in list(_live.values()))
+    return generate_latest(registry) + live.encode("utf-8"), CONTENT_TYPE_LATEST
 
 
 def mark_process_dead(pid: int) -> None:

@@ -125,6 +125,10 @@ held_consultations = Table(
     # The attendees' participation mix (counts; nobody named): see ``meetings.consultation.held``.
     *(Column(name, Integer, nullable=False, server_default="0") for name in MIX),
     Index("ix_held_community_month", "community_code", "month"),
+    # Prefix look-ups (a city's consultations in a period) whatever the database's collation.
+    Index(
+        "ix_held_community_prefix", "community_code", "month", postgresql_ops={"community_code": "varchar_pattern_ops"}
+    ),
 )
 
 # Running aggregates of coverage, kept per area (every prefix of a community's code: province,
@@ -155,7 +159,7 @@ area_months = Table(
     # consultations with a social organisation among the attendees
     Column("with_social_organisations", Integer, nullable=False, server_default="0"),
     # Reports and scrapes read one level at a time (all districts, a city's streets…).
-    Index("ix_area_month_level", "digits", "area", "month"),
+    Index("ix_area_month_level", "digits", "area", "month", postgresql_ops={"area": "varchar_pattern_ops"}),
 )
 
 # Active communities per area (every prefix), recounted whenever the registry is loaded.
@@ -165,5 +169,5 @@ area_totals = Table(
     Column("area", String(12), primary_key=True),
     Column("digits", Integer, nullable=False),
     Column("communities", Integer, nullable=False),
-    Index("ix_area_total_level", "digits", "area"),
+    Index("ix_area_total_level", "digits", "area", postgresql_ops={"area": "varchar_pattern_ops"}),
 )

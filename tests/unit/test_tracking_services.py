@@ -305,21 +305,16 @@ def test_rates_over_a_period(tracking, assigned, clock):
 
 
 def test_the_gauges_give_coverage_and_tasks_by_district_and_city(tracking, assigned, clock, settings):
-    from prometheus_client import CollectorRegistry, generate_latest
-
     from services.tracking.gauges import CoverageCollector
 
     with tracking.unit_of_work() as uow:
         services.held(uow, held("a", "341702001001", date(2026, 11, 5)))
-    registry = CollectorRegistry()
-    registry.register(
-        CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=tracking.unit_of_work))
-    )
-    text = generate_latest(registry).decode()
-    assert 'xieshang_coverage_communities{area="341702",level="district"} 6.0' in text
-    assert 'xieshang_coverage_covered_communities{area="3417",level="city"} 1.0' in text
-    assert 'xieshang_coverage_ratio{area="341721",level="district"} 0.0' in text
-    assert 'xieshang_tasks_open{area="341702",level="district"} 1.0' in text
+    runtime = SimpleNamespace(settings=settings, now=clock.now, unit_of_work=tracking.unit_of_work)
+    text = CoverageCollector(runtime)()
+    assert 'xieshang_coverage_communities{level="district",area="341702"} 6.0' in text
+    assert 'xieshang_coverage_covered_communities{level="city",area="3417"} 1.0' in text
+    assert 'xieshang_coverage_ratio{level="district",area="341721"} 0.0' in text
+    assert 'xieshang_tasks_open{level="district",area="341702"} 1.0' in text
     assert "xieshang_coverage_target_ratio 1.0" in text
     assert "341702001001" not in text  # never a community
 
@@ -400,7 +395,6 @@ def test_the_participation_mix_of_an_area_over_the_window(tracking):
 def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings, clock):
     import contextlib
 
-    from prometheus_client import CollectorRegistry, generate_latest
     from sqlalchemy.exc import OperationalError
 
     from services.tracking.gauges import CoverageCollector
@@ -410,9 +404,7 @@ def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         yield
 
-    registry = CollectorRegistry()
-    registry.register(CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=unreachable)))
-    assert b"xieshang_coverage" not in generate_latest(registry)
+    assert CoverageCollector(SimpleNamespace(settings=settings, now=clock.now, unit_of_work=unreachable))() == ""
 
 
 def test_coverage_in_a_calendar_period_counts_each_community_once(tracking):
