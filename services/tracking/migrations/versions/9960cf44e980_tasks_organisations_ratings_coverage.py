@@ -30,7 +30,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("area", "month"),
     )
     with op.batch_alter_table("area_month", schema=None) as batch_op:
-        batch_op.create_index("ix_area_month_level", ["digits", "area", "month"], unique=False, postgresql_ops={"area": "varchar_pattern_ops"})
+        batch_op.create_index(
+            "ix_area_month_level",
+            ["digits", "area", "month"],
+            unique=False,
+            postgresql_ops={"area": "varchar_pattern_ops"},
+        )
 
     op.create_table(
         "area_total",
@@ -40,7 +45,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("area"),
     )
     with op.batch_alter_table("area_total", schema=None) as batch_op:
-        batch_op.create_index("ix_area_total_level", ["digits", "area"], unique=False, postgresql_ops={"area": "varchar_pattern_ops"})
+        batch_op.create_index(
+            "ix_area_total_level", ["digits", "area"], unique=False, postgresql_ops={"area": "varchar_pattern_ops"}
+        )
 
     op.create_table(
         "community_coverage",
