@@ -94,20 +94,23 @@ def remove_live_collector(name: str) -> None:
     _live.pop(name, None)
 
 
-def _label_value(value: str) -> str:
+def _escaped(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def gauge_text(name: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]) -> str:
-    """One gauge family in the Prometheus text format (version 0.0.4)."""
+def labels_text(labels: Mapping[str, str]) -> str:
+    """``key="value",…`` escaped as the text format wants: render a series' labels once, use them
+    for each of its gauges."""
+    return ",".join(f'{key}="{_escaped(value)}"' for key, value in labels.items())
+
+
+def gauge_text(name: str, help_text: str, samples: Iterable[tuple[str, float]]) -> str:
+    """One gauge family in the Prometheus text format (version 0.0.4): ``samples`` are (labels as
+    ``labels_text`` renders them, or "" for none; value)."""
     escaped_help = help_text.replace("\\", "\\\\").replace("\n", "\\n")
     lines = [f"# HELP {name} {escaped_help}", f"# TYPE {name} gauge"]
-    for labels, value in samples:
-        if labels:
-            pairs = ",".join(f'{key}="{_label_value(text)}"' for key, text in labels.items())
-            lines.append(f"{name}{{{pairs}}} {float(value)!r}")
-        else:
-            lines.append(f"{name} {float(value)!r}")
+    lines.extend(f"{name}{{{labels}}} {float(value)!r}" if labels else f"{name} {float(value)!r}"
+                 for labels, value in samples)  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, time
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.tracking import domain, services
-from shared.metrics import gauge_text
+from shared.metrics import gauge_text, labels_text
 
 LEVELS = {"city": 4, "district": 6}
 log = logging.getLogger(__name__)
@@ -94,10 +94,15 @@ class CoverageCollector:
                     silent_months=settings.silent_months,
                 )  # fmt: skip
                 tasks[level] = services.open_tasks_by_area(uow, digits, today)
+        series = {
+            (level, area): labels_text({"level": level, "area": area})
+            for level, areas in (*coverage.items(), *tasks.items())
+            for area in areas
+        }
         parts = []
         for name, (help_text, figure) in COVERAGE.items():
             samples = (
-                ({"level": level, "area": area}, value)
+                (series[level, area], value)
                 for level, areas in coverage.items()
                 for area, (figures, silent) in areas.items()
                 if (value := figure(figures, silent)) is not None
@@ -105,20 +110,18 @@ class CoverageCollector:
             parts.append(gauge_text(f"xieshang_{name}", help_text, samples))
         for name, (help_text, index) in TASKS.items():
             samples = (
-                ({"level": level, "area": area}, counts[index])
-                for level, areas in tasks.items()
-                for area, counts in areas.items()
+                (series[level, area], counts[index]) for level, areas in tasks.items() for area, counts in areas.items()
             )
             parts.append(gauge_text(f"xieshang_{name}", help_text, samples))
         deadline = datetime.combine(settings.coverage_deadline, time(0), domain.BEIJING).astimezone(UTC)
         parts.append(
-            gauge_text("xieshang_coverage_target_ratio", "The coverage target", [({}, settings.coverage_target)])
+            gauge_text("xieshang_coverage_target_ratio", "The coverage target", [("", settings.coverage_target)])
         )
         parts.append(
             gauge_text(
                 "xieshang_coverage_target_deadline_timestamp_seconds",
                 "When the coverage target is to be reached (Unix time, the deadline day's start in Beijing)",
-                [({}, deadline.timestamp())],
+                [("", deadline.timestamp())],
             )
         )
         return "".join(parts)

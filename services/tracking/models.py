@@ -11,6 +11,9 @@ from shared.history import history_table
 
 # The participation mix a held consultation reports (meetings' ``ParticipationMix``).
 MIX = ("declared_age", "under_45", "declared_occupation", "not_retired", "social_organisations")
+# The counters of the coverage aggregates (area_month), summed over consultations or communities.
+COUNTERS = ("consultations", "communities", "topics", "resident_topics", "newly_covered", "last_held", *MIX,
+            "with_social_organisations")  # fmt: skip
 
 metadata = MetaData()
 bus = bus_tables(metadata)
@@ -159,7 +162,15 @@ area_months = Table(
     # consultations with a social organisation among the attendees
     Column("with_social_organisations", Integer, nullable=False, server_default="0"),
     # Reports and scrapes read one level at a time (all districts, a city's streets…).
-    Index("ix_area_month_level", "digits", "area", "month", postgresql_ops={"area": "varchar_pattern_ops"}),
+    # The counters ride along in the index, so a level's rows are read from it alone (index-only).
+    Index(
+        "ix_area_month_level",
+        "digits",
+        "area",
+        "month",
+        postgresql_ops={"area": "varchar_pattern_ops"},
+        postgresql_include=[*COUNTERS],
+    ),
 )
 
 # Active communities per area (every prefix), recounted whenever the registry is loaded.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.tracking import domain
 from services.tracking.models import (
+    COUNTERS,
     MIX,
     area_months,
     area_totals,
@@ -315,8 +316,7 @@ def stakeholders_of(session: Session, task: domain.Task) -> list[str]:
 # -- consultations held and the coverage aggregates --------------------------------------------------
 
 AREA_DIGITS = (2, 4, 6, 9, 12)  # province, city, district, street, community
-_COUNTS = ("consultations", "communities", "topics", "resident_topics", "newly_covered", "last_held", *MIX,
-           "with_social_organisations")  # fmt: skip
+_COUNTS = COUNTERS
 
 
 def areas_of(community_code: str) -> list[str]:
