@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 from services.tracking import board_repository, domain, repository
-from services.tracking.case_tables import case_proposals
+from services.tracking.models import case_proposals
 from shared.divisions import Division
 from shared.principal import Principal
-from shared.problems import Conflict, Forbidden, NotFound
+from shared.problems import NotFound
 from shared.uow import UnitOfWork
 from shared.vocabulary import CONSULTATION_FORMS
 
@@ -41,8 +41,8 @@ BOARD_CASES = 5
 TITLE_CHARS = 60
 NOTE_CHARS = 120  # the latest progress note, as the board quotes it
 CASE_CHARS = 300  # what was agreed and the result, in the board's short section of cases
-CASE_STATUSES = ("evaluated", "closed")  # finished matters: rated (or nobody objected), then closed
-FEATURERS = ("community_worker", "street_admin", "district_admin")
+CASE_STATUSES = domain.CASE_STATUSES
+FEATURERS = domain.FEATURERS
 EXPORT_LIMIT = 5000
 # Intake's default categories (问题菜单); a category intake added later shows by its code.
 CATEGORY_NAMES = {"environment": "环境", "public_welfare": "公益", "activities": "活动", "management": "管理"}
@@ -414,22 +414,13 @@ def export_cases(uow: UnitOfWork, principal: Principal, *, filters: dict,
     return _case_lines(uow, rows[:limit]), len(rows) > limit
 
 
-def may_feature(principal: Principal, task: domain.Task) -> bool:
-    """Community workers and street and district admins choose the typical cases of their scope."""
-    return principal.role in FEATURERS and principal.covers(task.community_code)
-
-
 def feature_case(uow: UnitOfWork, principal: Principal, task_id: str, featured: bool, now: datetime) -> Case:
     """Mark a finished task as a typical case (典型案例), or no longer; returns the case."""
     task = repository.get_task(uow.session, task_id, for_update=True)
     organisation_of = _organisation_of(uow, principal)
     if task is None or not domain.visible_to(principal, task, organisation_of):
         raise NotFound("任务不存在或不在您的范围内")
-    if not may_feature(principal, task):
-        raise Forbidden("只有本辖区的社区工作者或街道、区级管理员可以推选典型案例")
-    if task.status not in CASE_STATUSES:
-        name = domain.STATUS_NAMES[task.status]
-        raise Conflict(f"任务当前状态为“{name}”,办结并评价后才能列为典型案例", status_now=task.status)
+    domain.require_featurable(principal, task)
     if featured:
         board_repository.feature(uow.session, task.id, principal.subject, principal.role, now)
     else:

@@ -1,6 +1,6 @@
 """The SQL of the public board (居务公开) and of the case library (典型案例): read models over tasks,
 organisations, progress notes, ratings and consultations held, plus the two tables of
-``case_tables`` (the proposals' titles and categories, the featured cases)."""
+``models`` (the proposals' titles and categories, the featured cases)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy import case, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from services.tracking import domain
-from services.tracking.case_tables import case_proposals, featured_cases
 from services.tracking.models import (
+    case_proposals,
     divisions,
+    featured_cases,
     held_consultations,
     organisations,
     progress_notes,

@@ -298,6 +298,22 @@ def decide_extension(task: Task, principal: Principal, now: datetime, *, approve
     )
 
 
+# -- the case library (典型案例) --------------------------------------------------------------------------
+
+CASE_STATUSES = ("evaluated", "closed")  # finished matters: rated (or nobody objected), then closed
+FEATURERS = ("community_worker", "street_admin", "district_admin")
+
+
+def require_featurable(principal: Principal, task: Task) -> None:
+    """Community workers and street and district admins choose the typical cases of their scope,
+    among finished matters."""
+    if principal.role not in FEATURERS or not principal.covers(task.community_code):
+        raise Forbidden("只有本辖区的社区工作者或街道、区级管理员可以推选典型案例")
+    if task.status not in CASE_STATUSES:
+        name = STATUS_NAMES[task.status]
+        raise Conflict(f"任务当前状态为“{name}”,办结并评价后才能列为典型案例", status_now=task.status)
+
+
 # -- the working-day schedule of reminders and escalation ------------------------------------------
 
 

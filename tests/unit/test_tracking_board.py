@@ -289,7 +289,7 @@ def test_a_proposal_is_replicated_once_however_often_it_comes(tracking, clock):
     for _ in range(2):
         with tracking.unit_of_work() as uow:
             HANDLERS["intake.proposal.submitted"](uow, event)
-    from services.tracking.case_tables import case_proposals
+    from services.tracking.models import case_proposals
 
     with tracking.unit_of_work() as uow:
         rows = uow.session.execute(case_proposals.select()).mappings().all()
