@@ -112,9 +112,11 @@ class ServiceRuntime:
         return self._consumer
 
     def register_collectors(self) -> None:
-        """Make the service's domain gauges part of this process's ``/metrics`` (once)."""
-        self._collectors = [f"{self.name}.{index}" for index, _ in enumerate(self.spec.collectors(self))]
-        for name, collector in zip(self._collectors, self.spec.collectors(self), strict=True):
+        """Make the service's domain gauges part of this process's ``/metrics`` (replacing those of an
+        earlier runtime of the same service; removed again by ``stop``)."""
+        collectors = list(self.spec.collectors(self))
+        self._collectors = [f"{self.name}.{index}" for index in range(len(collectors))]
+        for name, collector in zip(self._collectors, collectors, strict=True):
             metrics.add_live_collector(name, collector)
 
     def background(self) -> list:
