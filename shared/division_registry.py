@@ -43,6 +43,11 @@ def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int
     return len(rows)
 
 
+def division_from_row(row) -> Division:
+    """A ``division`` table row (a mapping) as the registry's value."""
+    return Division(row["code"], row["name"], row["level"], row["parent_code"], row["source"], row["active"])
+
+
 class DivisionRegistry:
     """Look-ups against a service's copy of the registry, in one session."""
 
@@ -54,7 +59,7 @@ class DivisionRegistry:
         row = self.session.execute(select(self.table).where(self.table.c.code == code)).mappings().first()
         if row is None:
             return None
-        return Division(row["code"], row["name"], row["level"], row["parent_code"], row["source"], row["active"])
+        return division_from_row(row)
 
     def active_community(self, code: str) -> Division | None:
         division = self.get(code)

@@ -27,7 +27,7 @@ from services.tracking.models import (
     tasks,
 )
 from shared import history as lifecycle_history
-from shared.division_registry import upsert
+from shared.division_registry import division_from_row, upsert
 from shared.divisions import Division
 from shared.lifecycle import Transition
 from shared.pagination import Keyset, page
@@ -38,10 +38,6 @@ LIST_LIMIT = 1000
 # -- the division registry ------------------------------------------------------------------------------
 
 
-def _division(row) -> Division:
-    return Division(row["code"], row["name"], row["level"], row["parent_code"], row["source"], row["active"])
-
-
 def active_divisions(session: Session, *, scope: str, parent: str | None) -> list[Division]:
     """Active divisions within ``scope`` (``domain.division_visible`` without the areas above the
     scope, which a list under a parent never needs), under ``parent`` if given, by code."""
@@ -49,7 +45,7 @@ def active_divisions(session: Session, *, scope: str, parent: str | None) -> lis
     query = select(divisions).where(d.active.is_(True), within(d.code, scope)).order_by(d.code).limit(LIST_LIMIT)
     if parent:
         query = query.where(d.parent_code == parent)
-    return [_division(row) for row in session.execute(query).mappings()]
+    return [division_from_row(row) for row in session.execute(query).mappings()]
 
 
 def stored(session: Session, codes: list[str]) -> dict[str, Division]:
@@ -57,7 +53,7 @@ def stored(session: Session, codes: list[str]) -> dict[str, Division]:
     found: dict[str, Division] = {}
     for start in range(0, len(codes), 500):
         query = select(divisions).where(divisions.c.code.in_(codes[start : start + 500]))
-        found.update((row["code"], _division(row)) for row in session.execute(query).mappings())
+        found.update((row["code"], division_from_row(row)) for row in session.execute(query).mappings())
     return found
 
 

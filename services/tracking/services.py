@@ -406,10 +406,34 @@ def _scope(principal: Principal, scope: str | None) -> str:
     return scope
 
 
-def _mix(found: dict) -> domain.Mix:
-    return domain.Mix(consultations=found.get("consultations", 0),
-                      with_social_organisations=found.get("with_social_organisations", 0),
-                      **{name: found.get(name, 0) for name in MIX})  # fmt: skip
+def _marks(today: date, window: int, pace_months: int, silent_months: int) -> dict[str, int]:
+    """The first months of the coverage window, of the pace period and of the silent period."""
+    current = domain.month_index(today)
+    return {
+        "window_start": current - window + 1,
+        "recent_start": current - pace_months + 1,
+        "silent_start": current - silent_months + 1,
+    }
+
+
+def _figures(found: dict, window: int, pace_months: int) -> tuple[domain.CoverageFigures, int]:
+    """An area's figures from its aggregates (``repository.area_figures``), and its silent communities."""
+    communities = found.get("communities", 0)
+    mix = domain.Mix(consultations=found.get("consultations", 0),
+                     with_social_organisations=found.get("with_social_organisations", 0),
+                     **{name: found.get(name, 0) for name in MIX})  # fmt: skip
+    figures = domain.CoverageFigures(
+        communities=communities,
+        covered=found.get("covered", 0),
+        months_with_consultation=found.get("months_with_consultation", 0),
+        window=window,
+        topics=found.get("topics", 0),
+        resident_topics=found.get("resident_topics", 0),
+        newly_covered_recently=found.get("newly_covered_recently", 0),
+        pace_months=pace_months,
+        mix=mix,
+    )
+    return figures, communities - found.get("recently_held", 0)
 
 
 @dataclass(frozen=True)
@@ -431,12 +455,7 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
     scope = _scope(principal, scope)
     if level_digits < len(scope):
         raise Invalid("汇总层级不能高于所选范围", field="level")
-    current = domain.month_index(today)
-    marks = {
-        "window_start": current - window + 1,
-        "recent_start": current - pace_months + 1,
-        "silent_start": current - silent_months + 1,
-    }
+    marks = _marks(today, window, pace_months, silent_months)
     if scope:
         total = repository.area_figures(uow.session, scope=scope, digits=len(scope), **marks).get(scope, {})
     else:  # the whole country: its provinces added up
@@ -450,19 +469,7 @@ def coverage(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_
     names = repository.division_names(uow.session, [code.ljust(12, "0") for code in (scope, *areas)])
 
     def line(code: str, found: dict) -> AreaCoverage:
-        communities = found.get("communities", 0)
-        figures = domain.CoverageFigures(
-            communities=communities,
-            covered=found.get("covered", 0),
-            months_with_consultation=found.get("months_with_consultation", 0),
-            window=window,
-            topics=found.get("topics", 0),
-            resident_topics=found.get("resident_topics", 0),
-            newly_covered_recently=found.get("newly_covered_recently", 0),
-            pace_months=pace_months,
-            mix=_mix(found),
-        )
-        silent = communities - found.get("recently_held", 0)
+        figures, silent = _figures(found, window, pace_months)
         # Named for the scope itself when it is a street or a community (drill down to see them).
         listed = (
             repository.silent_communities(uow.session, code, marks["silent_start"], SILENT_LISTED)
@@ -503,11 +510,10 @@ def coverage_in_period(uow: UnitOfWork, principal: Principal, *, scope: str | No
         raise Invalid("统计期间最长10年", field="since")
     session = uow.session
     lines = []
-    if scope not in repository.area_communities(session, scope, len(scope)):  # an area without communities
-        name = repository.division_names(session, [scope.ljust(12, "0")]).get(scope.ljust(12, "0"))
-        lines.append(PeriodCoverage(scope, name, 0, 0, 0))
     for digits in dict.fromkeys((len(scope), level_digits)):
         communities = repository.area_communities(session, scope, digits)
+        if digits == len(scope):
+            communities.setdefault(scope, 0)  # the scope's own line, even for an area without communities
         held = repository.covered_in_period(session, scope, digits, first_month, last_month)
         names = repository.division_names(session, [code.ljust(12, "0") for code in communities])
         lines += [
@@ -521,23 +527,9 @@ def coverage_by_area(uow: UnitOfWork, *, digits: int, today: date, window: int =
                      silent_months: int = 6) -> dict[str, tuple[domain.CoverageFigures, int]]:  # fmt: skip
     """Every area of ``digits`` (4 cities, 6 districts) in the registry: its coverage figures and
     how many of its communities are silent; for the metrics, which have no caller's scope."""
-    current = domain.month_index(today)
-    found = repository.area_figures(
-        uow.session, scope="", digits=digits, window_start=current - window + 1,
-        recent_start=current - pace_months + 1, silent_start=current - silent_months + 1,
-    )  # fmt: skip
-    return {
-        area: (
-            domain.CoverageFigures(
-                communities=f.get("communities", 0), covered=f.get("covered", 0),
-                months_with_consultation=f.get("months_with_consultation", 0), window=window,
-                topics=f.get("topics", 0), resident_topics=f.get("resident_topics", 0),
-                newly_covered_recently=f.get("newly_covered_recently", 0), pace_months=pace_months, mix=_mix(f),
-            ),
-            f.get("communities", 0) - f.get("recently_held", 0),
-        )
-        for area, f in found.items()
-    }  # fmt: skip
+    found = repository.area_figures(uow.session, scope="", digits=digits,
+                                    **_marks(today, window, pace_months, silent_months))  # fmt: skip
+    return {area: _figures(f, window, pace_months) for area, f in found.items()}
 
 
 def open_tasks_by_area(uow: UnitOfWork, digits: int, today: date) -> dict[str, tuple[int, int]]:
