@@ -101,7 +101,6 @@ def proposal_bodies(count: int = 16) -> list[bytes]:
                 "title": TITLES[i % len(TITLES)].format(n=i + 1),
                 "description": DESCRIPTIONS[i % len(DESCRIPTIONS)],
                 "category": "environment",
-                "channel": "app",
             },
             ensure_ascii=False,
         ).encode()

@@ -45,11 +45,13 @@ def _support_out(proposal: domain.Proposal, supported: bool) -> dict:
 @blp.response(201, SubmittedOut)
 @requires(*domain.SUBMITTER_ROLES)
 def submit_proposal(data):
-    """Raise a matter for a community; likely duplicates in the community come back with it."""
+    """Raise a matter for a community; likely duplicates in the community come back with it. Its
+    channel is the platform's to say: ``app`` (this API), ``district_system`` for a district
+    system's API key, or, for staff recording a resident's matter, ``recorded_from``."""
     principal, runtime = current_principal(), current_runtime()
     location = domain.Location(**(data.pop("location") or {}))
     with runtime.unit_of_work() as uow:
-        submitted = services.submit(uow, principal, location=location, now=runtime.now(), **data)
+        submitted = services.submit(uow, principal, via="app", location=location, now=runtime.now(), **data)
     return _out(principal, submitted.proposal, possible_duplicates=submitted.duplicates)
 
 

@@ -15,7 +15,6 @@ from shared.organisations import Organisation, serves
 from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
 from shared.text import http_link, plain_text
-from shared.vocabulary import CHANNELS
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000
@@ -25,6 +24,15 @@ DEFAULT_CATEGORIES = {"environment": "环境", "public_welfare": "公益", "acti
 ORIGIN_TOP_DOWN_ROLES = {"street_admin", "district_admin", "city_operator"}
 # Workers record matters for residents without a phone; district systems relay hotline cases.
 SUBMITTER_ROLES = ("resident", "community_worker", "street_admin", "district_admin", "city_operator", "system")
+# How a matter reached the platform (``shared.vocabulary.CHANNELS``) is the platform's to say, never
+# the caller's (the per-channel figures count it): each way in passes the channel it serves
+# (``WAYS_IN``: the JSON API of the residents' app and the console ``app``, Open311 ``web``, SMS
+# replies ``sms``); a district system's API key (role ``system``) makes it ``district_system``
+# whichever way it came; staff recording a matter a resident brought them in person or by telephone
+# say which (``RECORDED_CHANNELS``), and only they.
+WAYS_IN = ("app", "web", "sms")
+RECORDED_CHANNELS = ("offline", "hotline")
+RECORDER_ROLES = tuple(role for role in SUBMITTER_ROLES if role not in ("resident", "system"))
 TRIAGE_ROLES = ("community_worker", "street_admin", "district_admin")
 # Categories are the platform's reference data, not a division's: only city operators change them.
 CATEGORY_ADMINS = ("city_operator",)
@@ -166,6 +174,21 @@ def _attachments(links: list[str]) -> list[str]:
     return list(links)
 
 
+def channel_of(principal: Principal, via: str, recorded_from: str | None = None) -> str:
+    """The channel of a matter raised by ``principal`` through the way in ``via`` (``WAYS_IN``):
+    ``district_system`` for a district system, ``recorded_from`` for staff who say how the resident
+    brought it to them (``RECORDED_CHANNELS``), else the way in's own."""
+    if via not in WAYS_IN:
+        raise ValueError(f"unknown way in {via!r}: one of {WAYS_IN}")
+    if recorded_from is not None:
+        if principal.role not in RECORDER_ROLES:
+            raise Invalid("提交渠道由平台按提交方式确定;只有工作人员代为登记时可注明来源", field="recorded_from")
+        if recorded_from not in RECORDED_CHANNELS:
+            raise Invalid("未知的来源渠道", field="recorded_from", allowed=list(RECORDED_CHANNELS))
+        return recorded_from
+    return "district_system" if principal.role == "system" else via
+
+
 def submit(
     *,
     principal: Principal,
@@ -175,14 +198,16 @@ def submit(
     description: str,
     category: str,
     categories: Mapping[str, str],
-    channel: str,
+    via: str,
     now: datetime,
+    recorded_from: str | None = None,
     location: Location = Location(),
     attachments: list[str] = (),
     submitter_id: str | None = None,
 ) -> Proposal:
-    """Check a new proposal. A worker or system recording a resident's matter may name the
-    resident (``submitter_id``); otherwise the caller is the submitter."""
+    """Check a new proposal raised through the way in ``via``; its channel is ``channel_of``'s. A
+    worker or system recording a resident's matter may name the resident (``submitter_id``);
+    otherwise the caller is the submitter."""
     if principal.role not in SUBMITTER_ROLES:
         raise Forbidden("您的角色不能提交建议")
     if community is None:
@@ -191,8 +216,7 @@ def submit(
         raise Forbidden("该社区不在您的范围内", community_code=community.code)
     if category not in categories:
         raise Invalid("未知的议题类别", field="category", allowed=sorted(categories))
-    if channel not in CHANNELS:
-        raise Invalid("未知的提交渠道", field="channel", allowed=list(CHANNELS))
+    channel = channel_of(principal, via, recorded_from)
     if submitter_id and principal.role == "resident" and submitter_id != principal.subject:
         raise Forbidden("居民只能以本人名义提交")
     place = _location(location)

@@ -25,7 +25,8 @@ Decisions:
 - **Creation is the JSON API's** (``services.submit``): same checks, same transaction, same
   ``intake.proposal.submitted`` event. The community is the required attribute
   ``attribute[community_code]``; the title is ``attribute[title]`` or the first 30 characters of
-  the description. The channel is ``district_system`` for role ``system``, else ``web``. A
+  the description. The way in is ``web``: the channel is ``district_system`` for role ``system`` (an
+  ``api_key``), else ``web`` (``domain.channel_of``). A
   location is optional (the community locates the matter); ``address_id`` is not used.
   ``account_id`` names the resident (``submitter_id``); otherwise the caller is the submitter.
   The answer is ``201 Created``.
@@ -468,7 +469,7 @@ def create_request(fmt=None):
             title=title,
             description=description,
             category=service_code,
-            channel="district_system" if principal.role == "system" else "web",
+            via="web",
             location=location,
             attachments=[media_url] if media_url else [],
             submitter_id=account_id,

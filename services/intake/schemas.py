@@ -2,24 +2,37 @@
 
 from marshmallow import Schema, fields, validate
 
-from services.intake.domain import CHANNELS, MAX_DESCRIPTION, MAX_TITLE, STATUSES
+from services.intake.domain import MAX_DESCRIPTION, MAX_TITLE, RECORDED_CHANNELS, STATUSES
 from services.intake.repository import SORTS
+from shared.fields import In
+from shared.vocabulary import CHANNELS
 
 COMMUNITY_CODE = validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字")
 
 
-class LocationIn(Schema):
+class LocationIn(In):
     latitude = fields.Float(load_default=None, validate=validate.Range(-90, 90, error="纬度须在-90到90之间"))
     longitude = fields.Float(load_default=None, validate=validate.Range(-180, 180, error="经度须在-180到180之间"))
     address = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
-class ProposalIn(Schema):
+class ProposalIn(In):
+    """A matter raised. Its ``channel`` is not the caller's to send (an unknown field, refused):
+    the platform decides it from the way in and the caller (``domain.channel_of``)."""
+
     community_code = fields.String(required=True, validate=COMMUNITY_CODE)
     title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
     description = fields.String(required=True, validate=validate.Length(min=1, max=MAX_DESCRIPTION))
     category = fields.String(required=True)
-    channel = fields.String(load_default="app", validate=validate.OneOf(CHANNELS))
+    recorded_from = fields.String(
+        load_default=None,
+        validate=validate.OneOf(RECORDED_CHANNELS, error="未知的来源渠道,可选:{choices}"),
+        metadata={
+            "description": "How the resident brought the matter to the worker recording it (offline: in person, "
+            "hotline: by telephone); the proposal's channel. Staff only; otherwise the channel is the platform's: "
+            "app here, district_system for a district system's API key"
+        },
+    )
     location = fields.Nested(LocationIn, load_default=None)
     attachments = fields.List(fields.String(), load_default=list)
     submitter_id = fields.String(
@@ -35,7 +48,9 @@ class ProposalOut(Schema):
     title = fields.String()
     description = fields.String()
     category = fields.String()
-    channel = fields.String()
+    channel = fields.String(
+        metadata={"description": "How the matter reached the platform, decided by the platform", "enum": list(CHANNELS)}
+    )
     origin = fields.String()
     status = fields.String()
     latitude = fields.Float(allow_none=True)

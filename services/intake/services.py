@@ -53,14 +53,17 @@ def submit(
     title: str,
     description: str,
     category: str,
+    via: str,
     now: datetime,
-    channel: str = "app",
+    recorded_from: str | None = None,
     location: Location | None = None,
     attachments: Sequence[str] = (),
     submitter_id: str | None = None,
 ) -> Submitted:
     """Check a new proposal, store it with its first history line, index it for duplicate look-ups
-    and announce it. Every way in (the JSON API, Open311) raises matters through here."""
+    and announce it. Every way in (the JSON API, Open311, SMS replies) raises matters through here,
+    saying which it is (``via``, ``domain.WAYS_IN``): the channel is decided from it and the caller
+    (``domain.channel_of``; ``recorded_from``: how a resident brought the matter to staff)."""
     community = uow.divisions.active_community(community_code)
     proposal = domain.submit(
         principal=principal,
@@ -70,7 +73,8 @@ def submit(
         description=description,
         category=category,
         categories=repository.active_categories(uow.session),
-        channel=channel,
+        via=via,
+        recorded_from=recorded_from,
         now=now,
         location=location or Location(),
         attachments=list(attachments),

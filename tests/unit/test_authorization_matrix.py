@@ -468,7 +468,7 @@ def world(platform_all, gateway, token, with_organisations):
                 description="三号楼楼道灯坏了",
                 category="management",
                 categories=repository.active_categories(uow.session),
-                channel="app",
+                via="app",
                 now=datetime.now(UTC),
             )
             repository.add(uow.session, proposal)

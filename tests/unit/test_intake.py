@@ -41,6 +41,14 @@ def test_a_resident_submits_a_proposal_and_an_event_is_recorded(client, intake, 
     assert '"submitter_id": "resident-1"' in row["body"]
 
 
+def test_the_channel_comes_from_how_the_matter_arrived_never_from_the_body(client, auth):
+    system = auth("system", "341702", subject="apikey:guichi-12345")  # a district system's key at the gateway
+    relayed = client.post(URL, json=proposal(submitter_id="caller-1"), headers=system)
+    assert relayed.status_code == 201 and relayed.json["channel"] == "district_system"
+    claimed = client.post(URL, json=proposal(channel="district_system"), headers=auth("resident", YANLIUYUAN))
+    assert claimed.status_code == 422 and claimed.json["errors"]["json"] == {"channel": ["未知字段"]}
+
+
 def test_a_street_admins_topic_counts_as_top_down(client, auth):
     response = client.post(URL, json=proposal(), headers=auth("street_admin", "341702001"))
     assert response.status_code == 201
@@ -60,7 +68,10 @@ def test_a_street_admins_topic_counts_as_top_down(client, auth):
         ({"description": "javascript:alert(1)"}, 422, "description"),
         ({"description": "长" * 4001}, 422, "description"),
         ({"title": "   "}, 422, "title"),
-        ({"channel": "pigeon"}, 422, "channel"),
+        ({"channel": "district_system"}, 422, "channel"),  # not the caller's to say: an unknown field
+        ({"channel": "app"}, 422, "channel"),
+        ({"recorded_from": "offline"}, 422, "recorded_from"),  # staff only
+        ({"recorded_from": "pigeon"}, 422, "recorded_from"),
     ],
 )
 def test_bad_proposals_get_a_chinese_problem_and_write_nothing(client, intake, auth, changes, status, field):

@@ -319,7 +319,7 @@ def test_a_worker_records_a_matter_for_a_resident_without_a_phone(client, worker
         "title": "独居老人家门口台阶破损",
         "description": "老人行动不便,台阶破损易摔倒",
         "category": "public_welfare",
-        "channel": "offline",
+        "recorded_from": "offline",
         "submitter_id": "elder-0031",
     }
     created = client.post(P, json=body, headers=worker).json

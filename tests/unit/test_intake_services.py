@@ -79,11 +79,12 @@ def refused(intake, run):
 
 @pytest.fixture
 def submit(run, clock):
-    """Raise a matter (a resident's of 烟柳园 about the boiler unless told otherwise)."""
+    """Raise a matter (a resident's of 烟柳园 about the boiler, through the app, unless told otherwise)."""
 
     def make(principal: Principal | None = None, matter: tuple[str, str] = BOILER, **changes) -> services.Submitted:
         title, description = matter
-        fields = {"community_code": YANLIUYUAN, "title": title, "description": description, "category": "environment"}
+        fields = {"community_code": YANLIUYUAN, "title": title, "description": description, "category": "environment",
+                  "via": "app"}  # fmt: skip
         return run(services.submit, principal or resident(), now=clock.now(), **{**fields, **changes})
 
     return make
@@ -135,20 +136,63 @@ def test_a_submission_is_stored_with_its_first_history_line_and_announced(submit
         ({"community_code": QIUPU_COMMUNITY}, Forbidden, None),  # outside the resident's scope
         ({"category": "weather"}, Invalid, "category"),
         ({"submitter_id": "someone-else"}, Forbidden, None),  # a resident raises matters as themselves
+        ({"recorded_from": "offline"}, Invalid, "recorded_from"),  # a resident's channel is the platform's
         ({"title": "<b>标题</b>"}, Invalid, "title"),
         ({"location": domain.Location(latitude=30.6)}, Invalid, "location"),
     ],
 )
 def test_a_refused_submission_writes_nothing(refused, clock, changes, problem, field):
     fields = {"community_code": YANLIUYUAN, "title": BOILER[0], "description": BOILER[1], "category": "environment"}
-    error = refused(problem, services.submit, resident(), now=clock.now(), **{**fields, **changes})
+    error = refused(problem, services.submit, resident(), via="app", now=clock.now(), **{**fields, **changes})
     assert error.extra.get("field") == field
 
 
 def test_a_worker_records_a_matter_for_a_resident_and_an_admins_topic_is_top_down(submit):
-    recorded = submit(WORKER, channel="offline", submitter_id="elder-0031").proposal
+    recorded = submit(WORKER, recorded_from="offline", submitter_id="elder-0031").proposal
     assert (recorded.submitter_id, recorded.origin, recorded.channel) == ("elder-0031", "resident", "offline")
     assert submit(STREET).proposal.origin == "top_down"
+
+
+SYSTEM = Principal("apikey:guichi-12345", "system", "341702")  # a district system, by its API key
+
+
+@pytest.mark.parametrize(
+    ("principal", "via", "recorded_from", "channel"),
+    [
+        (resident(), "app", None, "app"),
+        (resident(), "web", None, "web"),  # Open311
+        (resident(), "sms", None, "sms"),
+        (SYSTEM, "app", None, "district_system"),  # whichever way a district system's key came in
+        (SYSTEM, "web", None, "district_system"),
+        (WORKER, "app", None, "app"),
+        (WORKER, "app", "hotline", "hotline"),  # how the resident brought it to the worker
+        (STREET, "app", "offline", "offline"),
+    ],
+)
+def test_the_channel_is_the_platforms_from_the_way_in_and_the_caller(submit, principal, via, recorded_from, channel):
+    submitted = submit(principal, via=via, recorded_from=recorded_from)
+    assert submitted.proposal.channel == channel
+
+
+@pytest.mark.parametrize(
+    ("principal", "recorded_from"),
+    [
+        (SYSTEM, "hotline"),  # a district system is district_system, never what it says
+        (WORKER, "district_system"),  # staff say only how a resident brought the matter to them
+        (WORKER, "sms"),
+    ],
+)
+def test_a_channel_the_caller_may_not_claim_is_refused(refused, clock, principal, recorded_from):
+    fields = {"community_code": YANLIUYUAN, "title": BOILER[0], "description": BOILER[1], "category": "environment"}
+    error = refused(Invalid, services.submit, principal, via="app", recorded_from=recorded_from, now=clock.now(),
+                    submitter_id="elder-0031", **fields)  # fmt: skip
+    assert error.extra["field"] == "recorded_from"
+
+
+def test_every_channel_the_platform_gives_is_one_of_the_vocabulary():
+    from shared.vocabulary import CHANNELS
+
+    assert {*domain.WAYS_IN, *domain.RECORDED_CHANNELS, "district_system"} <= set(CHANNELS)
 
 
 def test_likely_duplicates_of_the_community_come_back_with_a_submission(submit):
@@ -465,7 +509,7 @@ def test_city_operators_keep_the_categories(run, refused, submit, clock):
     run(services.put_category, OPERATOR, "safety", "安全", False)  # retired
     assert "safety" not in run(services.list_categories)
     retired = {"community_code": YANLIUYUAN, "title": "t", "description": "d", "category": "safety"}
-    refused(Invalid, services.submit, resident(), now=clock.now(), **retired)
+    refused(Invalid, services.submit, resident(), via="app", now=clock.now(), **retired)
 
 
 def test_community_settings_default_and_are_set_by_its_officials(run, refused):

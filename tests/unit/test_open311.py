@@ -162,7 +162,7 @@ def add_directly(platform_all, community_code: str, submitted_at: datetime) -> s
         description="很久以前提出的事项",
         category="environment",
         categories=domain.DEFAULT_CATEGORIES,
-        channel="app",
+        via="app",
         now=submitted_at,
     )
     with intake_db(platform_all).transaction() as session:
