@@ -1,22 +1,19 @@
-"""Structured JSON logs on stderr, one object per line, with request and correlation ids."""
+"""Structured JSON logs on stderr, one object per line, with request and correlation ids.
+
+No personal number or e-mail address reaches a log line, whatever code logged it: the message, the
+text fields of ``extra`` and the traceback pass through ``shared.redaction.redact`` (a title or a
+validation error quoting a resident's text is logged with ``[已隐去]`` in place of the number).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 
 from shared import context
-
-# Mainland mobile numbers: never let one reach a log line, whatever code logged it.
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-
-
-def mask_phones(text: str) -> str:
-    return _PHONE.sub(r"\1****\2", text)
-
+from shared.redaction import redact
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -31,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": mask_phones(record.getMessage()),
+            "msg": redact(record.getMessage()),
         }
         if self.service:
             entry["service"] = self.service
@@ -45,9 +42,9 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exc"] = mask_phones(self.formatException(record.exc_info))
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -33,7 +33,8 @@ Decisions:
 - **No personal data.** ``phone``, ``email``, ``first_name``, ``last_name`` and ``device_id`` are
   ignored: never stored, echoed or logged (residents' contact data lives only in notify).
 - **Reads are public disclosure** (居务公开) and show no one: no submitter or account ids, and
-  mobile and identity card numbers a resident typed into a text are masked (``[已隐去]``).
+  the personal numbers and e-mail addresses a resident typed into a text (mobiles in any spacing,
+  landlines, identity card numbers…: ``shared.redaction``) are hidden (``[已隐去]``).
 - **Status.** ``open``: submitted, eligible, accepted, scheduled, decided, in_progress, referred;
   ``closed``: resolved (已办结), closed (已关闭), rejected, merged. ``status_notes`` is our status
   in Chinese (a merged one: ``已合并至 <id>``; a referred one names the organisation carrying it
@@ -73,6 +74,7 @@ from werkzeug.exceptions import HTTPException
 from services.intake import domain, services
 from shared.http import current_principal, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
+from shared.redaction import redact
 from shared.service import current_runtime
 from shared.text import plain_text
 
@@ -115,8 +117,6 @@ XML_ITEMS = {
     "errors": "error",
 }
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-# Mainland mobile numbers and resident identity card numbers, as residents type them into texts.
-_PERSONAL_NUMBERS = re.compile(r"(?<![0-9])(?:1[3-9][0-9]{9}|[0-9]{17}[0-9Xx])(?![0-9Xx])")
 _COMMUNITY_CODE = re.compile(r"^[0-9]{12}$")
 _ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
@@ -319,10 +319,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _masked(text: str | None) -> str | None:
-    return _PERSONAL_NUMBERS.sub("[已隐去]", text) if text else text
-
-
 def public_request(proposal: domain.Proposal, disclosure: services.Disclosure) -> dict:
     """A proposal as Open311 shows it to anyone: no one's ids, no personal numbers, and of a
     withheld one (``domain.shown_publicly``) not its content."""
@@ -334,7 +330,7 @@ def public_request(proposal: domain.Proposal, disclosure: services.Disclosure) -
         "status_notes": domain.status_note(proposal, organisation),
         "service_name": disclosure.category_names.get(proposal.category, proposal.category),
         "service_code": proposal.category,
-        "description": _masked(proposal.description) if shown else None,
+        "description": redact(proposal.description) if shown else None,
         "agency_responsible": organisation
         or proposal.department_id
         or disclosure.community_names.get(proposal.community_code),
@@ -342,7 +338,7 @@ def public_request(proposal: domain.Proposal, disclosure: services.Disclosure) -
         "requested_datetime": _iso(proposal.submitted_at),
         "updated_datetime": _iso(proposal.updated_at),
         "expected_datetime": None,
-        "address": _masked(proposal.address) if shown else None,
+        "address": redact(proposal.address) if shown else None,
         "address_id": None,
         "zipcode": None,
         "lat": proposal.latitude if shown else None,

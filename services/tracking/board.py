@@ -6,8 +6,10 @@ over tracking's tasks, plain functions ``(uow, …, now)`` in the caller's unit 
   its tasks (open ones, and those assigned in the window) with their organisation, deadline,
   status, progress and latest progress note; the public notices (通报); the ratings as counts per
   task; and its featured cases. **No personal data**: no person ids, no names of people (raters,
-  authors of notes and officials are never read), and mobile, landline and identity card numbers
-  typed into a text are masked (``[已隐去]``). Organisations are named. Times are Beijing's.
+  authors of notes and officials are never read), and the personal numbers and e-mail addresses
+  typed into a text (``shared.redaction``: mobiles in any spacing, landlines, identity card
+  numbers…) are hidden (``[已隐去]``), before a text is shortened. Organisations are named. Times
+  are Beijing's.
 - **The summary of an area** (a district or a street): per community, the consultations held in
   the window, open and overdue tasks, and the 满意率 of the ratings given in the window.
 - **The case library** (authenticated): finished tasks (evaluated or closed) with their story —
@@ -19,7 +21,6 @@ over tracking's tasks, plain functions ``(uow, …, now)`` in the caller's unit 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
@@ -28,6 +29,7 @@ from services.tracking.models import case_proposals
 from shared.divisions import Division
 from shared.principal import Principal
 from shared.problems import NotFound
+from shared.redaction import redact
 from shared.uow import UnitOfWork
 from shared.vocabulary import CONSULTATION_FORMS
 
@@ -50,18 +52,10 @@ COMMUNITY_UNKNOWN = "未找到该社区:社区代码不存在或已撤销"
 AREA_UNKNOWN = "未找到该区域:请使用6位区县代码或9位街道(乡镇)代码"
 AREA_LEVELS = ("county", "street", "community")
 
-# Mainland mobile numbers, landlines with an area code, resident identity card numbers.
-_PERSONAL_NUMBERS = re.compile(r"(?<![0-9])(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}|[0-9]{17}[0-9Xx])(?![0-9Xx])")
-
-
-def masked(text: str | None) -> str | None:
-    """``text`` with the phone and identity card numbers someone typed into it hidden."""
-    return _PERSONAL_NUMBERS.sub("[已隐去]", text) if text else text
-
 
 def _short(text: str | None, limit: int) -> str | None:
-    """``text`` masked and cut to ``limit`` characters (the last one an ellipsis when cut)."""
-    text = masked(text)
+    """``text`` redacted and cut to ``limit`` characters (the last one an ellipsis when cut)."""
+    text = redact(text)
     return text[: limit - 1] + "…" if text and len(text) > limit else text
 
 
@@ -224,7 +218,7 @@ def _parents(uow: UnitOfWork, division: Division) -> list[Area]:
 
 def _organisation(row) -> str:
     """The organisation's registered name, else what the resolution named (its id)."""
-    return row["organisation_name"] or masked(row["organisation_id"])
+    return row["organisation_name"] or redact(row["organisation_id"])
 
 
 def _window(now: datetime, months: int) -> tuple[int, datetime]:
@@ -354,11 +348,11 @@ def area_summary(uow: UnitOfWork, code: str, now: datetime, *, months: int = WIN
 
 
 def _case_lines(uow: UnitOfWork, rows: list[dict], chars: int | None = None) -> list[Case]:
-    """Cases of rows, their texts masked (and cut to ``chars`` characters, for the board)."""
+    """Cases of rows, their texts redacted (and cut to ``chars`` characters, for the board)."""
     counts = board_repository.rating_counts(uow.session, [row["id"] for row in rows])
 
     def text(value: str | None) -> str | None:
-        return _short(value, chars) if chars else masked(value)
+        return _short(value, chars) if chars else redact(value)
 
     return [
         Case(

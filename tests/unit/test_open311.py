@@ -5,6 +5,7 @@ software sends it) go through plain ``requests``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -520,13 +521,18 @@ def test_personal_data_is_neither_stored_nor_echoed(post, base, client, platform
 
 def test_numbers_a_resident_typed_into_the_text_are_masked_in_public(raise_matter, client, xml_client):
     proposal_id = raise_matter(
-        description="开水炉扰民,联系人电话13912345678,身份证34170219800101123X",
-        address_string="绣春巷12号(电话13912345678)",
+        description="开水炉扰民,请联系13812345678张三,或138 1234 5678、+86-139-5678-5678、１３９１２３４５６７８,"
+        "座机0566-2123456,邮箱zhangsan@example.com,身份证34170219800101123X,2026-12-18前处理",
+        address_string="绣春巷12号(电话(0566)2123456)",
+        **{"attribute[title]": "请联系13812345678张三"},
     )
     for read in (client.get_service_request(proposal_id), xml_client.get_service_request(proposal_id)):
-        assert "13912345678" not in read["description"] and "34170219800101123X" not in read["description"]
-        assert read["description"] == "开水炉扰民,联系人电话[已隐去],身份证[已隐去]"
+        assert read["description"] == (
+            "开水炉扰民,请联系[已隐去]张三,或[已隐去]、[已隐去]、[已隐去],"
+            "座机[已隐去],邮箱[已隐去],身份证[已隐去],2026-12-18前处理"
+        )
         assert read["address"] == "绣春巷12号(电话[已隐去])"
+        assert "13812345678" not in json.dumps(read, ensure_ascii=False)
 
 
 # -- directly on intake, and the rules behind it -----------------------------------------------------------

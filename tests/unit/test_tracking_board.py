@@ -297,9 +297,15 @@ def test_a_proposal_is_replicated_once_however_often_it_comes(tracking, clock):
     assert RESIDENTS[0] not in {str(v) for r in rows for v in r.values()}  # the submitter is not kept
 
 
-def test_masking_hides_mobiles_landlines_and_identity_numbers_but_not_dates_or_counts():
-    text = "电话13912345678,座机0566-2345678,身份证34170219800101123X,2026-12-18前完成40个"
-    assert board.masked(text) == "电话[已隐去],座机[已隐去],身份证[已隐去],2026-12-18前完成40个"
+def test_a_title_with_a_phone_number_shows_without_it_on_the_board(tracking, world, clock):
+    deadline = (clock.now() + timedelta(days=20)).date()
+    with tracking.unit_of_work() as uow:
+        services.tasks_from_outcome(
+            uow, outcome("c-2", [("r-3", None, "请联系138 1234 5678张三", deadline)]), clock.now()
+        )
+    shown = the_board(tracking, clock)
+    assert "请联系[已隐去]张三" in [task.title for task in shown.tasks]
+    assert "5678" not in json.dumps(board_api.BoardOut().dump(shown), ensure_ascii=False)
 
 
 # -- over HTTP ---------------------------------------------------------------------------------------------
