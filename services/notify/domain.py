@@ -5,7 +5,8 @@ ids of the messages notify raises from its own clock.
 
 Every template declares its variables when it is defined: a template whose text names a variable it
 does not declare, or declares one its text does not use, fails at import. ``render`` refuses a
-missing or an unknown variable, so a message is never sent half-filled.
+missing or an unknown variable, so a message is never sent half-filled, and shows the free text
+(``FREE_TEXT``: titles, reasons, places) without personal numbers or e-mail addresses.
 
 The routing table (``routing.py``) and the SMS text rules (``sms.py``) are domain modules too.
 """
@@ -21,6 +22,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from shared.principal import Principal
+from shared.redaction import redact
 from shared.vocabulary import CONSULTATION_FORMS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,7 +49,7 @@ class Template:
         if given != self.variables:
             missing, unknown = sorted(self.variables - given), sorted(given - self.variables)
             raise TemplateError(f"模板变量不符:缺少{'、'.join(missing) or '无'},多余{'、'.join(unknown) or '无'}")
-        return self.text.format(**variables)
+        return self.text.format(**shown(variables))
 
 
 def template(text: str, *variables: str) -> Template:
@@ -157,6 +159,12 @@ TEMPLATES: dict[str, Template] = {
 URGENT = frozenset({"consultation_postponed", "consultation_relocated", "consultation_cancelled"})
 # Free-text variables an SMS may shorten (with an ellipsis) to stay within its parts.
 SHORTENABLE = ("title", "into_title", "reason", "place")
+# What residents and officials typed, as a message shows it: a title, a reason, a place. Every
+# rendering (inbox text, SMS) hides the personal numbers and e-mail addresses in them
+# (``shared.redaction``: ``请联系13812345678张三`` becomes ``请联系[已隐去]张三``). A community
+# notice's ``content`` is not among them: an official's own text, previewed as it will be sent,
+# which may well give the community office's telephone.
+FREE_TEXT = frozenset({"title", "into_title", "reason", "place"})
 OUTCOME_DECISIONS = {"decided": "已形成协商决定", "no_consensus": "未能达成一致,已说明理由"}
 # Whose SMS end with the link to the community's public board (居务公开) when
 # XIESHANG_PUBLIC_URL is set (``board_link``, ``linked``); the app messages carry no link.
@@ -171,6 +179,11 @@ def category(template_name: str) -> str:
 
 def render(template_name: str, **variables: str) -> str:
     return TEMPLATES[template_name].render(variables)
+
+
+def shown(variables: dict[str, str]) -> dict[str, str]:
+    """The variables as a message shows them: the free text (``FREE_TEXT``) redacted."""
+    return {name: redact(value) if name in FREE_TEXT else value for name, value in variables.items()}
 
 
 def local_time(value: str | datetime) -> str:

@@ -97,6 +97,9 @@ than fail when even a shortened title leaves no room for it. The app messages ca
 
 Messages carry no personal data beyond the title of the recipient's own matter (a merge also names
 the proposal it joined, now also theirs); community notices name the consultation, which is public.
+The titles, reasons and places in them are shown without the personal numbers and e-mail
+addresses someone typed into them (``domain.FREE_TEXT``, ``shared.redaction``), in the app and by
+SMS alike.
 
 Audience replicas (ids only, idempotent; ``REPLICAS``):
 

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from tests.conftest import YANLIUYUAN
 
 SUBMITTER, OTHER_SUBMITTER = "resident-submitter", "resident-other"
 COSIGNER, WITHDRAWN, STRANGER = "resident-cosigner", "resident-withdrew", "resident-stranger"
 TITLE, OTHER_TITLE = "红光市场3号楼地下管网堵塞", "西门菜场排水改造"
 STARTS_AT = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 12月1日 09:00 in Beijing
+# What a resident typed into a title, and how notify shows it.
+PHONE_TITLE, PHONE_TITLE_SHOWN = "请联系13812345678张三", "请联系[已隐去]张三"
 
 
 def event(event_type: str, **payload):
     producer = event_type.split(".")[0]
     return new_event(event_type, payload, producer=producer, division_code=YANLIUYUAN)
+
+
+def unredacted(envelope: Envelope, **payload) -> Envelope:
+    """``envelope`` with ``payload``'s values as they were typed: what a producer that did not redact
+    its free text (an event of an older version, still queued) delivers."""
+    return dataclasses.replace(envelope, payload={**envelope.payload, **payload})
 
 
 def submitted(proposal_id: str, submitter: str = SUBMITTER, title: str = TITLE):

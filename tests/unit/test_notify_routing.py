@@ -18,6 +18,8 @@ from tests.unit.notify_events import (
     COSIGNER,
     OTHER_SUBMITTER,
     OTHER_TITLE,
+    PHONE_TITLE,
+    PHONE_TITLE_SHOWN,
     STARTS_AT,
     STRANGER,
     SUBMITTER,
@@ -38,6 +40,7 @@ from tests.unit.notify_events import (
     supported,
     topics,
     triaged,
+    unredacted,
 )
 
 
@@ -286,6 +289,21 @@ def test_hybrid_and_online_places():
     assert domain.place("社区活动室", "https://meet.example/1") == "社区活动室(线上:https://meet.example/1)"
     assert domain.place(None, "https://meet.example/1") == "线上:https://meet.example/1"
     assert domain.place(None, None) == "另行通知"
+
+
+def test_titles_reasons_and_places_are_told_without_the_numbers_typed_into_them(notify, audience):
+    rejected = triaged("rejected", "p-1", reason="请直接联系物业,电话0566-2123456")
+    apply(notify, unredacted(rejected, title=PHONE_TITLE))
+    assert inbox(notify, rejected.id) == {
+        SUBMITTER: f"您提交的建议“{PHONE_TITLE_SHOWN}”未被采纳,原因:请直接联系物业,电话[已隐去]",
+        COSIGNER: f"您附议的建议“{PHONE_TITLE_SHOWN}”未被采纳,原因:请直接联系物业,电话[已隐去]",
+    }
+    invited = unredacted(announced(["resident-a"]), title=PHONE_TITLE, venue="3号楼(联系人 138 1234 5678)")
+    apply(notify, invited)
+    assert inbox(notify, invited.id) == {
+        "resident-a": f"您受邀参加“{PHONE_TITLE_SHOWN}”(社区议事会),时间:12月1日 09:00,地点:3号楼(联系人 [已隐去])。"
+    }
+    assert not [body for _, _, body in messages(notify) if "5678" in body]
 
 
 def test_cancelling_an_unannounced_consultation_tells_nobody(notify):

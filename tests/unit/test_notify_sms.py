@@ -18,6 +18,8 @@ from services.notify.providers import Accepted, FileProvider, ProviderError
 from shared.clock import FixedClock
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
 from tests.unit.notify_events import (
+    PHONE_TITLE,
+    PHONE_TITLE_SHOWN,
     SUBMITTER,
     TASK_TITLE,
     TITLE,
@@ -30,6 +32,7 @@ from tests.unit.notify_events import (
     rating_requested,
     reopened,
     submitted,
+    unredacted,
 )
 
 PHONE, OTHER_PHONE = "13800138000", "13900139000"
@@ -71,6 +74,17 @@ def test_an_event_text_is_fitted_by_shortening_its_title():
     )  # fmt: skip
     assert text.parts == 2 and sms.units(text.body) <= 134
     assert "…”已被列为协商议题。" in text.body and text.body.startswith("【池州社区协商】您提交的建议“关于红光市场")
+
+
+def test_a_title_is_redacted_before_it_is_shortened_so_no_part_of_a_number_shows():
+    template = domain.TEMPLATES["proposal_accepted"]
+    title = "红光市场地下管网疏通改造" * 4 + "请联系13812345678张三"
+    text = sms.compose_fitted(
+        template, {"relation": "提交", "title": title}, signature="池州社区协商", max_parts=1,
+        shortenable=domain.SHORTENABLE,
+    )  # fmt: skip
+    assert text.parts == 1 and "…”已被列为协商议题。" in text.body
+    assert not any(char.isdigit() for char in text.body)
 
 
 def test_the_boards_link_ends_the_text_and_counts_one_per_character():
@@ -344,6 +358,15 @@ def test_the_sender_sends_the_signed_text_to_the_number_and_records_it(notify, s
         sms.SENT, outgoing.text, "r-1", 1
     )  # fmt: skip
     assert sender(carrier).send_due() == 0  # nothing is due any more
+
+
+def test_a_title_is_texted_without_the_number_typed_into_it(notify, sender, add_contact):
+    add_contact(app_user_id=SUBMITTER)
+    apply(notify, unredacted(submitted("p-1"), title=PHONE_TITLE))
+    carrier = Carrier(Accepted(reference="r-1"))
+    assert sender(carrier).send_due() == 1
+    [outgoing] = carrier.sent
+    assert outgoing.text == f"【池州社区协商】您提交的建议“{PHONE_TITLE_SHOWN}”已收到,社区将尽快处理。"
 
 
 def test_a_refused_message_retries_with_back_off_then_fails_with_the_reason(notify, sender, one_queued, daytime):
