@@ -116,6 +116,7 @@ class Gateway:
             if _trusted(address, settings.trusted_addresses):
                 return  # the platform's own infrastructure (an SMS gateway's reports come by the thousand)
             client, rate = f"ip:{address}", settings.rate_limit
+        environ["xieshang.client"] = client  # whose event streams a proxy counts (shared.streams)
         wait = self.runtime.limiter.acquire(client, rate)
         if wait:
             raise TooManyRequests(retry_after=int(retry_after_header(wait)))

@@ -3,7 +3,9 @@
 Over HTTP the gateway keeps pooled keep-alive connections per upstream, streams bodies both ways,
 and answers 503 (upstream unreachable) or 504 (upstream too slow) as problem+json itself. A response
 is passed on as it arrives, never gathered first: an event stream's events reach the client when the
-service writes them.
+service writes them. Passing a stream on holds one of the gateway's threads as long as the stream is
+open, so every proxied event stream takes a slot of the process's ``OpenStreams`` (per client and in
+total, ``shared.streams``) and one refused there is answered 429 instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from shared.problems import PROBLEM_JSON, problem_body
+from shared.problems import PROBLEM_JSON, TooManyRequests, problem_body
+from shared.streams import OpenStreams
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are never forwarded.
 _HOP_BY_HOP = {
@@ -79,8 +82,16 @@ class HttpUpstream:
 
     SMALL_BODY = 64 * 1024
 
-    def __init__(self, name: str, base_url: str, connect_timeout: float = 2.0, read_timeout: float = 30.0):
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 30.0,
+        streams: OpenStreams | None = None,
+    ):
         self.name = name
+        self.streams = streams
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         self.pool = urllib3.connection_from_url(
@@ -127,8 +138,20 @@ class HttpUpstream:
         response_headers = [
             (key, value) for key, value in upstream.headers.items() if key.lower() not in _RESPONSE_HOP_BY_HOP
         ]
-        start_response(f"{upstream.status} {upstream.reason}", response_headers)
-        return _stream(upstream)
+        if self.streams is None or not _is_event_stream(upstream):
+            start_response(f"{upstream.status} {upstream.reason}", response_headers)
+            return _stream(upstream)
+        # The client: as the gateway identified it for its rate limit (its address if it sent nothing).
+        client = environ.get("xieshang.client") or f"ip:{environ.get('REMOTE_ADDR', '')}"
+        try:
+            slot = self.streams.admit(client)
+        except TooManyRequests as refused:
+            upstream.close()  # the service's stream ends when it next writes to the closed connection
+            upstream.release_conn()
+            return problem_wsgi(start_response, 429, refused.detail, retry_after=refused.retry_after)
+        with slot:
+            start_response(f"{upstream.status} {upstream.reason}", response_headers)
+            return slot.hold(_stream(upstream))
 
     def _get(self, path: str) -> urllib3.BaseHTTPResponse:
         response = self.pool.request("GET", path, retries=False)
@@ -144,6 +167,11 @@ class HttpUpstream:
             return self._get(f"/api/v1/{self.name}/openapi.json").json()
         except urllib3.exceptions.HTTPError as exc:
             raise ValueError(f"{self.name} is unreachable: {exc}") from exc
+
+
+def _is_event_stream(upstream: urllib3.BaseHTTPResponse) -> bool:
+    content_type = upstream.headers.get("Content-Type", "")
+    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
 
 
 def _chunks(stream, length: int, size: int = 64 * 1024) -> Iterable[bytes]:

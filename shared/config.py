@@ -163,7 +163,8 @@ class ServerSettings:
         "XIESHANG_WEB_THREADS",
         _positive_int,
         8,
-        "Threads per gunicorn worker (gthread): concurrent requests per worker, each open event stream holding one",
+        "Threads per gunicorn worker (gthread): concurrent requests per worker, each open event stream holding one "
+        "(see XIESHANG_STREAM_MAX_OPEN)",
     )
 
 
@@ -265,6 +266,20 @@ class StreamSettings:
         _positive_float,
         300.0,
         "Seconds an event stream stays open before it ends itself (the client reconnects with Last-Event-ID)",
+    )
+    stream_max_per_account: int = setting(
+        "XIESHANG_STREAM_MAX_PER_ACCOUNT",
+        _positive_int,
+        2,
+        "Event streams one account (at the gateway: one client) may hold open at once in one process; "
+        "more are refused with 429",
+    )
+    stream_max_open: int = setting(
+        "XIESHANG_STREAM_MAX_OPEN",
+        _non_negative_int,
+        0,
+        "Event streams one process holds open at once, each holding a thread (0: half of XIESHANG_WEB_THREADS); "
+        "never more than XIESHANG_WEB_THREADS - 2, so ordinary requests always have threads; more are refused with 429",
     )
 
 

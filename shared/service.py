@@ -28,6 +28,7 @@ from shared.db import Database
 from shared.http import create_app
 from shared.keys import KeyStore
 from shared.periodic import stop_all
+from shared.streams import OpenStreams
 from shared.uow import UnitOfWork, unit_of_work
 
 
@@ -61,7 +62,7 @@ def token_verifier(settings: Settings) -> TokenVerifier:
 
 
 class ServiceRuntime:
-    def __init__(self, spec: ServiceSpec, settings: Settings, topology: Topology):
+    def __init__(self, spec: ServiceSpec, settings: Settings, topology: Topology, streams: OpenStreams | None = None):
         self.spec = spec
         self.name = spec.name
         self.settings = settings
@@ -70,6 +71,8 @@ class ServiceRuntime:
         self.outbox = Outbox(self.db, spec.tables)
         self.division_table = spec.metadata.tables.get("division")  # the service's registry replica
         self.clock: Clock = SystemClock()  # tests and tracking's escalation checks may set another
+        # The process's open event streams (shared with the other runtimes and the gateway of the process).
+        self.streams = streams or OpenStreams.for_settings(settings)
         self._relay: Relay | None = None
         self._consumer: Consumer | None = None
         self._background: list | None = None

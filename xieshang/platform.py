@@ -15,6 +15,7 @@ from shared.bus.topology import Topology
 from shared.config import SERVICES, Settings
 from shared.migrations import upgrade
 from shared.service import ServiceRuntime, ServiceSpec, topology_for
+from shared.streams import OpenStreams
 
 
 def load_spec(service: str) -> ServiceSpec:
@@ -30,6 +31,8 @@ class Platform:
         self.settings = settings
         self.specs = load_specs()
         self.topology: Topology = topology_for(self.specs.values(), settings)
+        # The process's open event streams, whoever serves them (a service's route, the gateway's proxy).
+        self.streams = OpenStreams.for_settings(settings)
         self._runtimes: dict[str, ServiceRuntime] = {}
         self._gateway = None
         self._lock = threading.Lock()
@@ -37,7 +40,9 @@ class Platform:
     def runtime(self, service: str) -> ServiceRuntime:
         with self._lock:
             if service not in self._runtimes:
-                self._runtimes[service] = ServiceRuntime(self.specs[service], self.settings, self.topology)
+                self._runtimes[service] = ServiceRuntime(
+                    self.specs[service], self.settings, self.topology, streams=self.streams
+                )
             return self._runtimes[service]
 
     def gateway(self):

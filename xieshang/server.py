@@ -8,7 +8,10 @@ API targets run gunicorn's ``gthread`` workers: a request holds a thread, not th
 worker's main loop keeps beating while a long response is written, so an open event stream (notify's
 inbox stream, up to ``XIESHANG_STREAM_MAX_SECONDS``) is not killed as a silent worker and leaves the
 other threads serving. Each open stream holds one thread: ``XIESHANG_WEB_THREADS`` sets how many
-requests, streams included, one worker serves at once.
+requests, streams included, one worker serves at once, and the process's ``OpenStreams``
+(``shared.streams``) gives streams at most ``XIESHANG_STREAM_MAX_OPEN`` of them (half by default,
+always leaving two), so ``/healthz``, Open311 and every other request keep threads however many
+streams are asked for. The gateway's proxied streams count there as well.
 """
 
 from __future__ import annotations

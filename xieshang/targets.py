@@ -87,7 +87,10 @@ def _gateway(assembly: Assembly) -> None:
             continue
         url = settings.service_url(service)
         if url:
-            upstream = HttpUpstream(service, url, read_timeout=settings.upstream_timeout)
+            # The gateway holds a thread per stream it proxies: its streams count in the process's limits.
+            upstream = HttpUpstream(
+                service, url, read_timeout=settings.upstream_timeout, streams=assembly.platform.streams
+            )
             upstreams[service], specs[service], checks[service] = upstream, upstream.openapi, upstream.ready
     checks.update(assembly.ready_checks)
     runtime = assembly.platform.gateway()

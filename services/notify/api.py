@@ -43,7 +43,9 @@ def mark_read(notification_id: str):
 # rows written in bulk share created_at), so a browser reconnecting sends it back as Last-Event-ID
 # and gets exactly what it missed. New rows are found by polling the indexed (recipient_id,
 # created_at) query with a session per poll: no connection is held while the stream waits. The
-# stream ends itself after XIESHANG_STREAM_MAX_SECONDS, so no worker thread is held forever.
+# stream ends itself after XIESHANG_STREAM_MAX_SECONDS, so no worker thread is held forever, and a
+# process serves only so many at once (XIESHANG_STREAM_MAX_PER_ACCOUNT, XIESHANG_STREAM_MAX_OPEN),
+# so ordinary requests always find a thread.
 
 EVENT_STREAM = "text/event-stream"
 KEEPALIVE_SECONDS = 15.0  # a comment at least this often: the gateway reads upstreams with a 30 s timeout
@@ -72,16 +74,27 @@ BATCH = 100  # rows per poll; a longer backlog is sent in several polls without 
     ),
 )
 @blp.alt_response(400, description="Last-Event-ID or after is not a cursor of this stream")
+@blp.alt_response(
+    429,
+    description=(
+        "The caller already holds XIESHANG_STREAM_MAX_PER_ACCOUNT open streams, or the server as many as it "
+        "serves at once (XIESHANG_STREAM_MAX_OPEN); try again after Retry-After. EventSource does not retry "
+        "a refused stream by itself."
+    ),
+)
 def stream_inbox(after: str | None, last_event_id: str | None):
     """The caller's new app notifications as they arrive (server-sent events)."""
     principal = current_principal()
     runtime = current_runtime()
-    with runtime.unit_of_work() as uow:  # a bad cursor is refused here, before the stream starts
-        unread, cursor = services.open_stream(uow, principal, last_event_id or after)
-    settings = runtime.settings
-    events = _events(runtime.unit_of_work, principal, unread, cursor, settings.stream_poll_seconds,
-                     settings.stream_max_seconds)  # fmt: skip
-    response = Response(events, mimetype=EVENT_STREAM)
+    # Each open stream holds a worker thread: a slot is taken before anything else, held by the body
+    # and given back when the stream ends, fails or the client leaves (shared.streams).
+    with runtime.streams.admit(principal.subject) as slot:
+        with runtime.unit_of_work() as uow:  # a bad cursor is refused here, before the stream starts
+            unread, cursor = services.open_stream(uow, principal, last_event_id or after)
+        settings = runtime.settings
+        events = _events(runtime.unit_of_work, principal, unread, cursor, settings.stream_poll_seconds,
+                         settings.stream_max_seconds)  # fmt: skip
+        response = Response(slot.hold(events), mimetype=EVENT_STREAM)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx in front: pass each event on at once
     return response

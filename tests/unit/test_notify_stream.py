@@ -2,7 +2,9 @@
 
 The stream is read as it is written, event by event, through the gateway of the whole platform in one
 process (``all``: routed to notify's app in-process) and once over real HTTP (``HttpUpstream`` in
-front of a served notify API). Intervals are set small here, never waited out in full.
+front of a served notify API). Intervals are set small here, never waited out in full. Each stream
+holds a thread, so a process serves at most 2 per account and half its threads in all (here 8 threads:
+4 streams); the same limits against the real gunicorn server are in ``test_served_streams.py``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from sqlalchemy import insert, update
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from gateway.app import create_gateway
 from gateway.proxy import HttpUpstream
 from services.notify import api
 from services.notify.models import notifications
 from shared.pagination import encode_cursor
 from shared.problems import PROBLEM_JSON
+from shared.streams import OpenStreams
 from tests.conftest import YANLIUYUAN
-from tests.support import free_port
+from tests.support import free_port, wait_until
 
 STREAM = "/api/v1/notify/inbox/stream"
 ME, SOMEONE_ELSE = "resident-stream-me", "resident-stream-other"
@@ -35,8 +39,15 @@ ME, SOMEONE_ELSE = "resident-stream-me", "resident-stream-other"
 
 @pytest.fixture
 def env(env):
-    # A long maximum by default (tests that need the end set their own); quick polls.
-    return {**env, "XIESHANG_STREAM_POLL_SECONDS": "0.02", "XIESHANG_STREAM_MAX_SECONDS": "30"}
+    # A long maximum by default (tests that need the end set their own); quick polls; the default
+    # limits, spelled out: 2 streams per account, half of 8 threads (4 streams) in all.
+    return {
+        **env,
+        "XIESHANG_STREAM_POLL_SECONDS": "0.02",
+        "XIESHANG_STREAM_MAX_SECONDS": "30",
+        "XIESHANG_WEB_THREADS": "8",
+        "XIESHANG_STREAM_MAX_PER_ACCOUNT": "2",
+    }
 
 
 @pytest.fixture
@@ -264,6 +275,9 @@ def test_a_malformed_cursor_is_a_400_problem(gateway, auth):
         assert response.mimetype == PROBLEM_JSON
         assert response.json["status"] == 400
         assert "消息位置无效" in response.json["detail"]
+    # None of the refused streams kept its slot: the account still opens its two.
+    with stream(gateway, headers), stream(gateway, headers):
+        pass
 
 
 def test_without_a_token_the_stream_is_refused(gateway):
@@ -272,13 +286,14 @@ def test_without_a_token_the_stream_is_refused(gateway):
     assert response.mimetype == PROBLEM_JSON
 
 
-def test_the_stream_ends_by_itself_with_a_retry_after_the_maximum(gateway, auth, max_seconds):
+def test_the_stream_ends_by_itself_with_a_retry_after_the_maximum(gateway, auth, notify, max_seconds):
     max_seconds(0.3)
     started = time.monotonic()
     with stream(gateway, auth("resident", YANLIUYUAN, subject=ME)) as events:
         unread(events.next_block())
         blocks = events.rest()
         assert events.ended
+        assert notify.streams.count(ME) == 0  # its end gave its slot back, before any close
     assert time.monotonic() - started >= 0.3
     assert blocks[-1] == {"retry": "2000"}  # EventSource waits 2 s, then reconnects with Last-Event-ID
 
@@ -293,6 +308,43 @@ def test_keep_alive_comments_while_nothing_happens(gateway, auth, max_seconds, m
     assert len(comments) >= 2
     assert all(b == {"comment": "keep-alive"} for b in comments)
     assert blocks[-1] == {"retry": "2000"}
+
+
+def refused(response, detail: str) -> None:
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM_JSON
+    assert response.json["status"] == 429
+    assert detail in response.json["detail"]
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_an_account_holds_at_most_two_streams(gateway, auth, notify):
+    me = auth("resident", YANLIUYUAN, subject=ME)
+    with stream(gateway, me) as phone, stream(gateway, me) as computer:
+        assert unread(phone.next_block()) == unread(computer.next_block()) == 0
+        refused(gateway.get(STREAM, headers=me), "每个账号最多2个")
+        # Someone else still gets theirs, and the account's other requests are served as ever.
+        with stream(gateway, auth("resident", YANLIUYUAN, subject=SOMEONE_ELSE)) as events:
+            assert unread(events.next_block()) == 0
+        assert gateway.get("/api/v1/notify/inbox", headers=me).status_code == 200
+    # Closed streams give their slots back.
+    assert notify.streams.count() == 0
+    with stream(gateway, me) as events, stream(gateway, me):
+        assert unread(events.next_block()) == 0
+
+
+def test_the_process_serves_at_most_half_its_threads_as_streams(gateway, auth, notify):
+    residents = [auth("resident", YANLIUYUAN, subject=f"resident-stream-{n}") for n in range(4)]
+    with contextlib.ExitStack() as open_streams:
+        for headers in (residents[0], residents[0], residents[1], residents[2]):  # 4: half of 8 threads
+            open_streams.enter_context(stream(gateway, headers))
+        refused(gateway.get(STREAM, headers=residents[3]), "实时消息连接已满")
+        # The threads left serve everything else.
+        assert gateway.get("/healthz").status_code == 200
+        assert gateway.get("/open311/v2/services.json").status_code == 200
+        assert gateway.get("/api/v1/notify/inbox", headers=residents[3]).status_code == 200
+    with stream(gateway, residents[3]) as events:  # the slots came back with the streams' close
+        assert unread(events.next_block()) == 0
 
 
 @pytest.fixture
@@ -324,6 +376,29 @@ def test_the_gateway_passes_events_on_over_http_as_they_come(notify_server, noti
     inbox = client.get("/api/v1/notify/inbox", headers=me)
     assert inbox.status_code == 200
     assert [item["id"] for item in inbox.json["items"]] == [second, first]
+    # notify's stream ended when it next wrote to the closed connection, and gave its slot back.
+    wait_until(lambda: notify.streams.count(ME) == 0, what="notify's stream to end after the client left")
+
+
+def test_the_gateway_counts_the_streams_it_proxies(notify_server, platform_all, notify, auth, monkeypatch):
+    """A gateway in its own process holds a thread per stream it passes on: it refuses streams beyond
+    its own limits (here 1 per client, 2 in all) with a 429, whatever notify behind it would allow."""
+    monkeypatch.setattr(api, "KEEPALIVE_SECONDS", 1.0)
+    upstream = HttpUpstream("notify", notify_server, streams=OpenStreams(per_subject=1, total=2))
+    gateway = Client(create_gateway(platform_all.platform.gateway(), {"notify": upstream}, {}, {}))
+    me, other = (auth("resident", YANLIUYUAN, subject=subject) for subject in (ME, SOMEONE_ELSE))
+    with stream(gateway, me) as events:
+        assert unread(events.next_block()) == 0
+        refused(gateway.get(STREAM, headers=me), "每个账号最多1个")
+        with stream(gateway, other):
+            refused(gateway.get(STREAM, headers=auth("resident", YANLIUYUAN)), "实时消息连接已满")
+        [new] = seed(notify, ME, "仍然送达")
+        assert notification(events.next_event())["id"] == new  # the admitted stream goes on as before
+    assert upstream.streams.count() == 0  # the gateway's slots came back as its clients left
+    # notify's streams behind them, the refused ones too, end when they next write to the closed connection.
+    wait_until(lambda: notify.streams.count() == 0, what="notify's streams to end")
+    with stream(gateway, me) as events:
+        assert unread(events.next_block()) == 1
 
 
 def test_the_gateway_passes_on_a_body_without_length_or_chunks_as_it_comes():
