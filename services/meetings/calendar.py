@@ -4,6 +4,10 @@ Pure: consultations in, text out. The rules of the format that matter here: line
 a content line longer than 75 octets is folded (CRLF and one space), counting octets of UTF-8, not
 characters, and never splitting a character; TEXT values escape backslash, semicolon, comma and
 newlines; times are UTC (``…Z``), so no VTIMEZONE is needed.
+
+The feed is public: the free text in it (titles, the reason of a cancellation, the venue, the
+topics) is shown without the personal numbers and e-mail addresses someone typed into it
+(``shared.redaction``), and an online link that would need hiding is not given as the ``URL``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.meetings.domain import FORMS, MODES, Consultation
+from shared.redaction import redact
 
 PRODID = "-//Xieshang//Meetings 1.0//ZH"
 LINE_OCTETS = 75
@@ -60,30 +65,31 @@ def utc(moment: datetime) -> str:
 
 
 def event_of(consultation: Consultation) -> Event:
-    """The calendar entry of an announced (or since cancelled) consultation."""
+    """The calendar entry of an announced (or since cancelled) consultation, its free text redacted."""
     c = consultation
     cancelled = c.status == "cancelled"
+    title, venue, link = redact(c.title), redact(c.venue), redact(c.online_link)
     lines = []
     if cancelled:
-        lines.append(f"已取消:{c.cancel_reason}" if c.cancel_reason else "已取消")
+        lines.append(f"已取消:{redact(c.cancel_reason)}" if c.cancel_reason else "已取消")
     lines += [f"协商形式:{FORMS.get(c.form, c.form)}", f"协商方式:{MODES.get(c.mode, c.mode)}"]
-    if c.venue:
-        lines.append(f"地点:{c.venue}")
-    if c.online_link:
-        lines.append(f"线上参会:{c.online_link}")
+    if venue:
+        lines.append(f"地点:{venue}")
+    if link:
+        lines.append(f"线上参会:{link}")
     if c.topics:
         lines.append("议题:")
-        lines += [f"{n}. {topic.title}" for n, topic in enumerate(c.topics, start=1)]
+        lines += [f"{n}. {redact(topic.title)}" for n, topic in enumerate(c.topics, start=1)]
     return Event(
         uid=f"consultation-{c.id}@xieshang",
         stamp=c.updated_at,
         starts_at=c.starts_at,
         ends_at=c.ends_at or c.starts_at + DEFAULT_DURATION,
-        summary=f"[已取消] {c.title}" if cancelled else c.title,
+        summary=f"[已取消] {title}" if cancelled else title,
         description="\n".join(lines),
         status="CANCELLED" if cancelled else "CONFIRMED",
-        location=c.venue or c.online_link,
-        url=c.online_link,
+        location=venue or link,
+        url=c.online_link if link == c.online_link else None,
     )
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from services.meetings import calendar, repository
-from services.meetings.domain import FORMS
+from services.meetings.domain import FORMS, Consultation, DecisionRule, Topic
 from services.meetings.models import accepted_proposals, bus, metadata
 from shared.clock import FixedClock
 from shared.events import new_event
@@ -805,6 +806,24 @@ def test_the_calendar_feed_of_a_community(client, auth, worker, draft, clock):
     assert client.get(f"{M}/communities/{XIJIE}/calendar.ics").get_data(as_text=True).count("BEGIN:VEVENT") == 2
     for unknown in ("341702001999", "341702001000", "abc"):
         assert client.get(f"{M}/communities/{unknown}/calendar.ics").status_code == 404
+
+
+def test_the_calendar_feed_shows_titles_places_and_topics_without_the_numbers_typed_into_them():
+    announced = Consultation(
+        id="c-1", division_code=YANLIUYUAN, title="请联系13812345678张三", form="community_council", mode="hybrid",
+        organiser_id="w-1", starts_at=START, rule=DecisionRule(), status="announced", created_at=T0, updated_at=T0,
+        venue="3号楼(联系人0566-2123456)", online_link="https://meet.example/room?tel=13812345678",
+        topics=(Topic("t-1", "加装电梯,联系 138 1234 5678", "top_down"),),
+    )  # fmt: skip
+    cancelled = replace(announced, id="c-2", status="cancelled", cancel_reason="改期另行通知,咨询zhangsan@example.com")
+    text = calendar.community_calendar("烟柳园社区", [announced, cancelled]).replace("\r\n ", "")
+    lines = text.split("\r\n")
+    assert "SUMMARY:请联系[已隐去]张三" in lines and "SUMMARY:[已取消] 请联系[已隐去]张三" in lines
+    assert "LOCATION:3号楼(联系人[已隐去])" in lines
+    assert "\\n线上参会:https://meet.example/room?tel=[已隐去]\\n议题:\\n1. 加装电梯\\,联系 [已隐去]" in text
+    assert "DESCRIPTION:已取消:改期另行通知\\,咨询[已隐去]\\n" in text
+    assert not [line for line in lines if line.startswith("URL:")]  # a link that needed hiding is no URL
+    assert "5678" not in text and "zhangsan" not in text
 
 
 def test_ical_text_is_escaped_and_folded_by_octets_not_characters():
