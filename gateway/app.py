@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from flask import Flask
 
@@ -21,7 +21,7 @@ from gateway.api import blueprints
 from gateway.proxy import open311_error_wsgi, problem_wsgi
 from gateway.ratelimit import retry_after_header
 from gateway.runtime import GatewayRuntime
-from shared import context, metrics
+from shared import context, inbound, metrics
 from shared.http import MAX_BODY_BYTES, create_app
 from shared.problems import Problem, TooManyRequests, Unauthorized
 
@@ -69,6 +69,7 @@ class Gateway:
                 if upstream is None:
                     return self.own(environ, respond)
                 self._authenticate(environ)
+                _refuse_deep_json(environ)
                 return upstream(environ, respond)
             except Problem as problem:
                 retry = getattr(problem, "retry_after", None)
@@ -123,9 +124,12 @@ class Gateway:
 
     @staticmethod
     def _api_key_parameter(environ) -> str | None:
-        """Open311 clients send ``api_key`` as a query or form parameter."""
-        found = parse_qs(environ.get("QUERY_STRING", "")).get("api_key")
+        """Open311 clients send ``api_key`` as a query or form parameter. A query's key is taken out
+        of the query string: the service behind has no such parameter, and no secret is passed on."""
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        found = [value for name, value in query if name == "api_key"]
         if found:
+            environ["QUERY_STRING"] = urlencode([(name, value) for name, value in query if name != "api_key"])
             return found[0]
         if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -147,6 +151,17 @@ class Gateway:
             "request",
             extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)},
         )
+
+
+def _refuse_deep_json(environ) -> None:
+    """A JSON body nested too deep is refused here already: no upstream should have to parse it."""
+    mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length or not (mimetype == "application/json" or mimetype.endswith("+json")):
+        return
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)  # put it back for the service
+    inbound.refuse_deep(body)
 
 
 def _trusted(address: str, networks) -> bool:

@@ -16,10 +16,10 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from shared import context, metrics
+from shared import context, inbound, metrics
 from shared.auth import TokenVerifier, bearer_token
 from shared.principal import Principal
-from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, problem_body
+from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, UnsupportedMediaType, problem_body
 
 log = logging.getLogger("xieshang.http")
 access_log = logging.getLogger("xieshang.access")
@@ -44,6 +44,13 @@ def requires(*roles: str):
     return decorate
 
 
+def open_query(view):
+    """Let a view take query parameters it does not document. Only for a standard whose clients may
+    send parameters a server need not use (Open311); every other route refuses unknown ones."""
+    view._open_query = True
+    return view
+
+
 def allowed_roles(view) -> frozenset[str] | None:
     """The roles a route admits, or None for every authenticated caller."""
     return getattr(view, "_roles", None) or getattr(getattr(view, "view_class", None), "_roles", None)
@@ -51,6 +58,50 @@ def allowed_roles(view) -> frozenset[str] | None:
 
 def _is_public(view) -> bool:
     return bool(getattr(view, "_public", False) or getattr(getattr(view, "view_class", None), "_public", False))
+
+
+def _arguments(view) -> list[dict]:
+    return getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+
+
+def _accepted_query(view) -> frozenset[str] | None:
+    """The query parameters ``view`` documents (None: any, see ``open_query``)."""
+    if getattr(view, "_open_query", False):
+        return None
+    names: set[str] = set()
+    for argument in _arguments(view):
+        if argument["in"] == "query":
+            schema = argument["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names.update(field.data_key or name for name, field in schema.load_fields.items())
+    return frozenset(names)
+
+
+def _takes_json(view) -> bool:
+    return any(argument["in"] == "json" for argument in _arguments(view))
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def _check_input(view) -> None:
+    """The checks of ``shared.inbound`` on the current request, and a JSON route's media type."""
+    accepted = _accepted_query(view)
+    if accepted is not None:
+        inbound.refuse_unknown_query(request.args.keys(), accepted)
+    inbound.refuse_forbidden_text(inbound.pairs(request.args))
+    inbound.refuse_forbidden_text((name, str(value)) for name, value in (request.view_args or {}).items())
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
+    if not has_body:
+        return
+    if _is_json(request.mimetype):
+        # Parsed once here, depth first; the view's argument parser reads the cached bytes again.
+        inbound.json_body(request.get_data(cache=True))
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        inbound.refuse_forbidden_text(inbound.pairs(request.form))
+    elif _takes_json(view):
+        raise UnsupportedMediaType("请求内容类型须为 application/json")
 
 
 def problem_response(body: dict, headers: dict | None = None) -> Response:
@@ -109,8 +160,14 @@ def create_app(
             context.correlation_id.set((request.headers.get("X-Correlation-Id") or g.request_id)[:128]),
         )
         view = app.view_functions.get(request.endpoint) if request.endpoint else None
-        if view is None or _is_public(view) or request.blueprint in PUBLIC_BLUEPRINTS:
+        if view is None:
             return None
+        if not (_is_public(view) or request.blueprint in PUBLIC_BLUEPRINTS):
+            _authenticate(view)
+        _check_input(view)
+        return None
+
+    def _authenticate(view) -> None:
         if verifier is None:
             raise Unauthorized("此服务未配置令牌校验")
         token = bearer_token(request.headers.get("Authorization"))
@@ -120,7 +177,6 @@ def create_app(
         roles = allowed_roles(view)
         if roles is not None and g.principal.role not in roles:
             raise Forbidden("您的角色无权执行此操作")
-        return None
 
     @app.after_request
     def _finish(response: Response) -> Response:

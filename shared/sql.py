@@ -19,6 +19,12 @@ def within(column, scope: str) -> ColumnElement[bool]:
     return column.startswith(scope)
 
 
+def mentions(column, text: str) -> ColumnElement[bool]:
+    """Rows whose ``column`` holds ``text`` as typed: ``%`` and ``_`` in it are characters to find,
+    not LIKE wildcards (``?q=%`` must not match everything)."""
+    return column.contains(text, autoescape=True)
+
+
 def dialect_insert(session: Session):
     """``insert`` of the session's dialect, the one with ``on_conflict_do_nothing/_update``."""
     return sqlite.insert if session.bind.dialect.name == "sqlite" else postgresql.insert

@@ -16,18 +16,25 @@ streams are asked for. The gateway's proxied streams count there as well.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import ssl
 import threading
+from http import HTTPStatus
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from gunicorn.http import errors
+from gunicorn.workers.gthread import ThreadWorker
 
 from shared import metrics
 from shared.config import Settings
 from shared.http import create_app
 from shared.logs import JsonFormatter
 from shared.periodic import stop_all
+from shared.problems import PROBLEM_JSON, problem_body
 from xieshang.platform import Platform
 from xieshang.targets import Assembly, assemble
 
@@ -66,6 +73,47 @@ class JsonLogger(GunicornLogger):
             handler.setFormatter(JsonFormatter(cfg.proc_name))
 
 
+# What gunicorn refuses before the application sees a request, by the status it deserves.
+_REFUSALS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int, str], ...] = (
+    ((errors.InvalidResponseHeader, errors.InvalidResponseHeaderName, errors.ConfigurationProblem), 500, ""),
+    (errors.LimitRequestLine, 414, "请求地址过长"),
+    (errors.LimitRequestHeaders, 431, "请求头过大或过多"),
+    (errors.UnsupportedTransferCoding, 501, "不支持的传输编码"),
+    (errors.ExpectationFailed, 417, "不支持的Expect请求头"),
+    ((errors.ForbiddenProxyRequest, ssl.SSLError), 403, "请求被拒绝"),
+    (errors.ParseException, 400, "HTTP请求格式不正确"),
+)
+
+
+def refusal(exc: Exception) -> tuple[int, str]:
+    """The status and Chinese detail for an error gunicorn met handling a request."""
+    for kinds, status, detail in _REFUSALS:
+        if isinstance(exc, kinds):
+            return status, detail
+    return 500, ""
+
+
+class ProblemWorker(ThreadWorker):
+    """gunicorn's gthread worker, answering what gunicorn refuses itself (a request line or headers
+    too long, a malformed request) in problem+json like every other error, instead of its HTML page."""
+
+    def handle_error(self, req, client, addr, exc):
+        status, detail = refusal(exc)
+        if status == 500:
+            self.log.exception("error handling request")
+        else:
+            self.log.warning("invalid request refused: %s %s", status, type(exc).__name__)
+        body = json.dumps(problem_body(status, detail=detail or None), ensure_ascii=False).encode()
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+            f"Content-Type: {PROBLEM_JSON}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except Exception:  # noqa: BLE001 - the client may be gone already
+            self.log.debug("could not send the refusal")
+
+
 class GunicornServer(BaseApplication):
     def __init__(self, settings: Settings, target: str, workers: int, threads: int | None = None):
         self.settings = settings
@@ -78,7 +126,7 @@ class GunicornServer(BaseApplication):
         options = {
             "bind": f"{self.settings.host}:{self.settings.port}",
             "workers": self.workers,
-            "worker_class": "gthread",
+            "worker_class": "xieshang.server.ProblemWorker",
             "threads": self.threads,
             "timeout": 60,
             "graceful_timeout": 20,

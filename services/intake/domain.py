@@ -224,7 +224,7 @@ def submit(
         id=str(uuid.uuid4()),
         community_code=community.code,
         title=plain_text("title", "标题", title, MAX_TITLE),
-        description=plain_text("description", "描述", description, MAX_DESCRIPTION),
+        description=plain_text("description", "描述", description, MAX_DESCRIPTION, multiline=True),
         category=category,
         channel=channel,
         origin="top_down" if principal.role in ORIGIN_TOP_DOWN_ROLES else "resident",

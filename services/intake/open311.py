@@ -72,7 +72,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from services.intake import domain, services
-from shared.http import current_principal, public, requires
+from shared.http import current_principal, open_query, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
 from shared.redaction import redact
 from shared.service import current_runtime
@@ -163,6 +163,7 @@ def _route(rule: str, methods: tuple[str, ...] = ("GET",)):
     """Register a view at ``rule`` and ``rule.<fmt>`` (the view gets ``fmt``, None without suffix)."""
 
     def decorate(view):
+        open_query(view)  # GeoReport clients may send parameters we do not use (first_name, email...)
         blp.add_url_rule(rule, view.__name__, view, methods=list(methods))
         blp.add_url_rule(f"{rule}.<fmt>", f"{view.__name__}_suffixed", view, methods=list(methods))
         return view
@@ -450,7 +451,9 @@ def create_request(fmt=None):
         raise BadRequest("attribute[community_code] 必须是12位统计用区划代码")
     if not community_code.startswith(prefix):
         raise BadRequest("该社区不在本接口的辖区(jurisdiction_id)内")
-    description = plain_text("description", "描述", params.get("description") or "", domain.MAX_DESCRIPTION)
+    description = plain_text(
+        "description", "描述", params.get("description") or "", domain.MAX_DESCRIPTION, multiline=True
+    )
     title = _text(params, "attribute[title]") or " ".join(description.split())[:TITLE_FROM_DESCRIPTION]
     account_id = _text(params, "account_id")
     if account_id is not None and len(account_id) > 64:
@@ -529,6 +532,7 @@ def get_token(token: str, fmt=None):
 @blp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @blp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 @public
+@open_query
 def unknown(rest: str):
     """Anything else under the prefix, answered in Open311's error format."""
     adapter = current_app.create_url_adapter(request)

@@ -24,7 +24,7 @@ from shared import organisation_registry
 from shared.lifecycle import Transition
 from shared.organisations import Organisation
 from shared.pagination import Keyset, page
-from shared.sql import locked, within
+from shared.sql import locked, mentions, within
 
 _COLUMNS = [f.name for f in fields(Proposal)]
 
@@ -228,9 +228,7 @@ def search(
         conditions.append(p.submitted_at < filters["until"])
     if filters.get("q"):
         words = [w for w in filters["q"].split() if w][:5]
-        for word in words:
-            pattern = f"%{word.replace('%', '').replace('_', '')}%"
-            conditions.append(or_(p.title.like(pattern), p.description.like(pattern)))
+        conditions.extend(or_(mentions(p.title, word), mentions(p.description, word)) for word in words)
     column, descending = SORTS[sort]
     query = select(proposals).where(*conditions)
     return page(session, query, Keyset(column, p.id, descending), limit=limit, cursor=cursor, convert=_proposal)

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from services.intake.domain import MAX_DESCRIPTION, MAX_TITLE, RECORDED_CHANNELS, STATUSES
 from services.intake.repository import SORTS
-from shared.fields import In
+from shared.fields import In, Moment, Whole
 from shared.vocabulary import CHANNELS
 
 COMMUNITY_CODE = validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字")
@@ -82,12 +82,12 @@ class ProposalQuery(Schema):
     status = fields.List(fields.String(validate=validate.OneOf(STATUSES)), load_default=None)
     channel = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=None)
     origin = fields.List(fields.String(validate=validate.OneOf(("resident", "top_down"))), load_default=None)
-    since = fields.AwareDateTime(load_default=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = Moment(load_default=None)
+    until = Moment(load_default=None)
     q = fields.String(load_default=None, validate=validate.Length(max=100))
     mine = fields.Boolean(load_default=False)
     sort = fields.String(load_default="-submitted_at", validate=validate.OneOf(sorted(SORTS)))
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = Whole(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None)
 
 
@@ -141,7 +141,7 @@ class CategoryOut(Schema):
 
 
 class SettingsIn(Schema):
-    support_threshold = fields.Integer(required=True, validate=validate.Range(1, 100_000))
+    support_threshold = Whole(required=True, validate=validate.Range(1, 100_000))
 
 
 class SettingsOut(Schema):

@@ -131,6 +131,7 @@ CANCELLED_IN_CALENDAR = timedelta(days=30)
 NARROW_MIX_CATEGORIES = 2
 NARROW_MIX_NOT_RETIRED = Fraction(1, 4)
 RECORDED_WITHIN_YEARS = 5  # how far back a consultation held offline may be recorded (补录)
+PLANNED_WITHIN_YEARS = 10  # how far ahead a consultation may be planned, or a resolution's deadline set
 RECORDED = "补录"  # the reason on the audit lines of a consultation recorded afterwards
 
 MAX_TITLE = 200
@@ -480,8 +481,10 @@ SCALARS = tuple(
 # -- small checks ------------------------------------------------------------------------------------
 
 
-def _optional_text(field_name: str, label: str, value: str | None, limit: int) -> str | None:
-    return plain_text(field_name, label, value, limit) if value and value.strip() else None
+def _optional_text(
+    field_name: str, label: str, value: str | None, limit: int, *, multiline: bool = False
+) -> str | None:
+    return plain_text(field_name, label, value, limit, multiline=multiline) if value and value.strip() else None
 
 
 def _moment(field_name: str, label: str, value: datetime) -> datetime:
@@ -651,6 +654,7 @@ def _details(
     _moment("starts_at", "开始时间", starts_at)
     if starts_at <= now:
         raise Invalid("开始时间必须晚于当前时间", field="starts_at")
+    _planned("starts_at", "开始时间", starts_at, now)
     if ends_at is not None and _moment("ends_at", "结束时间", ends_at) <= starts_at:
         raise Invalid("结束时间必须晚于开始时间", field="ends_at")
     venue = _optional_text("venue", "地点", venue, 200)
@@ -934,6 +938,7 @@ def postpone(
     _moment("starts_at", "开始时间", starts_at)
     if starts_at <= consultation.starts_at:
         raise Invalid("延期后的开始时间必须晚于原定时间", field="starts_at")
+    _planned("starts_at", "开始时间", starts_at, now)
     _check_notice(starts_at, now, notice_days_for(consultation.form) if notice_days is None else notice_days)
     if ends_at is None and consultation.ends_at is not None:
         ends_at = consultation.ends_at + (starts_at - consultation.starts_at)
@@ -1077,6 +1082,7 @@ def open_round(
     _moment("closes_at", "截止时间", closes_at)
     if closes_at <= opens_at or closes_at <= now:
         raise Invalid("截止时间必须晚于开始时间和当前时间", field="closes_at")
+    _planned("closes_at", "截止时间", closes_at, now)
     previous = max(rounds, key=lambda r: r.number, default=None)
     if previous is not None and opens_at < previous.closes_at:
         raise Invalid(f"第{previous.number}轮截止({_when(previous.closes_at)})后才能开始下一轮", field="opens_at")
@@ -1093,7 +1099,7 @@ def summarise_round(
         raise Conflict(f"第{round_.number}轮意见征集尚未结束,不能总结")
     if round_.summary:
         raise Conflict(f"第{round_.number}轮已有总结")
-    summary = plain_text("summary", "轮次总结", summary, MAX_SUMMARY)
+    summary = plain_text("summary", "轮次总结", summary, MAX_SUMMARY, multiline=True)
     return replace(round_, summary=summary, summarised_by=actor.id, summarised_at=now)
 
 
@@ -1128,7 +1134,7 @@ def post_opinion(
             raise Invalid("只能回复同一议题下的意见", field="parent_id")
         if parent.hidden:
             raise Conflict("该意见已被隐藏,不能回复")
-    text = plain_text("text", "意见", text, MAX_OPINION)
+    text = plain_text("text", "意见", text, MAX_OPINION, multiline=True)
     if parent_id and parent is None:
         raise Invalid("回复的意见不存在", field="parent_id")
     return Opinion(
@@ -1313,11 +1319,12 @@ def _resolution(
         raise Invalid("办理期限必须是日期", field="resolutions")
     if item.deadline < today:
         raise Invalid("办理期限不能早于今天", field="resolutions")
+    _planned("resolutions", "办理期限", item.deadline, today)
     organisation = responsible_organisation(consultation, item.organisation_id, organisations)
     return replace(
         item,
         responsible_party=organisation.name,  # the registry's name, whatever the request said
-        agreed=plain_text("resolutions", "决议内容", item.agreed, MAX_AGREED),
+        agreed=plain_text("resolutions", "决议内容", item.agreed, MAX_AGREED, multiline=True),
     )
 
 
@@ -1363,8 +1370,8 @@ def publish_outcome(
     ``organisations``: the registered organisations the resolutions name (the replica's, by id)."""
     actor = _organiser(consultation, principal)
     LIFECYCLE.require(consultation.status, "outcome_published")
-    minutes = plain_text("minutes", "会议纪要", minutes, MAX_MINUTES)
-    explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
+    minutes = plain_text("minutes", "会议纪要", minutes, MAX_MINUTES, multiline=True)
+    explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES, multiline=True)
     checked = _owed(consultation, resolutions, explanation, now.date(), organisations or {})
     return LIFECYCLE.move(
         consultation,
@@ -1382,11 +1389,17 @@ def publish_outcome(
 # -- recorded afterwards (补录) ------------------------------------------------------------------------
 
 
-def _years_before(moment: datetime, years: int) -> datetime:
+def _years_before(moment: datetime | date, years: int) -> datetime | date:
     try:
         return moment.replace(year=moment.year - years)
     except ValueError:  # 29 February
         return moment.replace(year=moment.year - years, day=28)
+
+
+def _planned(field_name: str, label: str, value: datetime | date, now: datetime | date) -> None:
+    """Refuse a start or deadline more than ``PLANNED_WITHIN_YEARS`` ahead: a typo, not a plan."""
+    if value > _years_before(now, -PLANNED_WITHIN_YEARS):
+        raise Invalid(f"{label}不能晚于{PLANNED_WITHIN_YEARS}年之后", field=field_name)
 
 
 def _held_at(held_at: datetime, now: datetime) -> datetime:
@@ -1526,7 +1539,7 @@ def record_afterwards(
     )
     consultation, results = _recorded_agenda(consultation, principal, now, topics, accepted or {})
     consultation = replace(consultation, status=decision, results=results)
-    explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES)
+    explanation = _optional_text("explanation", "说明", explanation, MAX_MINUTES, multiline=True)
     if resolutions is None:
         checked: tuple[Resolution, ...] = ()
     else:

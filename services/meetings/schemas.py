@@ -41,7 +41,7 @@ from services.meetings.domain import (
     RecordedRow,
 )
 from services.meetings.repository import SORTS
-from shared.fields import COMMON, Day, Flag, In, Items, Moment, Text, length, one_of
+from shared.fields import COMMON, EARLIEST, LATEST, WINDOW, Day, Flag, In, Items, Moment, Text, Whole, length, one_of
 from shared.problems import Invalid
 
 # -- meetings' own fields with Chinese messages (the common ones are ``shared.fields``) ---------------
@@ -49,10 +49,6 @@ from shared.problems import Invalid
 
 class Obj(fields.Nested):
     default_error_messages = {**COMMON, "type": "必须是对象"}
-
-
-class Count(fields.Integer):
-    default_error_messages = {**COMMON, "invalid": "必须是整数", "too_large": "数值过大"}
 
 
 class Counts(fields.Dict):
@@ -192,7 +188,7 @@ class ConsultationQuery(In):
     since = Moment(load_default=None, metadata={"description": "开始时间不早于"})
     until = Moment(load_default=None, metadata={"description": "开始时间早于"})
     sort = Text(load_default="-starts_at", validate=one_of(sorted(SORTS), "排序方式"))
-    limit = fields.Integer(
+    limit = Whole(
         load_default=20,
         validate=validate.Range(1, 100, error="每页数量须在1到100之间"),
         error_messages={"invalid": "必须是整数"},
@@ -294,7 +290,7 @@ class RecordedTopicIn(In):
 
 
 class RecordedResolutionIn(In):
-    topic_index = Count(required=True, strict=True, metadata={"description": "决议针对的议题在topics中的序号,从0开始"})
+    topic_index = Whole(required=True, metadata={"description": "决议针对的议题在topics中的序号,从0开始"})
     organisation_id = Text(required=True, validate=length("责任单位编号", MAX_ID))
     deadline = Day(required=True)
     agreed = Text(required=True, validate=length("决议内容", MAX_AGREED))
@@ -303,7 +299,7 @@ class RecordedResolutionIn(In):
 def _attendance(categories) -> Counts:
     return Counts(
         keys=Text(validate=one_of(categories, "参会人类别")),
-        values=Count(strict=True, validate=validate.Range(0, MAX_ATTENDEES, error="参会人数须在{min}到{max}之间")),
+        values=Whole(validate=validate.Range(0, MAX_ATTENDEES, error="参会人数须在{min}到{max}之间")),
         required=True,
         metadata={"description": "参会人数,按参会人类别,合计须大于0"},
     )
@@ -353,14 +349,21 @@ class LocalMoment(fields.Field):
     """A time as people write it in a spreadsheet: ISO 8601, with a zone or read as Beijing time
     (2024-05-13 19:00)."""
 
-    default_error_messages = {**COMMON, "invalid": "必须是时间,如 2024-05-13 19:00 或 2024-05-13T19:00:00+08:00"}
+    default_error_messages = {
+        **COMMON,
+        "invalid": "必须是时间,如 2024-05-13 19:00 或 2024-05-13T19:00:00+08:00",
+        "window": "时间" + WINDOW,
+    }
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             moment = datetime.fromisoformat(str(value).strip())
         except ValueError:
             raise self.make_error("invalid") from None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
+        if not EARLIEST <= moment < LATEST:
+            raise self.make_error("window")
+        return moment
 
 
 class RecordedRowIn(_Recorded):

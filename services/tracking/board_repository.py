@@ -23,7 +23,7 @@ from services.tracking.models import (
     tasks,
 )
 from shared.pagination import Keyset, page
-from shared.sql import dialect_insert, within
+from shared.sql import dialect_insert, mentions, within
 
 OPEN = sorted(domain.OPEN)
 
@@ -186,12 +186,12 @@ def _cases(scope: str, organisation_id: str | None, filters: dict):
         story = exists().where(
             task_history.c.task_id == t.id,
             task_history.c.to_status == "completed",
-            task_history.c.reason.contains(q, autoescape=True),
+            mentions(task_history.c.reason, q),
         )
         conditions.append(
-            t.title.contains(q, autoescape=True)
-            | t.agreed.contains(q, autoescape=True)
-            | p.title.contains(q, autoescape=True)
+            mentions(t.title, q)
+            | mentions(t.agreed, q)
+            | mentions(p.title, q)
             | story
         )
     joined = (

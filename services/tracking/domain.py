@@ -247,7 +247,7 @@ def report_progress(task: Task, principal: Principal, organisation_of: str | Non
         raise Invalid(f"佐证材料链接最多{MAX_EVIDENCE}个", field="evidence")
     for link in links:
         http_link("evidence", "佐证材料", link)
-    text = plain_text("note", "进展说明", note, 2000)
+    text = plain_text("note", "进展说明", note, 2000, multiline=True)
     entry = ProgressNote(str(uuid.uuid4()), task.id, principal.subject, percent, text, links, now)
     if task.status == "in_progress":
         return replace(task, progress=percent, updated_at=now), None, entry
@@ -259,7 +259,7 @@ def complete(task: Task, principal: Principal, organisation_of: str | None, now:
              rating_window: timedelta):  # fmt: skip
     """办结: the work is done; the residents concerned are asked to rate it within the window."""
     actor = _require_responsible(principal, task, organisation_of)
-    text = plain_text("summary", "办结说明", summary, 2000)
+    text = plain_text("summary", "办结说明", summary, 2000, multiline=True)
     return LIFECYCLE.move(task, "completed", actor, now, reason=text, completed_at=now, progress=100,
                           rating_closes_at=now + rating_window)  # fmt: skip
 
