@@ -1,6 +1,12 @@
 """Every event the platform publishes, one payload schema per (type, version).
 
 Payloads carry ids and facts about matters, never phone numbers or names of people (DESIGN.md).
+What people typed (a title, a reason, a venue, what was agreed) is a ``FreeText`` field: a
+producer's payload is loaded when its event is made (``new_event``), and that load hides the personal
+numbers and e-mail addresses in it (``shared.redaction``), so a resident's ``请联系13812345678张三``
+reaches no outbox, broker, replica of another service or dead letter. A consumer checks a received
+payload without changing it; the places that show text (notify's messages, the public board, the
+calendar, Open311) redact it again, for events of producers that did not.
 A new version of an event is a new schema beside the old one; consumers accept both while any
 producer still sends the old one.
 """
@@ -8,6 +14,7 @@ producer still sends the old one.
 from marshmallow import Schema, fields, validate
 
 from shared.events.registry import register
+from shared.redaction import redact
 from shared.vocabulary import CHANNELS, DIVISION_LEVELS, ORIGINS
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="必须是12位统计用区划代码")
@@ -18,6 +25,14 @@ class _Payload(Schema):
         ordered = True
 
 
+class FreeText(fields.String):
+    """A text someone typed, kept without the personal numbers and e-mail addresses in it (redacting
+    never lengthens a text, so a length limit holds after it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return redact(super()._deserialize(value, attr, data, **kwargs))
+
+
 # -- intake -----------------------------------------------------------------------------------
 
 
@@ -26,7 +41,7 @@ class ProposalSubmitted(_Payload):
     proposal_id = fields.String(required=True)
     community_code = fields.String(required=True, validate=DIVISION_CODE)
     submitter_id = fields.String(required=True)
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = FreeText(required=True, validate=validate.Length(min=1, max=200))
     category = fields.String(required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
@@ -73,7 +88,7 @@ class ProposalEligible(_ProposalRef):
 
 class _Triaged(_ProposalRef):
     submitter_id = fields.String(required=True)
-    title = fields.String(required=True)
+    title = FreeText(required=True)
     actor_id = fields.String(required=True)
 
 
@@ -85,7 +100,7 @@ class ProposalAccepted(_Triaged):
 
 @register("intake.proposal.rejected")
 class ProposalRejected(_Triaged):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
 
 
 @register("intake.proposal.merged")
@@ -98,7 +113,7 @@ class ProposalMerged(_Triaged):
 class ProposalReferred(_Triaged):
     category = fields.String(required=True)
     department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    note = fields.String(required=True, validate=validate.Length(max=500))
+    note = FreeText(required=True, validate=validate.Length(max=500))
 
 
 # -- meetings and tracking events that move a proposal along (produced by those services) -------
@@ -127,7 +142,7 @@ class ConsultationNoConsensus(_Topics):
 
 @register("meetings.consultation.cancelled")
 class ConsultationCancelled(_Topics):
-    reason = fields.String(required=True)
+    reason = FreeText(required=True)
 
 
 class _TaskProgress(_Payload):
@@ -156,7 +171,7 @@ class TaskClosed(_TaskProgress):
 # (督办, 通报), extended, reopened.
 class _DepartmentTask(_TaskProgress):
     department_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = FreeText(required=True, validate=validate.Length(min=1, max=200))
 
 
 @register("tracking.task.assigned")
@@ -171,7 +186,7 @@ class TaskReminded(_DepartmentTask):
 
 @register("tracking.task.escalated")
 class TaskEscalated(_DepartmentTask):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
     level = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2))  # 1 street (督办), 2 district (通报)
 
 
@@ -213,7 +228,7 @@ class TaskExtended(_DepartmentTask):
 
 @register("tracking.task.reopened")
 class TaskReopened(_DepartmentTask):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
     due_at = fields.AwareDateTime(required=True)
 
 
@@ -227,7 +242,7 @@ class TaskEvaluated(_TaskProgress):
 class RatingRequested(_TaskProgress):
     """Ask the people concerned (ids only) to rate a completed task before ``closes_at``."""
 
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = FreeText(required=True, validate=validate.Length(min=1, max=200))
     consultation_id = fields.String(allow_none=True, load_default=None)
     rater_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True)
     closes_at = fields.AwareDateTime(required=True)
@@ -237,7 +252,7 @@ class RatingRequested(_TaskProgress):
 
 
 class _Consultation(_Topics):
-    title = fields.String(required=True)
+    title = FreeText(required=True)
     form = fields.String(required=True)
     mode = fields.String(required=True)
 
@@ -245,8 +260,8 @@ class _Consultation(_Topics):
 @register("meetings.consultation.announced")
 class ConsultationAnnounced(_Consultation):
     starts_at = fields.AwareDateTime(required=True)
-    venue = fields.String(allow_none=True, load_default=None)
-    online_link = fields.String(allow_none=True, load_default=None)
+    venue = FreeText(allow_none=True, load_default=None)
+    online_link = FreeText(allow_none=True, load_default=None)
     invitee_ids = fields.List(fields.String(), required=True)
 
 
@@ -255,8 +270,8 @@ class ConsultationInvited(_Consultation):
     """Someone invited after the announcement: their invitation (the announcement's facts)."""
 
     starts_at = fields.AwareDateTime(required=True)
-    venue = fields.String(allow_none=True, load_default=None)
-    online_link = fields.String(allow_none=True, load_default=None)
+    venue = FreeText(allow_none=True, load_default=None)
+    online_link = FreeText(allow_none=True, load_default=None)
     invitee_ids = fields.List(fields.String(), required=True)
 
 
@@ -265,9 +280,9 @@ class ConsultationRelocated(_Consultation):
     """Another venue or online link, at the same time."""
 
     starts_at = fields.AwareDateTime(required=True)
-    venue = fields.String(allow_none=True, load_default=None)
-    online_link = fields.String(allow_none=True, load_default=None)
-    reason = fields.String(required=True)
+    venue = FreeText(allow_none=True, load_default=None)
+    online_link = FreeText(allow_none=True, load_default=None)
+    reason = FreeText(required=True)
     invitee_ids = fields.List(fields.String(), required=True)
 
 
@@ -275,7 +290,7 @@ class ConsultationRelocated(_Consultation):
 class ConsultationPostponed(_Consultation):
     starts_at = fields.AwareDateTime(required=True)
     previous_starts_at = fields.AwareDateTime(required=True)
-    reason = fields.String(required=True)
+    reason = FreeText(required=True)
     invitee_ids = fields.List(fields.String(), required=True)
 
 
@@ -312,7 +327,7 @@ class ParticipationMix(Schema):
 
 class _TopicOutcome(Schema):
     topic_id = fields.String(required=True)
-    title = fields.String(required=True)
+    title = FreeText(required=True)
     origin = fields.String(required=True)
     proposal_id = fields.String(allow_none=True, required=True)
     adopted = fields.Boolean(required=True)
@@ -320,7 +335,7 @@ class _TopicOutcome(Schema):
     oppose = fields.Integer(required=True)
     abstain = fields.Integer(required=True)
     block = fields.Integer(required=True)
-    dissent_reasons = fields.List(fields.String(), required=True)
+    dissent_reasons = fields.List(FreeText(), required=True)
 
 
 class _Resolution(Schema):
@@ -330,9 +345,9 @@ class _Resolution(Schema):
     # The registered organisation that carries it out (tracking's registry); None in resolutions
     # published before resolutions named one. ``responsible_party``: its name.
     organisation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
-    responsible_party = fields.String(required=True)
+    responsible_party = FreeText(required=True)
     deadline = fields.Date(required=True)
-    agreed = fields.String(required=True)
+    agreed = FreeText(required=True)
 
 
 @register("meetings.outcome.published")
@@ -340,7 +355,7 @@ class OutcomePublished(_Topics):
     decision = fields.String(required=True, validate=validate.OneOf(("decided", "no_consensus")))
     method = fields.String(required=True)
     published_at = fields.AwareDateTime(required=True)
-    explanation = fields.String(allow_none=True, required=True)
+    explanation = FreeText(allow_none=True, required=True)
     topics = fields.List(fields.Nested(_TopicOutcome), required=True)
     resolutions = fields.List(fields.Nested(_Resolution), required=True)
     recorded_afterwards = fields.Boolean(load_default=False)  # held offline, recorded afterwards (补录)

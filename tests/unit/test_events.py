@@ -72,3 +72,18 @@ def test_a_received_time_without_a_zone_is_read_as_utc():
     event = new_event("intake.proposal.submitted", PAYLOAD, producer="intake", division_code=None)
     parsed = parse_envelope({**event.to_dict(), "occurred_at": "2026-11-26T08:00:00"})
     assert parsed.occurred_at == "2026-11-26T08:00:00+00:00"
+
+
+def test_the_free_text_of_a_payload_leaves_without_the_numbers_typed_into_it():
+    typed = {**PAYLOAD, "title": "请联系13812345678张三"}
+    event = new_event("intake.proposal.submitted", typed, producer="intake", division_code="341702001001")
+    assert event.payload["title"] == "请联系[已隐去]张三"
+    # A consumer checks what it receives and keeps it as it came (the places that show text redact it).
+    received = {**event.to_dict(), "payload": {**event.payload, "title": typed["title"]}}
+    assert parse_envelope(received).payload["title"] == typed["title"]
+
+
+def test_redacting_keeps_a_payload_within_its_length_limits():
+    title = "请联系13812345678" + "张" * 186  # 200 characters, the limit
+    event = new_event("intake.proposal.submitted", {**PAYLOAD, "title": title}, producer="intake", division_code=None)
+    assert event.payload["title"] == "请联系[已隐去]" + "张" * 186
