@@ -29,9 +29,10 @@ What is hidden (after folding full-width characters, see below):
 What is left alone, on purpose:
 
 - Numbers that are not personal: dates and times (``2024-05-13``, ``08:30``), amounts
-  (``12000元``), ordinals, counts, the 12-digit division codes (``341702001001``: no pattern above has
-  12 digits), service hotlines (``400-…``, ``800-…``, ``12345``, ``110``), a local number without
-  its area code (``2123456``: as likely a quantity as a phone).
+  (``12000元``), ordinals, counts, the 12-digit division codes (``341702001001``: they never start
+  with 0, as a 12-digit landline does, and no other pattern has 12 digits), service hotlines
+  (``400-…``, ``800-…``, ``12345``, ``110``), a local number without its area code (``2123456``: as
+  likely a quantity as a phone).
 - A number that runs into more digits (``213812341234999``): the patterns need a non-digit (or the
   text's edge) on both sides, so a longer number is never half-hidden.
 - UUIDs and long hexadecimal strings (32 or more: digests, message ids), kept whole so an id in a
@@ -45,8 +46,10 @@ characters so positions stay put); the text outside a hidden span comes back exa
 A hidden span is never shorter than the mark (every pattern needs at least 6 characters), so
 redacting never lengthens a text: a title within a length limit stays within it.
 
-Fast: one precompiled expression; a text without a digit or an at sign is returned at once, and an
-ASCII text is not folded.
+Fast, since it runs on every public text and log line: precompiled expressions; a text without a
+digit, an at sign or a WeChat keyword is returned at once; an ASCII text is not folded; the
+numbers' expression fails at most places of a text on their first character (a look-ahead), and
+e-mail addresses are looked for only in a text with an at sign.
 """
 
 from __future__ import annotations
