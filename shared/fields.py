@@ -27,20 +27,22 @@ class Text(fields.String):
 
 
 class Whole(fields.Integer):
-    """An integer: ``2`` or, in a query, ``"2"``; refusing ``2.5`` and ``"2.5"`` rather than storing
-    2, and anything outside a PostgreSQL ``integer`` unless ``validate`` sets a range of its own."""
+    """An integer, refusing ``2.5`` rather than storing 2, and anything outside a PostgreSQL
+    ``integer`` unless ``validate`` sets a range of its own. A JSON body must send a number; a query
+    parameter (``digits=True``) is digits."""
 
     default_error_messages = {**COMMON, "invalid": "必须是整数", "too_large": "数值过大"}
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, digits: bool = False, **kwargs):
         if "validate" not in kwargs:
             kwargs["validate"] = validate.Range(*INT_RANGE, error="数值超出范围")
+        self.digits = digits
         super().__init__(**kwargs)
 
     def _validated(self, value):
-        if isinstance(value, float) and not value.is_integer():
-            raise self.make_error("invalid", input=value)
-        if isinstance(value, str) and not _WHOLE.fullmatch(value.strip()):
+        if isinstance(value, str) and self.digits and _WHOLE.fullmatch(value.strip()):
+            return super()._validated(value)
+        if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
 

@@ -87,7 +87,7 @@ class ProposalQuery(Schema):
     q = fields.String(load_default=None, validate=validate.Length(max=100))
     mine = fields.Boolean(load_default=False)
     sort = fields.String(load_default="-submitted_at", validate=validate.OneOf(sorted(SORTS)))
-    limit = Whole(load_default=20, validate=validate.Range(1, 100))
+    limit = Whole(digits=True, load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None)
 
 

@@ -189,6 +189,7 @@ class ConsultationQuery(In):
     until = Moment(load_default=None, metadata={"description": "开始时间早于"})
     sort = Text(load_default="-starts_at", validate=one_of(sorted(SORTS), "排序方式"))
     limit = Whole(
+        digits=True,
         load_default=20,
         validate=validate.Range(1, 100, error="每页数量须在1到100之间"),
         error_messages={"invalid": "必须是整数"},

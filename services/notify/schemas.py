@@ -105,7 +105,7 @@ class ContactQuery(Schema):
         load_default=None, validate=validate.Regexp(r"^\d{2,12}$", error="区划代码须为2到12位数字")
     )
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS, error="类型无效"))
-    limit = Whole(load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
+    limit = Whole(digits=True, load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
     cursor = fields.String(load_default=None)
 
 
@@ -206,7 +206,7 @@ class _Callback(Schema):
 class KannelReportQuery(_Callback):
     id = _text(required=True)
     sig = _text(required=True)
-    type = Whole(load_default=0)
+    type = Whole(digits=True, load_default=0)
     answer = fields.String(load_default=None)
 
 
@@ -236,7 +236,7 @@ class ReplyOut(Schema):
 class SmsQuery(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES, error="状态无效"))
     contact_id = fields.String(load_default=None)
-    limit = Whole(load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
+    limit = Whole(digits=True, load_default=20, validate=validate.Range(1, 100, error="每页1到100条"))
     cursor = fields.String(load_default=None)
 
 

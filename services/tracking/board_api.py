@@ -46,7 +46,11 @@ BLUEPRINTS = (public_board, cases)
 CACHE_CONTROL = "public, max-age=300"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
-HTML_DOC = {"200": {"description": "HTML页面", "content": {"text/html": {"schema": {"type": "string"}}}}}
+_HTML_BODY = {"text/html": {"schema": {"type": "string"}}}
+HTML_DOC = {
+    "200": {"description": "HTML页面", "content": _HTML_BODY},
+    "404": {"description": "区划不存在(HTML页面)", "content": _HTML_BODY},
+}
 
 # -- schemas ---------------------------------------------------------------------------------------------
 
@@ -158,7 +162,7 @@ class CaseFilters(Schema):
 
 
 class CaseQuery(CaseFilters):
-    limit = Whole(load_default=20, validate=validate.Range(1, 100, error="每页条数须为1到100"))
+    limit = Whole(digits=True, load_default=20, validate=validate.Range(1, 100, error="每页条数须为1到100"))
     cursor = Text(load_default=None)
 
 

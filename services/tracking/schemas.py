@@ -106,7 +106,7 @@ class TaskQuery(Schema):
     organisation = Text(load_default=None, validate=length("单位编号", 64))
     overdue = Flag(load_default=False)
     sort = Text(load_default="-assigned_at", validate=one_of(sorted(SORTS), "排序方式"))
-    limit = Whole(load_default=20, validate=validate.Range(1, 100, error="每页条数须为1到100"))
+    limit = Whole(digits=True, load_default=20, validate=validate.Range(1, 100, error="每页条数须为1到100"))
     cursor = Text(load_default=None)
 
 
@@ -172,7 +172,7 @@ class RatingSummaryOut(Schema):
 class CoverageQuery(Schema):
     scope = Text(load_default=None, validate=digits("范围"))
     level = Text(load_default="district", validate=one_of(("district", "street", "community"), "汇总层级"))
-    months = Whole(load_default=None, validate=validate.Range(1, 60, error="统计窗口须为1到60个月"))
+    months = Whole(digits=True, load_default=None, validate=validate.Range(1, 60, error="统计窗口须为1到60个月"))
 
 
 class AreaOut(Schema):
