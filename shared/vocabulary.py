@@ -6,6 +6,9 @@ CHANNELS = ("app", "web", "sms", "district_system", "hotline", "offline")
 # Who raised a topic: residents (bottom-up) or officials (the report's "议题往往自上而下").
 ORIGINS = ("resident", "top_down")
 DIVISION_LEVELS = ("province", "city", "county", "street", "community")
+# The kinds of contact in notify's directory: residents, department contacts (of an organisation),
+# operators (told of operational trouble). Notify keeps them; its directory event names them.
+CONTACT_KINDS = ("resident", "department_contact", "operator")
 # The consultation forms of the 2015 procedure: meetings decides with them, notify names them.
 CONSULTATION_FORMS = {
     "community_council": "社区议事会",

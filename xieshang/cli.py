@@ -138,6 +138,19 @@ def cmd_organisations_resync(args) -> int:
     return 0
 
 
+def cmd_contacts_resync(args) -> int:
+    from services.notify import services
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    runtime = platform.runtime("notify")
+    with runtime.unit_of_work() as uow:
+        count = services.resync_contacts(uow)
+    _publish_now(platform, runtime)
+    print(f"{count} contacts republished")
+    return 0
+
+
 def cmd_events_dead_letters(args) -> int:
     from shared.bus.deadletters import list_dead_letters
     from xieshang.platform import Platform
@@ -314,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     org_sub = org.add_subparsers(dest="org_command", required=True)
     org_sub.add_parser("resync", help="republish every organisation, to fill a new replica").set_defaults(
         func=cmd_organisations_resync
+    )
+
+    con = sub.add_parser("contacts", help="notify's contact directory")
+    con_sub = con.add_subparsers(dest="contacts_command", required=True)
+    con_sub.add_parser("resync", help="republish every contact (ids only), to fill a new replica").set_defaults(
+        func=cmd_contacts_resync
     )
 
     ev = sub.add_parser("events", help="the event bus").add_subparsers(dest="ev_command", required=True)

@@ -189,7 +189,10 @@ def remove_topic(consultation_id: str, topic_id: str):
 @requires(*ORGANISERS)
 def invite(data, consultation_id: str):
     """Invite one person (by account id) in a category: residents' representatives, party
-    members, deputies, experts, social organisations, local units, property, departments…"""
+    members, deputies, experts, social organisations, local units, property, departments… The
+    person must be the account of a contact in notify's directory of the consultation's
+    county/district, and one invited as a resident (居民代表, 党员, 业委会) of a community of the
+    consultation's area; otherwise 422, naming them."""
     runtime = current_runtime()
     with runtime.unit_of_work() as uow:
         return services.invite(uow, current_principal(), consultation_id, now=runtime.now(), **data)

@@ -28,7 +28,11 @@ from ``TRANSITIONS``), each step audited by a ``Transition`` (who, when, why)::
   (``top_down``); they and the decision rule can change only in draft.
 - **Participants** are invited by category, answer (RSVP), sign in with the attendance code
   (offline, from one hour before the start) or by joining online, and may declare a profile (age
-  band, occupation class, stakeholder type) for the mix figures. They carry ids, never names.
+  band, occupation class, stakeholder type) for the mix figures. They carry ids, never names. Only
+  known people are invited (``invite``): an account of a contact in notify's directory (meetings'
+  replica) of the consultation's county/district, and for those invited as people of the area
+  (``FROM_THE_AREA``: 居民代表, 党员, 业委会) of the area itself, so that the invited count the quorum
+  is measured against holds nobody made up and nobody from elsewhere posing as a resident.
 - **Deliberation** happens in rounds: while a round is open and the consultation is announced or in
   session, residents of the division and invited participants post opinions per topic with a stance,
   and reply; organisers summarise each closed round and may hide an opinion with a reason (audited).
@@ -121,6 +125,11 @@ ORGANISER_ROLES = ("community_worker", "street_admin", "district_admin")
 PARTICIPANT_ROLES = tuple(role for role in ROLES if role != "system")
 # Who reads the quality figures: organisers, the supervisory committee, the city's operators.
 QUALITY_READERS = (*ORGANISER_ROLES, "supervisor", "city_operator")
+# Those invited as people of the area live in it (a contact of one of its communities); the others
+# (专家, 人大代表, 政协委员, 部门代表, 社会组织, 驻区单位, 物业, 利益相关方) may come from anywhere in
+# its county/district (``INVITED_FROM``: the first six digits of its division).
+FROM_THE_AREA = frozenset({"resident_representative", "party_member", "owners_committee"})
+INVITED_FROM = 6
 DEFAULT_NOTICE_DAYS = 3
 HEARING_NOTICE_DAYS = 7
 DEFAULT_QUORUM = Fraction(1, 2)
@@ -415,6 +424,17 @@ class AcceptedProposal:
     origin: str
     category: str
     accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class DirectoryContact:
+    """A contact of notify's directory as meetings' replica of ``notify.contacts.changed`` knows it:
+    ids only. ``app_user_id``: the account it is invited by (None: SMS only, not invitable yet)."""
+
+    contact_id: str
+    app_user_id: str | None
+    community_code: str
+    removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -846,12 +866,31 @@ def invite(
     *,
     person_id: str,
     category: str,
+    homes: Iterable[str],
 ) -> Participant:
-    """Invite one person (by account id) in a category, before the consultation starts."""
+    """Invite one person (by account id) in a category, before the consultation starts. ``homes``:
+    the communities of the person's contacts in notify's directory (the replica's live ones with
+    that account; none for a person it does not know). A person of no community of the
+    consultation's county/district is refused, and one invited as a person of the area
+    (``FROM_THE_AREA``) of no community of the area."""
     _organiser(consultation, principal)
     LIFECYCLE.require_in(consultation.status, {"draft", "announced"}, "邀请参会人")
     person_id = plain_text("person_id", "参会人编号", person_id, MAX_ID)
     _choice("category", "参会人类别", category, CATEGORIES)
+    homes = tuple(homes)
+    if not any(code.startswith(consultation.division_code[:INVITED_FROM]) for code in homes):
+        raise Invalid(
+            f"参会人 {person_id} 不在本区县的通知联系人名录中:请先将其登记为联系人并填写其应用账号",
+            field="person_id",
+            person_id=person_id,
+        )
+    if category in FROM_THE_AREA and not any(code.startswith(consultation.scope) for code in homes):
+        raise Invalid(
+            f"参会人 {person_id} 不是本协商所在区域的居民,不能以“{CATEGORIES[category]}”身份受邀",
+            field="person_id",
+            person_id=person_id,
+            category=category,
+        )
     if any(p.id == person_id for p in participants):
         raise Conflict("此人已受邀参加本次协商", field="person_id")
     return Participant(consultation.id, person_id, category, invited_at=now)

@@ -1,13 +1,14 @@
 """What meetings consumes (the inbound event adapter, thin like a route): the division registry
 and the organisations tracking registered (whom a resolution may name), both kept by the shared
-replica handlers, and the proposals intake accepted as topics."""
+replica handlers, the proposals intake accepted as topics, and notify's contact directory (whom an
+invitation may name)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from services.meetings import services
-from services.meetings.domain import AcceptedProposal
+from services.meetings.domain import AcceptedProposal, DirectoryContact
 from services.meetings.models import divisions, organisations
 from shared import division_registry, organisation_registry
 from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
@@ -29,8 +30,22 @@ def on_proposal_accepted(uow: UnitOfWork, event: Envelope) -> None:
     services.replicate_accepted_proposal(uow, proposal)
 
 
+def on_contacts_changed(uow: UnitOfWork, event: Envelope) -> None:
+    told = [
+        DirectoryContact(
+            contact_id=record["contact_id"],
+            app_user_id=record["app_user_id"],
+            community_code=record["community_code"],
+            removed=record["removed"],
+        )
+        for record in event.payload["contacts"]
+    ]
+    services.replicate_contacts(uow, told, changed_at=datetime.fromisoformat(event.occurred_at).astimezone(UTC))
+
+
 HANDLERS = {
     DIVISIONS_CHANGED: division_registry.replica_handler(divisions),
     "intake.proposal.accepted": on_proposal_accepted,
     ORGANISATIONS_CHANGED: organisation_registry.replica_handler(organisations),
+    "notify.contacts.changed": on_contacts_changed,
 }

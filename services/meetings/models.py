@@ -1,7 +1,8 @@
 """Meetings' tables: consultations with their small owned parts (JSON), participants, rounds of
 deliberation, opinions and their moderation, votes, the audit of every step; the replica of the
-proposals intake accepted as topics and of the organisations tracking registered (who carries a
-resolution out); plus the outbox/inbox and the division replica every service has."""
+proposals intake accepted as topics, of the organisations tracking registered (who carries a
+resolution out) and of notify's contact directory (whom an invitation may name); plus the
+outbox/inbox and the division replica every service has."""
 
 from __future__ import annotations
 
@@ -168,3 +169,18 @@ accepted_proposals = Table(
 # Tracking's registered organisations (replica from ``tracking.organisations.changed``, upserted by
 # id, ``shared.organisation_registry``): whom a resolution may name.
 organisations = organisation_table(metadata)
+
+# Notify's contact directory, ids only (replica from ``notify.contacts.changed``, upserted by contact
+# id): the people an invitation may name (by their account) and the community each lives in. A
+# removed contact stays, as removed, so that a telling of it that arrives late does not revive it;
+# ``changed_at``: when notify told it, so an older telling does not undo a newer one.
+contacts = Table(
+    "directory_contact",
+    metadata,
+    Column("contact_id", String(36), primary_key=True),
+    Column("app_user_id", String(64), nullable=True),
+    Column("community_code", String(12), nullable=False),
+    Column("removed", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+    Index("ix_directory_contact_app_user", "app_user_id"),
+)

@@ -4,8 +4,9 @@ rule, results, resolutions) live in JSON columns beside it; fractions are stored
 
 Lists (``search``) turn the domain's visibility rule (``domain.visible_to``) into a query; the
 replica of accepted proposals is an upsert, that of registered organisations is
-``shared.organisation_registry``'s; the history of the procedure is ``shared.history`` on
-``consultation_transition``."""
+``shared.organisation_registry``'s, that of notify's contact directory an upsert by contact id
+(``upsert_contacts``) read by account (``homes_of``, for ``domain.invite``); the history of the
+procedure is ``shared.history`` on ``consultation_transition``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from services.meetings.domain import (
     AcceptedProposal,
     Consultation,
     DecisionRule,
+    DirectoryContact,
     Moderation,
     Opinion,
     Participant,
@@ -36,6 +38,7 @@ from services.meetings.domain import (
 from services.meetings.models import (
     accepted_proposals,
     consultations,
+    contacts,
     moderations,
     opinions,
     organisations,
@@ -284,6 +287,32 @@ def accepted_proposals_by_id(session: Session, ids: Iterable[str | None]) -> dic
         return {}
     query = select(accepted_proposals).where(accepted_proposals.c.proposal_id.in_(wanted))
     return {row["proposal_id"]: AcceptedProposal(**row) for row in session.execute(query).mappings()}
+
+
+# -- the replica of notify's contact directory -----------------------------------------------------------
+
+
+def upsert_contacts(session: Session, found: Iterable[DirectoryContact], changed_at: datetime) -> None:
+    """Store what notify told of these contacts at ``changed_at``, by contact id. A row told of later,
+    or removed (removal is final), is kept: a telling that arrives late changes nothing."""
+    latest = {c.contact_id: c for c in found}  # one row per id in one statement (the last told wins)
+    if not latest:
+        return
+    rows = [{**asdict(c), "changed_at": changed_at} for c in latest.values()]
+    stmt = dialect_insert(session)(contacts).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["contact_id"],
+        set_={c: stmt.excluded[c] for c in ("app_user_id", "community_code", "removed", "changed_at")},
+        where=and_(contacts.c.removed.is_(False), contacts.c.changed_at <= stmt.excluded.changed_at),
+    )
+    session.execute(stmt)
+
+
+def homes_of(session: Session, person_id: str) -> list[str]:
+    """The communities of the live contacts with ``person_id`` as their account (``domain.invite``)."""
+    k = contacts.c
+    query = select(k.community_code).where(k.app_user_id == person_id, k.removed.is_(False)).distinct()
+    return sorted(session.scalars(query))
 
 
 # -- the replica of registered organisations -----------------------------------------------------------

@@ -488,7 +488,11 @@ def _messages(errors: dict, column: str | None = None) -> list[str]:
 
 
 class InviteIn(In):
-    person_id = Text(required=True, validate=length("参会人编号", MAX_ID), metadata={"description": "受邀人的账号编号"})
+    person_id = Text(
+        required=True,
+        validate=length("参会人编号", MAX_ID),
+        metadata={"description": "受邀人的账号编号:须为通知联系人名录中本区县联系人的应用账号"},
+    )
     category = Text(required=True, validate=one_of(CATEGORIES, "参会人类别"))
 
 

@@ -7,8 +7,9 @@ Every use case on one consultation loads it through ``_visible``: who does not s
 (``domain.visible_to``) is told it does not exist. Who may act is the domain's rule, step by step;
 the procedure's steps share ``_step``, a participant's acts on their own invitation ``_own``. A
 consultation held offline is recorded afterwards whole (``record_consultation``, one a CSV row in
-``import_recorded``). The replica of accepted proposals is kept by the use case its handler calls
-(that of registered organisations by ``shared.organisation_registry``'s handler).
+``import_recorded``). The replicas of accepted proposals and of notify's contact directory (whom an
+invitation may name) are kept by the use cases their handlers call (that of registered
+organisations by ``shared.organisation_registry``'s handler).
 """
 
 from __future__ import annotations
@@ -164,10 +165,14 @@ def remove_topic(
 def invite(
     uow: UnitOfWork, principal: Principal, consultation_id: str, *, person_id: str, category: str, now: datetime
 ) -> Participant:
-    """Invite one person; once the notice went out, they are sent their own invitation."""
+    """Invite one person the directory knows (``domain.invite``: where their contacts are, from the
+    replica); once the notice went out, they are sent their own invitation."""
     consultation = _load(uow, principal, consultation_id, for_update=True)
     existing = repository.list_participants(uow.session, consultation.id)
-    participant = domain.invite(consultation, existing, principal, now, person_id=person_id, category=category)
+    homes = repository.homes_of(uow.session, person_id)
+    participant = domain.invite(
+        consultation, existing, principal, now, person_id=person_id, category=category, homes=homes
+    )
     repository.add_participant(uow.session, participant)
     if consultation.status == "announced":
         events.invited(uow, consultation, participant)
@@ -426,7 +431,7 @@ def record_consultation(
     agreed = None if resolutions is None else [domain.RecordedResolution(**item) for item in resolutions]
     consultation, history = domain.record_afterwards(
         principal=principal,
-        division=uow.divisions.get(code),
+        division=uow.divisions.get(code, for_update=True),  # recordings of one division queue up
         division_code=code,
         held_at=held_at,
         title=title,
@@ -671,3 +676,9 @@ def replicate_accepted_proposal(uow: UnitOfWork, proposal: domain.AcceptedPropos
     """Keep the replica of accepted proposals (the topics a consultation may take from residents);
     the same acceptance told twice is one row, the later telling's."""
     repository.upsert_accepted(uow.session, proposal)
+
+
+def replicate_contacts(uow: UnitOfWork, told: Sequence[domain.DirectoryContact], *, changed_at: datetime) -> None:
+    """Keep the replica of notify's contact directory (whom an invitation may name): each contact as
+    told at ``changed_at``; a telling that arrives late, or twice, changes nothing."""
+    repository.upsert_contacts(uow.session, told, changed_at)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from shared.principal import Principal
 from shared.redaction import redact
-from shared.vocabulary import CONSULTATION_FORMS
+from shared.vocabulary import CONSULTATION_FORMS, CONTACT_KINDS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -245,7 +245,7 @@ def place(venue: str | None, online_link: str | None) -> str:
 # (same number, same community) keeps their opt-outs. A removed contact is no longer listed or served.
 
 # Operators are told of operational trouble (dead letters piling up) in the app.
-KINDS = ("resident", "department_contact", "operator")
+KINDS = CONTACT_KINDS
 CHANNELS = ("sms", "app")
 CATEGORIES = tuple(sorted({category(name) for name in TEMPLATES}))
 QUIET_START, QUIET_END = "22:00", "07:00"  # Beijing time (SHANGHAI)

@@ -192,6 +192,11 @@ def search(
     )
 
 
+def every_contact(session: Session) -> list[Contact]:
+    """Every contact the directory holds, the removed ones too (``removed_at`` set), oldest first."""
+    return [_contact(row) for row in session.execute(select(contacts).order_by(k.created_at, k.id)).mappings()]
+
+
 def stop_number(session: Session, phone_hash: str, keyword: str, now: datetime) -> None:
     """Put a number on the stop list (it replied T/TD/退订); already there, it stays as it was."""
     insert_ignoring_duplicates(session, sms_stops, {"phone_hash": phone_hash, "keyword": keyword, "stopped_at": now})

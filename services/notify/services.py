@@ -5,7 +5,9 @@ a request or a runtime: settings (the SMS signature, the lead time…) and the p
 arguments.
 
 - the contact directory: create, list, read and change a contact (a manager's, within their scope,
-  or a resident's own, ``/me``), remove one, import a CSV's rows;
+  or a resident's own, ``/me``), remove one, import a CSV's rows; who is in it is told to meetings
+  (``events.contacts_changed``, ids only) when a contact is added, removed or imported, and again
+  for all of them by ``resync_contacts``;
 - the inbox: the caller's list, marking read, the live stream's start and its next rows;
 - delivery: a routed event (its messages, then the audience replica it keeps), and ``deliver``, a
   route's messages to its recipients as their contact entries allow;
@@ -22,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.notify import domain, recipients, repository, routing, sms
+from services.notify import domain, events, recipients, repository, routing, sms
 from services.notify.domain import Contact, ContactGroup, ImportRow, Recipient
 from services.notify.phones import PhoneVault, mask, valid
 from services.notify.routing import Route
@@ -113,6 +115,7 @@ def create_contact(uow: UnitOfWork, principal: Principal, vault: PhoneVault, dat
         if exc.key == "app_user":
             raise Conflict(APP_USER_TAKEN, field="app_user_id") from None
         raise Conflict(DUPLICATE, field="phone") from None
+    events.contacts_changed(uow, [contact])
     return shown(contact, data["phone"])
 
 
@@ -152,7 +155,9 @@ def remove_contact(uow: UnitOfWork, principal: Principal, contact_id: str, now: 
     """Remove a contact: its number is erased now; only its hash and opt-outs are kept."""
     contact, _ = _visible(principal, repository.get(uow.session, contact_id))
     repository.remove(uow.session, contact.id, now)
-    return shown(Contact(**{**vars(contact), "updated_at": now, "removed_at": now}), None)
+    removed = Contact(**{**vars(contact), "updated_at": now, "removed_at": now})
+    events.contacts_changed(uow, [removed])
+    return shown(removed, None)
 
 
 def get_mine(uow: UnitOfWork, principal: Principal, vault: PhoneVault) -> dict:
@@ -173,14 +178,16 @@ def import_contacts(
     uow: UnitOfWork, principal: Principal, vault: PhoneVault, rows: list[ImportRow], now: datetime
 ) -> dict:
     """Import a CSV's rows (``schemas.import_rows``): good rows kept, bad ones reported by line
-    number with their Chinese reasons; a number already in the community updates that contact.
-    Refused, writing nothing, when no row was kept: 403 when every row names a community outside
-    the caller's scope, else 422 with the rejected rows."""
+    number with their Chinese reasons; a number already in the community updates that contact. The
+    contacts kept are told (``events.contacts_changed``). Refused, writing nothing, when no row was
+    kept: 403 when every row names a community outside the caller's scope, else 422 with the
+    rejected rows."""
     counts = {"imported": 0, "updated": 0, "outside": 0}
     rejected: list[dict] = []
     seen: dict[tuple[str, str], int] = {}  # (community, number's hash) -> the line that kept it
+    kept: list[Contact] = []
     for row in rows:
-        outcome, errors = _import_row(uow, principal, vault, row, seen, now)
+        outcome, errors = _import_row(uow, principal, vault, row, seen, kept, now)
         if errors:
             rejected.append({"line": row.line, "errors": errors})
         if outcome:
@@ -189,13 +196,15 @@ def import_contacts(
         if counts["outside"] == len(rows):
             raise Forbidden("CSV中的社区均不在您的管辖范围内")
         raise Invalid("没有可导入的行", imported=0, updated=0, rejected=rejected)
+    events.contacts_changed(uow, kept)
     return {"imported": counts["imported"], "updated": counts["updated"], "rejected": rejected}
 
 
 def _import_row(
-    uow: UnitOfWork, principal: Principal, vault: PhoneVault, row: ImportRow, seen: dict, now: datetime
+    uow: UnitOfWork, principal: Principal, vault: PhoneVault, row: ImportRow, seen: dict, kept: list, now: datetime
 ) -> tuple[str | None, list[str]]:
-    """One row: ("imported" | "updated" | "outside" | None, its errors)."""
+    """One row: ("imported" | "updated" | "outside" | None, its errors); the contact it added or
+    changed appended to ``kept``."""
     if row.data is None:
         return None, row.errors
     data = row.data
@@ -214,15 +223,25 @@ def _import_row(
         return None, [f"应用用户:{APP_USER_TAKEN}"]
     seen[key] = row.line
     if existing is None:
-        _add(uow, vault, data, key[1], now)
+        kept.append(_add(uow, vault, data, key[1], now))
         return "imported", []
     if existing.kind != data["kind"]:
         return None, ["类型:与已有联系人的类型不同"]
     changes = {name: data[name] for name in ("channels", "quiet_start", "quiet_end", "app_user_id") if name in data}
     if "department_id" in data:
         changes["department_id"] = data["department_id"]
-    repository.save(uow.session, domain.change_preferences(existing, changes, now))
+    changed = domain.change_preferences(existing, changes, now)
+    repository.save(uow.session, changed)
+    kept.append(changed)
     return "updated", []
+
+
+def resync_contacts(uow: UnitOfWork) -> int:
+    """Tell every contact of the directory again, the removed ones as removed (to fill a new
+    replica or mend a restored one); how many were told."""
+    every = repository.every_contact(uow.session)
+    events.contacts_changed(uow, every)
+    return len(every)
 
 
 # -- the inbox ------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from shared.events.registry import register
 from shared.redaction import redact
-from shared.vocabulary import CHANNELS, DIVISION_LEVELS, ORIGINS
+from shared.vocabulary import CHANNELS, CONTACT_KINDS, DIVISION_LEVELS, ORIGINS
 
 DIVISION_CODE = validate.Regexp(r"^\d{12}$", error="必须是12位统计用区划代码")
 
@@ -359,3 +359,23 @@ class OutcomePublished(_Topics):
     topics = fields.List(fields.Nested(_TopicOutcome), required=True)
     resolutions = fields.List(fields.Nested(_Resolution), required=True)
     recorded_afterwards = fields.Boolean(load_default=False)  # held offline, recorded afterwards (补录)
+
+# -- notify: the contact directory ------------------------------------------------------------------
+
+
+class ContactRecord(Schema):
+    """A contact of the directory, ids only: never its number, never a name."""
+
+    contact_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    app_user_id = fields.String(required=True, allow_none=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True, validate=validate.OneOf(CONTACT_KINDS))
+    community_code = fields.String(required=True, validate=DIVISION_CODE)
+    removed = fields.Boolean(required=True)  # removal is final: a contact removed never returns
+
+
+@register("notify.contacts.changed")
+class ContactsChanged(_Payload):
+    """Contacts of notify's directory added, changed or removed (at most 500 an event): meetings
+    keeps a replica to check that an invitation names a known person of the consultation's area."""
+
+    contacts = fields.List(fields.Nested(ContactRecord), required=True, validate=validate.Length(min=1, max=500))

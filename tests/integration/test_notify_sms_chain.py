@@ -100,8 +100,9 @@ def test_proposal_and_announcement_reach_residents_by_sms_and_inbox_and_td_stops
                     "materials": ["https://docs.example/plan.pdf"]}  # fmt: skip
     cid = ok(http.call("POST", "/api/v1/meetings/consultations", worker, consultation), 201)["id"]
     ok(http.call("POST", f"/api/v1/meetings/consultations/{cid}/topics", worker, {"title": "管网改造方案"}), 201)
-    invite = {"person_id": "rep-1", "category": "resident_representative"}
-    ok(http.call("POST", f"/api/v1/meetings/consultations/{cid}/participants", worker, invite), 201)
+    invite = {"person_id": "rep-1", "category": "resident_representative"}  # once the contact reached meetings
+    wait_until(lambda: http.call("POST", f"/api/v1/meetings/consultations/{cid}/participants", worker, invite)[0]
+               == 201, timeout=20, what="the contact in meetings' replica of the directory")  # fmt: skip
     ok(http.call("POST", f"/api/v1/meetings/consultations/{cid}/announce", worker))
 
     when, place = domain.local_time(starts_at), "烟柳园社区议事厅"

@@ -46,6 +46,10 @@ def test_a_resolution_is_carried_out_rated_and_closed(settings, platform, with_d
         clerk = auth("department", "341702", subject="housing-clerk")
         people = {name: auth("resident", YANLIUYUAN, subject=name) for name in ("rep-1", "cosigner-2", "member-3")}
 
+        for number, person in enumerate(("rep-1", "member-3"), start=1):  # invited later: contacts of notify's
+            contact = {"phone": f"1380013800{number}", "community_code": YANLIUYUAN, "kind": "resident",
+                       "app_user_id": person}  # fmt: skip
+            ok(http.call("POST", "/api/v1/notify/contacts", worker, contact), 201)
         ok(http.call("PUT", f"{T}/organisations/gc-housing", operator, HOUSING))
         ok(http.call("POST", f"{T}/organisations/gc-housing/members", operator, {"account_id": "housing-clerk"}))
 
@@ -64,9 +68,10 @@ def test_a_resolution_is_carried_out_rated_and_closed(settings, platform, with_d
         wait_until(lambda: http.call("POST", f"{C}/{cid}/topics", worker, {"proposal_id": proposal["id"]})[0] == 201,
                    timeout=20, what="the accepted proposal in meetings")  # fmt: skip
         topic_id = ok(http.call("GET", f"{C}/{cid}", worker))["topics"][0]["id"]
-        for person in ("rep-1", "member-3"):
+        for person in ("rep-1", "member-3"):  # once their contacts have reached meetings' replica by event
             invitation = {"person_id": person, "category": "resident_representative"}
-            ok(http.call("POST", f"{C}/{cid}/participants", worker, invitation), 201)
+            wait_until(lambda i=invitation: http.call("POST", f"{C}/{cid}/participants", worker, i)[0] == 201,
+                       timeout=20, what="the contact in meetings' replica of the directory")  # fmt: skip
         ok(http.call("POST", f"{C}/{cid}/announce", worker))
         code = ok(http.call("GET", f"{C}/{cid}/attendance-code", worker))["attendance_code"]
         for person in ("rep-1", "member-3"):

@@ -51,6 +51,30 @@ def with_organisations(intake, register_organisations):
 
 
 @pytest.fixture
+def register_people():
+    """``register_people(service, {person_id: community_code, …})``: each person the account of a
+    contact of notify's directory in that community, told by a ``notify.contacts.changed`` applied
+    through ``service``'s handler (meetings' runtime or memory service), as replication leaves
+    meetings' replica of whom an invitation may name. Returns the contact ids by person."""
+    from services.meetings.handlers import HANDLERS
+    from shared.events import new_event
+
+    def register(service, people: dict[str, str]) -> dict[str, str]:
+        ids = {person: f"contact-{person}" for person in people}
+        records = [
+            {"contact_id": ids[person], "app_user_id": person, "kind": "resident", "community_code": community,
+             "removed": False}
+            for person, community in people.items()
+        ]  # fmt: skip
+        event = new_event("notify.contacts.changed", {"contacts": records}, producer="notify", division_code=None)
+        with service.unit_of_work() as uow:
+            HANDLERS[event.type](uow, event)
+        return ids
+
+    return register
+
+
+@pytest.fixture
 def notify(platform, with_divisions):
     return platform.runtime("notify")
 

@@ -69,6 +69,8 @@ class World:
     consultation_id: str = ""
     # A fresh contact of 烟柳园 in notify's directory (``new_contact(app_user_id=None)``): its id.
     new_contact: Callable[..., str] = None
+    # A fresh person of 烟柳园 meetings' replica of the directory knows (whom an invitation may name).
+    new_invitee: Callable[[], str] = None
     # Tasks of 烟柳园 at a stage of their life (tests/unit/matrix_tracking.py).
     tracking: matrix_tracking.TrackingWorld = None
 
@@ -130,6 +132,11 @@ def _meeting(stage: str, action: str, body=None, participant: bool = False, meth
         return Request(method, f"{MEETINGS}/{path}", body(c) if callable(body) else body)
 
     return build
+
+
+def _invite(world, principal):
+    invitation = {"person_id": world.new_invitee(), "category": "expert"}
+    return _meeting("draft", "{id}/participants", invitation)(world, principal)
 
 
 def _new_consultation_body(world, principal):
@@ -254,9 +261,7 @@ MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("PATCH", ONE): Scenario(_meeting("draft", "{id}", {"title": "新名称"}, method="PATCH")),
     ("POST", f"{ONE}/topics"): Scenario(_meeting("draft", "{id}/topics", {"title": "夜间施工时间"})),
     ("DELETE", f"{ONE}/topics/{{topic_id}}"): Scenario(_meeting("draft", "{id}/topics/{topic_id}", method="DELETE")),
-    ("POST", f"{ONE}/participants"): Scenario(
-        _meeting("draft", "{id}/participants", lambda c: {"person_id": str(uuid.uuid4()), "category": "expert"})
-    ),
+    ("POST", f"{ONE}/participants"): Scenario(_invite),
     ("GET", f"{ONE}/participants"): Scenario(_read("/participants")),
     ("GET", f"{ONE}/checklist"): Scenario(_read("/checklist")),
     ("GET", f"{ONE}/attendance-code"): Scenario(_read("/attendance-code")),
@@ -432,7 +437,7 @@ def env(env):
 
 
 @pytest.fixture
-def world(platform_all, gateway, token, with_organisations):
+def world(platform_all, gateway, token, with_organisations, register_people):
     created = gateway.post(
         "/api/v1/intake/proposals",
         json={"community_code": YANLIUYUAN, "title": "绣春巷开水炉", "description": "扰民", "category": "environment"},
@@ -509,7 +514,10 @@ def world(platform_all, gateway, token, with_organisations):
             c = m.add_topic(consultation, organiser, prepared_at, title="空地改建停车场", origin="top_down")
             people = []
             for person_id in ("invitee-1", participant) if participant else ("invitee-1",):
-                people.append(m.invite(c, people, organiser, prepared_at, person_id=person_id, category="stakeholder"))
+                people.append(
+                    m.invite(c, people, organiser, prepared_at, person_id=person_id, category="stakeholder",
+                             homes=(YANLIUYUAN,))  # seeded in the domain: people of 烟柳园
+                )  # fmt: skip
             if stage != "draft":
                 c, _ = m.announce(c, people, organiser, prepared_at)
             if stage == "announced":
@@ -557,6 +565,11 @@ def world(platform_all, gateway, token, with_organisations):
         assert answer.status_code == 201, answer.json
         return answer.json["id"]
 
+    def new_invitee() -> str:
+        person = f"invitee-{uuid.uuid4().hex[:8]}"
+        register_people(meetings, {person: YANLIUYUAN})
+        return person
+
     new_contact()  # one contact in 烟柳园 at least, which no out-of-scope listing may show
     notice = {"community_code": YANLIUYUAN, "variables": {"content": "周六清理楼道"}}
     sent = gateway.post(  # and an SMS to it, which no out-of-scope log may show
@@ -572,6 +585,7 @@ def world(platform_all, gateway, token, with_organisations):
         new_consultation=new_consultation,
         consultation_id=new_consultation("announced").id,
         new_contact=new_contact,
+        new_invitee=new_invitee,
         tracking=matrix_tracking.TrackingWorld(platform_all.platform.runtime("tracking"), IN_SCOPE),
     )
 

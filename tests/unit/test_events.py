@@ -74,6 +74,21 @@ def test_a_received_time_without_a_zone_is_read_as_utc():
     assert parsed.occurred_at == "2026-11-26T08:00:00+00:00"
 
 
+CONTACT = {"contact_id": "c-1", "app_user_id": "u1", "kind": "resident", "community_code": "341702001001",
+           "removed": False}  # fmt: skip
+
+
+def test_a_directory_event_carries_ids_and_nothing_personal():
+    event = new_event("notify.contacts.changed", {"contacts": [CONTACT]}, producer="notify", division_code=None)
+    assert event.payload == {"contacts": [CONTACT]}
+    for bad in ({**CONTACT, "phone": "13800138000"}, {**CONTACT, "kind": "celebrity"}, {**CONTACT, "app_user_id": ""}):
+        with pytest.raises(EventValidationError):
+            new_event("notify.contacts.changed", {"contacts": [bad]}, producer="notify", division_code=None)
+    for size in (0, 501):  # told in parts of at most 500
+        with pytest.raises(EventValidationError):
+            new_event("notify.contacts.changed", {"contacts": [CONTACT] * size}, producer="notify", division_code=None)
+
+
 def test_the_free_text_of_a_payload_leaves_without_the_numbers_typed_into_it():
     typed = {**PAYLOAD, "title": "请联系13812345678张三"}
     event = new_event("intake.proposal.submitted", typed, producer="intake", division_code="341702001001")

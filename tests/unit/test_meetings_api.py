@@ -27,9 +27,20 @@ START = T0 + timedelta(days=7, hours=10)
 MATERIALS = ["https://docs.example/parking-plan.pdf"]
 
 
+# Whom notify's directory holds, as meetings' replica has it: the people these tests invite, each the
+# account of a contact where they live (``expert-9`` in another street of the district).
+DIRECTORY = {
+    **{person: YANLIUYUAN for person in ("r-1", "r-2", "r-3", "o-1", "e-1", "r-late", "d-1")},
+    "expert-9": QIUPU_COMMUNITY,
+}
+
+
 @pytest.fixture
-def meetings(platform, with_divisions):
-    return platform.runtime("meetings")
+def meetings(platform, with_divisions, register_people):
+    """Meetings' runtime, its replica of notify's directory holding ``DIRECTORY``."""
+    runtime = platform.runtime("meetings")
+    register_people(runtime, DIRECTORY)
+    return runtime
 
 
 @pytest.fixture
@@ -588,6 +599,19 @@ def test_relocating_tells_everyone_invited_where_it_now_meets(client, worker, ac
     assert event["payload"]["venue"] == "烟柳园小学礼堂" and event["payload"]["invitee_ids"] == ["r-1", "r-2"]
     unchanged = client.post(f"{C}/{cid}/relocate", json={"venue": "烟柳园小学礼堂", "reason": "再改"}, headers=worker)
     assert unchanged.status_code == 422 and published(meetings)[-1]["id"] == event["id"]
+
+
+def test_only_a_known_person_of_the_area_is_invited_and_a_refusal_names_them(client, worker, draft, meetings):
+    cid = draft()["id"]
+    before = snapshot(meetings)
+    for person_id, category in [("nobody-at-all", "expert"), ("expert-9", "resident_representative")]:
+        invitation = {"person_id": person_id, "category": category}
+        refused = client.post(f"{C}/{cid}/participants", json=invitation, headers=worker)
+        assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+        assert refused.json["field"] == "person_id" and f"参会人 {person_id} " in refused.json["detail"]
+    assert snapshot(meetings) == before
+    invitation = {"person_id": "expert-9", "category": "expert"}  # from another street, for what they know
+    assert client.post(f"{C}/{cid}/participants", json=invitation, headers=worker).status_code == 201
 
 
 def test_someone_invited_after_the_announcement_is_sent_an_invitation(client, worker, accept, draft, meetings):

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from functools import partial
 
 import pytest
 
@@ -38,6 +39,7 @@ LATER = START + timedelta(hours=3)
 MATERIALS = ("https://docs.example/parking-plan.pdf",)
 
 PEOPLE = (("r-1", "resident_representative"), ("r-2", "party_member"), ("o-1", "social_organisation"))
+HOMES = (YANLIUYUAN,)  # where the people invited here are in notify's directory (meetings' replica)
 
 # Registered organisations, as meetings' replica holds them (by id): a district's departments, a
 # community's property company, and some a consultation of 烟柳园 may not name.
@@ -97,7 +99,9 @@ def with_topics(consultation, principal=WORKER):
 def invited(consultation, people=PEOPLE, principal=WORKER):
     participants: list[Participant] = []
     for person_id, category in people:
-        participant = m.invite(consultation, participants, principal, NOW, person_id=person_id, category=category)
+        participant = m.invite(
+            consultation, participants, principal, NOW, person_id=person_id, category=category, homes=HOMES
+        )
         participants.append(participant)
     return participants
 
@@ -286,7 +290,7 @@ OPERATIONS = {
     "invite": (
         {"draft", "announced"},
         None,
-        lambda w: m.invite(w.consultation, w.people, WORKER, NOW, person_id="n-1", category="expert"),
+        lambda w: m.invite(w.consultation, w.people, WORKER, NOW, person_id="n-1", category="expert", homes=HOMES),
     ),
     "rsvp": (
         {"announced"},
@@ -554,13 +558,47 @@ def test_invitations_by_category_once_per_person():
         ("o-1", "social_organisation", "pending", False),
     ]
     with pytest.raises(Conflict):
-        m.invite(w.consultation, w.people, WORKER, NOW, person_id="r-1", category="expert")
+        m.invite(w.consultation, w.people, WORKER, NOW, person_id="r-1", category="expert", homes=HOMES)
     with pytest.raises(Invalid) as refused:
-        m.invite(w.consultation, w.people, WORKER, NOW, person_id="n-1", category="celebrity")
+        m.invite(w.consultation, w.people, WORKER, NOW, person_id="n-1", category="celebrity", homes=HOMES)
     assert refused.value.extra["field"] == "category"
     with pytest.raises(Forbidden):
-        m.invite(w.consultation, w.people, RESIDENT, NOW, person_id="n-1", category="expert")
+        m.invite(w.consultation, w.people, RESIDENT, NOW, person_id="n-1", category="expert", homes=HOMES)
     assert set(m.CATEGORIES) >= {"npc_deputy", "cppcc_member", "property_management", "owners_committee"}
+
+
+UNKNOWN, ELSEWHERE = "联系人名录", "不是本协商所在区域的居民"  # the two refusals, as their messages say
+
+
+@pytest.mark.parametrize(
+    ("homes", "category", "division", "refusal"),
+    [
+        ((), "expert", YANLIUYUAN, UNKNOWN),  # nobody the directory knows ("nobody-at-all")
+        ((YANLIUYUAN,), "resident_representative", YANLIUYUAN, None),
+        ((XIJIE,), "resident_representative", YANLIUYUAN, ELSEWHERE),  # a resident of another community
+        ((XIJIE,), "party_member", YANLIUYUAN, ELSEWHERE),
+        ((XIJIE, YANLIUYUAN), "owners_committee", YANLIUYUAN, None),  # one of their contacts is here
+        ((XIJIE,), "resident_representative", STREET_CODE, None),  # a street's consultation: its communities
+        ((QIUPU,), "resident_representative", STREET_CODE, ELSEWHERE),  # another street
+        ((QIUPU,), "expert", YANLIUYUAN, None),  # from elsewhere in the district, for what they bring
+        ((QIUPU,), "department", YANLIUYUAN, None),
+        (("341723001001",), "expert", YANLIUYUAN, UNKNOWN),  # another county
+        (("341723001001",), "stakeholder", YANLIUYUAN, UNKNOWN),
+    ],
+)
+def test_only_people_the_directory_knows_are_invited_those_of_the_area_from_it(homes, category, division, refusal):
+    street = division == STREET_CODE
+    consultation, _ = new_draft(STREET_ADMIN, STREET, STREET_CODE) if street else new_draft()
+    organiser = STREET_ADMIN if street else WORKER
+    invite = partial(m.invite, consultation, [], organiser, NOW, person_id="p-7", category=category, homes=homes)
+    if refusal is None:
+        participant = invite()
+        assert (participant.id, participant.category) == ("p-7", category)
+        return
+    with pytest.raises(Invalid) as refused:
+        invite()
+    assert (refused.value.extra["field"], refused.value.extra["person_id"]) == ("person_id", "p-7")
+    assert "p-7" in refused.value.detail and refusal in refused.value.detail
 
 
 # -- announcing: checklist and notice --------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.meetings import handlers, repository, services
+from services.meetings import handlers, models, repository, services
 from shared.events import new_event
 from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid, NotFound
@@ -32,11 +32,18 @@ from tests.unit.test_meetings_domain import (
 
 NOTICE = {"notice_days": 3, "hearing_notice_days": 7}  # the settings' defaults
 WEEK = timedelta(days=7)
+# Whom notify's directory holds, as meetings' replica has it: the people these tests invite, each the
+# account of a contact where they live (``expert-9`` in another street of the district).
+DIRECTORY = {"r-1": YANLIUYUAN, "r-2": YANLIUYUAN, "o-1": YANLIUYUAN, "r-late": YANLIUYUAN, "r-x": XIJIE,
+             "expert-9": QIUPU}  # fmt: skip
 
 
 @pytest.fixture
-def meetings(memory_service):
-    return memory_service("meetings")
+def meetings(memory_service, register_people):
+    """Meetings on an in-memory database, its replica of notify's directory holding ``DIRECTORY``."""
+    service = memory_service("meetings")
+    register_people(service, DIRECTORY)
+    return service
 
 
 @pytest.fixture
@@ -411,6 +418,59 @@ def test_someone_invited_after_the_announcement_gets_their_own_invitation(meetin
     (invitation,) = meetings.emitted("meetings.consultation.invited")
     assert invitation["invitee_ids"] == ["r-late"] and invitation["consultation_id"] == cid
     assert invitation["starts_at"] == consultation.starts_at.isoformat()
+
+
+def directory_told(meetings, *records: dict, at: datetime | None = None, event_id: str | None = None) -> None:
+    """Notify's ``notify.contacts.changed`` of these contacts (told at ``at``) through meetings' handler."""
+    event = new_event("notify.contacts.changed", {"contacts": list(records)}, producer="notify", division_code=None)
+    event = replace(event, **({"occurred_at": at.isoformat()} if at else {}), **({"id": event_id} if event_id else {}))
+    with meetings.unit_of_work() as uow:
+        handlers.HANDLERS[event.type](uow, event)
+
+
+def contact(person_id: str, community: str = YANLIUYUAN, removed: bool = False, contact_id: str | None = None):
+    return {"contact_id": contact_id or f"contact-{person_id}", "app_user_id": person_id, "kind": "resident",
+            "community_code": community, "removed": removed}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("person_id", "message"),
+    [
+        ("nobody-at-all", "参会人 nobody-at-all 不在本区县的通知联系人名录中"),
+        ("r-x", "参会人 r-x 不是本协商所在区域的居民,不能以“居民代表”身份受邀"),  # of 西街
+    ],
+)
+def test_nobody_or_a_resident_of_elsewhere_is_not_invited(draft, refused, clock, person_id, message):
+    cid = draft()
+    invitation = {"person_id": person_id, "category": "resident_representative", "now": clock.now()}
+    problem = refused(Invalid, services.invite, WORKER, cid, **invitation)
+    assert problem.detail.startswith(message) and problem.extra["person_id"] == person_id
+
+
+def test_the_directory_replica_keeps_notifys_latest_telling_and_removal_is_final(meetings, run, draft, clock, refused):
+    cid = draft()
+
+    def invite(uow, person_id: str):
+        return services.invite(
+            uow, WORKER, cid, person_id=person_id, category="resident_representative", now=clock.now()
+        )
+
+    directory_told(meetings, contact("newcomer", XIJIE), at=clock.now())
+    directory_told(meetings, contact("newcomer", XIJIE), at=clock.now())  # told twice: one row
+    refused(Invalid, invite, person_id="newcomer")  # 西街 is not 烟柳园's area
+    directory_told(meetings, contact("newcomer", YANLIUYUAN), at=clock.now() + timedelta(minutes=1))
+    directory_told(meetings, contact("newcomer", XIJIE), at=clock.now() - timedelta(minutes=1))  # late, older
+    assert run(invite, person_id="newcomer").id == "newcomer"
+    directory_told(meetings, contact("leaver"), at=clock.now())
+    directory_told(meetings, contact("leaver", removed=True), at=clock.now())
+    directory_told(meetings, contact("leaver"), at=clock.now() + timedelta(minutes=1))  # a telling that lagged
+    refused(Invalid, invite, person_id="leaver")
+    directory_told(meetings, contact("leaver", contact_id="contact-leaver-again"), at=clock.now())  # added again
+    assert run(invite, person_id="leaver").id == "leaver"
+    directory_told(meetings, contact("no-app", YANLIUYUAN) | {"app_user_id": None})  # SMS only: no account
+    with meetings.db.sessions() as session:
+        rows = session.execute(select(models.contacts.c.contact_id, models.contacts.c.removed)).all()
+    assert ("contact-leaver", True) in rows and len(rows) == len(DIRECTORY) + 4
 
 
 # -- resolutions name a registered organisation --------------------------------------------------------

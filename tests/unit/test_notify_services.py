@@ -154,6 +154,28 @@ def test_an_import_without_a_good_row_is_refused_and_writes_nothing(notify, run,
     assert snapshot(notify) == before
 
 
+def test_contacts_added_removed_imported_or_resynced_are_told_by_ids(notify, run, vault, clock, add):
+    contact_id = add(app_user_id="resident-a")
+    run(services.remove_contact, WORKER, contact_id, now=clock.now())
+    run(services.import_contacts, WORKER, vault, schemas.import_rows(CSV), now=clock.now())
+    told = [c for payload in notify.emitted("notify.contacts.changed") for c in payload["contacts"]]
+    me = {"contact_id": contact_id, "app_user_id": "resident-a", "kind": "resident", "community_code": YANLIUYUAN}
+    assert told[:2] == [{**me, "removed": False}, {**me, "removed": True}]
+    assert [(c["kind"], c["app_user_id"], c["removed"]) for c in told[2:]] == [
+        ("resident", "resident-a", False),  # the number again: a new contact, the account with it
+        ("department_contact", None, False),
+    ]
+    assert not any(PHONE in repr(e.payload) or THIRD_PHONE in repr(e.payload) for e in notify.events)
+    assert {e.division_code for e in notify.events} == {YANLIUYUAN}
+    assert run(services.resync_contacts) == 3
+    resynced = notify.emitted("notify.contacts.changed")[-1]["contacts"]
+    assert sorted((c["kind"], c["removed"]) for c in resynced) == [
+        ("department_contact", False),
+        ("resident", False),
+        ("resident", True),
+    ]
+
+
 def test_a_refused_contact_writes_nothing(notify, run, vault, clock, add):
     add()
     street = Principal("street-1", "street_admin", CHIYANG)

@@ -80,9 +80,15 @@ def live(gateway, auth, worker):
     call(gateway, "POST", f"{C}/{cid}/topics", worker, {"title": "停车位划设", "origin": "top_down"})
     topic_id = call(gateway, "GET", f"{C}/{cid}", worker)["topics"][0]["id"]
     people = {p: auth("resident", YANLIUYUAN, subject=p) for p in ("rep-a", "rep-b")}
-    for person in people:
+    for number, person in enumerate(people, start=1):
+        contact = {"phone": f"1390000000{number}", "community_code": YANLIUYUAN, "kind": "resident",
+                   "app_user_id": person}  # fmt: skip
+        call(gateway, "POST", "/api/v1/notify/contacts", worker, contact)
         invitation = {"person_id": person, "category": "resident_representative"}
-        call(gateway, "POST", f"{C}/{cid}/participants", worker, invitation)
+        wait_until(
+            lambda i=invitation: gateway.post(f"{C}/{cid}/participants", headers=worker, json=i).status_code == 201,
+            what="the contact in meetings' replica of the directory",
+        )
     call(gateway, "POST", f"{C}/{cid}/announce", worker)
     code = call(gateway, "GET", f"{C}/{cid}/attendance-code", worker)["attendance_code"]
     for headers in people.values():
