@@ -5,6 +5,8 @@ masked), channels, quiet hours and opt-outs.
 Workers, street, district and city admins manage the contacts of the communities in their scope;
 a resident sees and changes only their own (``/me``, by the account subject). Removing a contact
 erases its number at once (``repository.remove``: only the keyed hash and the opt-outs are kept).
+Who is in the directory is told to meetings by ids (``notify.contacts.changed``: whom an invitation
+may name), never by number or name.
 
 The import takes a CSV file as every import route does (``shared.uploads``: a ``text/csv`` body, a
 multipart field ``file``, or a JSON body ``{"csv": "..."}``; 415 for another media type) with the

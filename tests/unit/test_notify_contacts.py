@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import stat
@@ -15,7 +16,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from services.notify import domain
-from services.notify.models import contacts
+from services.notify.models import bus, contacts
 from services.notify.phones import PhoneVault, mask
 from services.notify.sms import quiet_until
 from tests.conftest import QIUPU_COMMUNITY, XIJIE, YANLIUYUAN
@@ -239,6 +240,25 @@ def test_import_without_a_good_row_writes_nothing(client, notify, worker, auth):
     assert refused.status_code == 403
     assert client.post(f"{URL}/import", data=b"x", headers={**worker, "Content-Type": "image/png"}).status_code == 415
     assert rows(notify) == []
+
+
+def test_meetings_is_told_of_contacts_by_ids_and_the_resync_command_tells_them_again(client, notify, worker, cli):
+    contact_id = create(client, worker, app_user_id="resident-1").json["id"]
+    leaving = create(client, worker, phone=OTHER_PHONE).json["id"]
+    assert client.delete(f"{URL}/{leaving}", headers=worker).status_code == 200
+    code, out = cli("contacts", "resync")
+    assert code == 0 and "2 contacts republished" in out
+    with notify.db.sessions() as session:
+        bodies = session.scalars(select(bus.outbox.c.body).order_by(bus.outbox.c.seq)).all()
+    told = [json.loads(body) for body in bodies]
+    assert [event["type"] for event in told] == ["notify.contacts.changed"] * 4  # two added, one removed, a resync
+    assert told[0]["payload"]["contacts"] == [
+        {"contact_id": contact_id, "app_user_id": "resident-1", "kind": "resident", "community_code": YANLIUYUAN,
+         "removed": False}
+    ]  # fmt: skip
+    resynced = {(c["app_user_id"], c["removed"]) for c in told[-1]["payload"]["contacts"]}
+    assert resynced == {("resident-1", False), (None, True)}
+    no_phone_in("".join(bodies))
 
 
 def test_no_phone_number_reaches_the_logs(client, worker, caplog):
