@@ -158,6 +158,6 @@ def scenarios(Scenario, Request) -> dict:
             )
         ),
         ("GET", f"{TRACKING}/rates"): Scenario(
-            lambda w, p: Request("GET", f"{TRACKING}/rates?scope={YANLIUYUAN}&since={since}&until=2100-01-01T00:00:00Z")
+            lambda w, p: Request("GET", f"{TRACKING}/rates?scope={YANLIUYUAN}&since={since}&until=2099-12-31T00:00:00Z")
         ),
     }
