@@ -14,6 +14,7 @@ producer still sends the old one.
 from marshmallow import Schema, fields, validate
 
 from shared.events.registry import register
+from shared.fields import Moment, Whole
 from shared.redaction import redact
 from shared.vocabulary import CHANNELS, CONTACT_KINDS, DIVISION_LEVELS, ORIGINS
 
@@ -45,7 +46,7 @@ class ProposalSubmitted(_Payload):
     category = fields.String(required=True)
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
-    submitted_at = fields.AwareDateTime(required=True)
+    submitted_at = Moment(required=True)
 
 
 # -- division registry (owned by tracking, replicated to every service) -----------------------
@@ -63,8 +64,8 @@ class DivisionRecord(Schema):
 @register("tracking.divisions.changed")
 class DivisionsChanged(_Payload):
     batch_id = fields.String(required=True)
-    part = fields.Integer(required=True, validate=validate.Range(min=1))
-    parts = fields.Integer(required=True, validate=validate.Range(min=1))
+    part = Whole(required=True, validate=validate.Range(min=1))
+    parts = Whole(required=True, validate=validate.Range(min=1))
     divisions = fields.List(fields.Nested(DivisionRecord), required=True)
 
 
@@ -77,13 +78,13 @@ class _ProposalRef(_Payload):
 class ProposalSupported(_ProposalRef):
     supporter_id = fields.String(required=True)
     withdrawn = fields.Boolean(required=True)
-    supporters = fields.Integer(required=True, validate=validate.Range(min=0))
+    supporters = Whole(required=True, validate=validate.Range(min=0))
 
 
 @register("intake.proposal.eligible")
 class ProposalEligible(_ProposalRef):
-    supporters = fields.Integer(required=True)
-    threshold = fields.Integer(required=True)
+    supporters = Whole(required=True)
+    threshold = Whole(required=True)
 
 
 class _Triaged(_ProposalRef):
@@ -106,7 +107,7 @@ class ProposalRejected(_Triaged):
 @register("intake.proposal.merged")
 class ProposalMerged(_Triaged):
     into_proposal_id = fields.String(required=True)
-    supporters_moved = fields.Integer(required=True)
+    supporters_moved = Whole(required=True)
 
 
 @register("intake.proposal.referred")
@@ -127,7 +128,7 @@ class _Topics(_Payload):
 
 @register("meetings.consultation.scheduled")
 class ConsultationScheduled(_Topics):
-    starts_at = fields.AwareDateTime(required=True)
+    starts_at = Moment(required=True)
 
 
 @register("meetings.consultation.decided")
@@ -176,18 +177,18 @@ class _DepartmentTask(_TaskProgress):
 
 @register("tracking.task.assigned")
 class TaskAssigned(_DepartmentTask):
-    due_at = fields.AwareDateTime(required=True)
+    due_at = Moment(required=True)
 
 
 @register("tracking.task.reminded")
 class TaskReminded(_DepartmentTask):
-    due_at = fields.AwareDateTime(required=True)
+    due_at = Moment(required=True)
 
 
 @register("tracking.task.escalated")
 class TaskEscalated(_DepartmentTask):
     reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
-    level = fields.Integer(load_default=1, validate=validate.Range(min=1, max=2))  # 1 street (督办), 2 district (通报)
+    level = Whole(load_default=1, validate=validate.Range(min=1, max=2))  # 1 street (督办), 2 district (通报)
 
 
 class OrganisationRecord(Schema):
@@ -208,13 +209,13 @@ class OrganisationsChanged(_Payload):
 
 @register("tracking.task.accepted")
 class TaskAccepted(_DepartmentTask):
-    accepted_at = fields.AwareDateTime(required=True)
+    accepted_at = Moment(required=True)
     within_a_day = fields.Boolean(required=True)  # counts toward 响应率
 
 
 @register("tracking.task.progressed")
 class TaskProgressed(_TaskProgress):
-    percent = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    percent = Whole(required=True, validate=validate.Range(min=0, max=100))
 
 
 @register("tracking.task.extended")
@@ -222,20 +223,20 @@ class TaskExtended(_DepartmentTask):
     """The supervising level's decision on an extension request (residents are told either way)."""
 
     approved = fields.Boolean(required=True)
-    days = fields.Integer(required=True, validate=validate.Range(min=1, max=366))
-    due_at = fields.AwareDateTime(required=True)
+    days = Whole(required=True, validate=validate.Range(min=1, max=366))
+    due_at = Moment(required=True)
 
 
 @register("tracking.task.reopened")
 class TaskReopened(_DepartmentTask):
     reason = FreeText(required=True, validate=validate.Length(min=1, max=500))
-    due_at = fields.AwareDateTime(required=True)
+    due_at = Moment(required=True)
 
 
 @register("tracking.task.evaluated")
 class TaskEvaluated(_TaskProgress):
-    ratings = fields.Integer(required=True)
-    satisfied = fields.Integer(required=True)  # 满意 + 基本满意
+    ratings = Whole(required=True)
+    satisfied = Whole(required=True)  # 满意 + 基本满意
 
 
 @register("tracking.rating.requested")
@@ -245,7 +246,7 @@ class RatingRequested(_TaskProgress):
     title = FreeText(required=True, validate=validate.Length(min=1, max=200))
     consultation_id = fields.String(allow_none=True, load_default=None)
     rater_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True)
-    closes_at = fields.AwareDateTime(required=True)
+    closes_at = Moment(required=True)
 
 
 # -- meetings: the procedure's other steps -----------------------------------------------------------
@@ -259,7 +260,7 @@ class _Consultation(_Topics):
 
 @register("meetings.consultation.announced")
 class ConsultationAnnounced(_Consultation):
-    starts_at = fields.AwareDateTime(required=True)
+    starts_at = Moment(required=True)
     venue = FreeText(allow_none=True, load_default=None)
     online_link = FreeText(allow_none=True, load_default=None)
     invitee_ids = fields.List(fields.String(), required=True)
@@ -269,7 +270,7 @@ class ConsultationAnnounced(_Consultation):
 class ConsultationInvited(_Consultation):
     """Someone invited after the announcement: their invitation (the announcement's facts)."""
 
-    starts_at = fields.AwareDateTime(required=True)
+    starts_at = Moment(required=True)
     venue = FreeText(allow_none=True, load_default=None)
     online_link = FreeText(allow_none=True, load_default=None)
     invitee_ids = fields.List(fields.String(), required=True)
@@ -279,7 +280,7 @@ class ConsultationInvited(_Consultation):
 class ConsultationRelocated(_Consultation):
     """Another venue or online link, at the same time."""
 
-    starts_at = fields.AwareDateTime(required=True)
+    starts_at = Moment(required=True)
     venue = FreeText(allow_none=True, load_default=None)
     online_link = FreeText(allow_none=True, load_default=None)
     reason = FreeText(required=True)
@@ -288,27 +289,27 @@ class ConsultationRelocated(_Consultation):
 
 @register("meetings.consultation.postponed")
 class ConsultationPostponed(_Consultation):
-    starts_at = fields.AwareDateTime(required=True)
-    previous_starts_at = fields.AwareDateTime(required=True)
+    starts_at = Moment(required=True)
+    previous_starts_at = Moment(required=True)
     reason = FreeText(required=True)
     invitee_ids = fields.List(fields.String(), required=True)
 
 
 @register("meetings.consultation.started")
 class ConsultationStarted(_Topics):
-    attendees = fields.Integer(required=True)
+    attendees = Whole(required=True)
 
 
 @register("meetings.consultation.held")
 class ConsultationHeld(_Topics):
     """Counted by tracking for coverage and regularity: a consultation took place, with its figures."""
 
-    held_at = fields.AwareDateTime(required=True)
+    held_at = Moment(required=True)
     form = fields.String(required=True)
     mode = fields.String(required=True)
     decision = fields.String(required=True)
-    attendees = fields.Integer(required=True)
-    origins = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)  # topics by origin
+    attendees = Whole(required=True)
+    origins = fields.Dict(keys=fields.String(), values=Whole(), required=True)  # topics by origin
     # Held in a room and recorded in the platform afterwards (补录): counted like any other.
     recorded_afterwards = fields.Boolean(load_default=False)
     # The participation mix of the attendees (counts; nobody named): those who declared an age
@@ -318,11 +319,11 @@ class ConsultationHeld(_Topics):
 
 
 class ParticipationMix(Schema):
-    declared_age = fields.Integer(required=True, validate=validate.Range(min=0))
-    under_45 = fields.Integer(required=True, validate=validate.Range(min=0))
-    declared_occupation = fields.Integer(required=True, validate=validate.Range(min=0))
-    not_retired = fields.Integer(required=True, validate=validate.Range(min=0))
-    social_organisations = fields.Integer(required=True, validate=validate.Range(min=0))
+    declared_age = Whole(required=True, validate=validate.Range(min=0))
+    under_45 = Whole(required=True, validate=validate.Range(min=0))
+    declared_occupation = Whole(required=True, validate=validate.Range(min=0))
+    not_retired = Whole(required=True, validate=validate.Range(min=0))
+    social_organisations = Whole(required=True, validate=validate.Range(min=0))
 
 
 class _TopicOutcome(Schema):
@@ -331,10 +332,10 @@ class _TopicOutcome(Schema):
     origin = fields.String(required=True)
     proposal_id = fields.String(allow_none=True, required=True)
     adopted = fields.Boolean(required=True)
-    support = fields.Integer(required=True)
-    oppose = fields.Integer(required=True)
-    abstain = fields.Integer(required=True)
-    block = fields.Integer(required=True)
+    support = Whole(required=True)
+    oppose = Whole(required=True)
+    abstain = Whole(required=True)
+    block = Whole(required=True)
     dissent_reasons = fields.List(FreeText(), required=True)
 
 
@@ -354,11 +355,12 @@ class _Resolution(Schema):
 class OutcomePublished(_Topics):
     decision = fields.String(required=True, validate=validate.OneOf(("decided", "no_consensus")))
     method = fields.String(required=True)
-    published_at = fields.AwareDateTime(required=True)
+    published_at = Moment(required=True)
     explanation = FreeText(allow_none=True, required=True)
     topics = fields.List(fields.Nested(_TopicOutcome), required=True)
     resolutions = fields.List(fields.Nested(_Resolution), required=True)
     recorded_afterwards = fields.Boolean(load_default=False)  # held offline, recorded afterwards (补录)
+
 
 # -- notify: the contact directory ------------------------------------------------------------------
 
