@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-unit lint bench clean
+.PHONY: install run test test-unit test-fuzz lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: lint
 
 test-unit: $(INSTALLED)
 	$(BIN)/pytest -m "not integration"
+
+# The full fuzz run (tests/fuzz): many more cases per operation than `make test`'s short profile,
+# on the embedded default and on PostgreSQL + RabbitMQ; prints a table per run.
+test-fuzz: $(INSTALLED)
+	XIESHANG_FUZZ_PROFILE=full $(BIN)/pytest tests/fuzz tests/integration/test_fuzz.py
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench

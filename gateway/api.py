@@ -54,8 +54,20 @@ def me():
     return {"subject": principal.subject, "role": principal.role, "scope": principal.scope}
 
 
+def _answer(description: str, media_type: str, schema: dict) -> dict:
+    """A route's documented 200, for routes that answer without a marshmallow schema."""
+    return {"200": {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
+JWKS = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}}},
+}
+
+
 @documents.get("/.well-known/jwks.json")
-@documents.doc(security=[])
+@documents.doc(security=[], responses=_answer("JSON Web Key Set (RFC 7517)", "application/json", JWKS))
 @public
 def jwks():
     """The public keys that verify the gateway's tokens (all keys in rotation)."""
@@ -63,7 +75,7 @@ def jwks():
 
 
 @documents.get("/api/v1/openapi.json")
-@documents.doc(security=[])
+@documents.doc(security=[], responses=_answer("OpenAPI 3 document", "application/json", {"type": "object"}))
 @public
 def openapi():
     """The whole public API in one OpenAPI document."""
@@ -71,7 +83,7 @@ def openapi():
 
 
 @documents.get("/api/v1/docs")
-@documents.doc(security=[])
+@documents.doc(security=[], responses=_answer("HTML页面", "text/html", {"type": "string"}))
 @public
 def docs():
     """A browsable list of every route."""
