@@ -35,7 +35,8 @@ def fuzz_platform(assembly, client, keys, title: str) -> Tally:
     engines = {name: platform.runtime(name).db.engine for name in platform.specs}
     engines["gateway"] = platform.gateway().db.engine
     watch = WriteWatch(engines)
-    tally = Tally(title, current_profile(), fuzz_seed())
+    profile = current_profile()
+    tally = Tally(title, profile, fuzz_seed(profile))
 
     def credentials(role: str) -> tuple[dict, dict]:
         if role == ANONYMOUS:
