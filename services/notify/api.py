@@ -51,6 +51,16 @@ EVENT_STREAM = "text/event-stream"
 KEEPALIVE_SECONDS = 15.0  # a comment at least this often: the gateway reads upstreams with a 30 s timeout
 RECONNECT_MS = 2000
 BATCH = 100  # rows per poll; a longer backlog is sent in several polls without waiting in between
+# Before OpenAPI 3.2 (``itemSchema``) the schema of an event stream describes each of its events.
+STREAM_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["unread", "notification"]},
+        "data": {"type": "string", "description": "JSON"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
 
 
 @blp.get("/stream")
@@ -58,7 +68,7 @@ BATCH = 100  # rows per poll; a longer backlog is sent in several polls without 
 @blp.arguments(StreamHeaders, location="headers", as_kwargs=True)
 @blp.response(
     200,
-    {"type": "string"},
+    STREAM_EVENT,
     content_type=EVENT_STREAM,
     description=(
         'Server-sent events. First `event: unread` (`data: {"unread": n}`), then one `event: notification` '
