@@ -36,8 +36,12 @@ class UTCDateTime(TypeDecorator):
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling is off: it would BEGIN only before the first write, so two
+    # requests could both read a proposal as submitted and both accept it. ``_sqlite_begin`` says
+    # how each transaction begins instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets the relay read while a request writes; busy_timeout makes writers queue, not fail.
+    # WAL lets readers go on while a request writes; busy_timeout makes writers queue, not fail.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,7 +49,26 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_reader_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA query_only=ON")  # a read-only transaction cannot write by mistake
+
+
+def _sqlite_begin(conn) -> None:
+    """Every transaction takes the database's write lock when it begins (``BEGIN IMMEDIATE``): a
+    second writer waits (busy_timeout) and then reads what the first committed, so a lock the code
+    takes on PostgreSQL (``shared.sql.locked``: FOR UPDATE) holds here too: one writer at a time.
+    Read-only transactions (``Database.transaction(read_only=True)``) begin deferred and, in WAL
+    mode, neither wait for writers nor hold them up."""
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "xieshang_read_only"
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """The engine of a database URL. On SQLite every transaction takes the write lock as it begins
+    (``_sqlite_begin``), but those of a ``read_only`` engine, whose connections refuse to write
+    (``read_only`` is for SQLite files; ``Database`` gives PostgreSQL's READ ONLY its own way)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         in_memory = not parsed.database or parsed.database == ":memory:"
@@ -55,6 +78,10 @@ def make_engine(url: str) -> Engine:
         pool = {"poolclass": StaticPool} if in_memory else {}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        if read_only:
+            event.listen(engine, "connect", _sqlite_reader_pragmas)
+            return engine.execution_options(**{READ_ONLY: True})
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -74,6 +101,8 @@ class Database:
         self.name = name
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.reader = self._read_only_engine()
+        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
         self._hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
         event.listen(self.sessions, "after_commit", self._after_commit)
@@ -82,6 +111,16 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def _read_only_engine(self) -> Engine:
+        """Where read-only transactions run: on PostgreSQL the same pool, READ ONLY; on a SQLite
+        file a pool of its own whose connections refuse to write; an in-memory SQLite database is
+        one connection, shared."""
+        if not self.is_sqlite:
+            return self.engine.execution_options(postgresql_readonly=True)
+        if isinstance(self.engine.pool, StaticPool):
+            return self.engine
+        return make_engine(self.url, read_only=True)
 
     def on_commit(self, name: str, callback: Callable[[], None]) -> None:
         with self._lock:
@@ -101,14 +140,21 @@ class Database:
         session.info.pop("commit_marks", None)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session inside one transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
+    def transaction(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A session inside one transaction: committed on success, rolled back on any error.
+
+        On SQLite a transaction holds the database's write lock from its start (``_sqlite_begin``),
+        so state changes queue up as row locks make them on PostgreSQL. ``read_only`` is for long
+        passes that write nothing (scrape-time gauges): they neither wait for writers nor hold them
+        up, and a write in one fails (SQLite's query_only, PostgreSQL's READ ONLY)."""
+        factory = self._read_sessions if read_only else self.sessions
+        with factory() as session, session.begin():
             yield session
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:  # a health check waits for no writer
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()  # the same pool but on a SQLite file

@@ -79,8 +79,8 @@ class ServiceRuntime:
         self._collectors: list[str] = []
 
     @contextlib.contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
-        with unit_of_work(self.db, self.outbox, self.name, self.division_table) as uow:
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        with unit_of_work(self.db, self.outbox, self.name, self.division_table, read_only=read_only) as uow:
             yield uow
 
     def now(self) -> datetime:

@@ -65,9 +65,11 @@ class UnitOfWork:
 
 @contextlib.contextmanager
 def unit_of_work(
-    db: Database, outbox: Outbox, producer: str, division_table: Table | None = None
+    db: Database, outbox: Outbox, producer: str, division_table: Table | None = None, *, read_only: bool = False
 ) -> Iterator[UnitOfWork]:
-    with db.transaction() as session:
+    """``read_only``: a long pass that writes nothing (``Database.transaction``), such as gauges read
+    at scrape time; it emits nothing either."""
+    with db.transaction(read_only=read_only) as session:
         uow = UnitOfWork(session, outbox, producer, division_table)
         yield uow
         uow.flush()

@@ -34,8 +34,8 @@ class InMemoryService:
                 upsert(session, self.division_table, divisions)
 
     @contextlib.contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
-        with unit_of_work(self.db, self.outbox, self.spec.name, self.division_table) as uow:
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        with unit_of_work(self.db, self.outbox, self.spec.name, self.division_table, read_only=read_only) as uow:
             yield uow
         self.events.extend(uow.events)
 
