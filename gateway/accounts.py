@@ -20,7 +20,7 @@ from shared.auth import TokenIssuer
 from shared.db import Database
 from shared.principal import Principal, validate_scope
 from shared.problems import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
-from shared.sql import dialect_insert
+from shared.sql import insert_ignoring_duplicates, locked
 
 BAD_LOGIN = "用户名或密码错误"
 log = logging.getLogger("xieshang.gateway.accounts")
@@ -122,11 +122,9 @@ class Accounts:
     def refresh(self, token: str) -> TokenPair:
         now = datetime.now(UTC)
         with self.db.transaction() as session:
-            stored = (
-                session.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash == domain.digest(token)))
-                .mappings()
-                .first()
-            )
+            # Locked: the same token presented twice at once is spent once, the other use is a reuse.
+            query = select(refresh_tokens).where(refresh_tokens.c.token_hash == domain.digest(token))
+            stored = session.execute(locked(session, query)).mappings().first()
             if stored is None or stored["revoked_at"] is not None or stored["expires_at"] <= now:
                 raise Unauthorized("刷新令牌无效或已过期")
             reused = stored["used_at"] is not None
@@ -175,17 +173,20 @@ class Accounts:
         )
 
     @staticmethod
-    def _throttle(session: Session, key: str) -> domain.Throttle | None:
-        row = session.execute(select(login_throttle).where(login_throttle.c.key == key)).mappings().first()
+    def _throttle(session: Session, key: str, *, for_update: bool = False) -> domain.Throttle | None:
+        query = select(login_throttle).where(login_throttle.c.key == key)
+        row = session.execute(locked(session, query) if for_update else query).mappings().first()
         return domain.Throttle(row["failures"], row["window_started_at"], row["locked_until"]) if row else None
 
     def _count_failure(self, session: Session, key: str, now: datetime, limit: int) -> None:
-        state = self._throttle(session, key) or domain.Throttle(0, now)
-        state = state.after_failure(now, limit, self.lock)
-        values = {"failures": state.failures, "window_started_at": state.window_started_at}
-        values["locked_until"] = state.locked_until
-        stmt = dialect_insert(session)(login_throttle).values(key=key, **values)
-        session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=values))
+        # The key's row made and locked before it is read: failures at once all count.
+        insert_ignoring_duplicates(session, login_throttle, {"key": key, "failures": 0, "window_started_at": now})
+        state = self._throttle(session, key, for_update=True).after_failure(now, limit, self.lock)
+        session.execute(
+            update(login_throttle)
+            .where(login_throttle.c.key == key)
+            .values(failures=state.failures, window_started_at=state.window_started_at, locked_until=state.locked_until)
+        )
 
     # -- API keys --------------------------------------------------------------------------------
     def create_api_key(self, name: str, scope: str, rate_per_minute: int, role: str = "system") -> str:

@@ -40,6 +40,17 @@ EVENTS_CONSUMED = Counter(
     "Events received by a consumer, by outcome (processed, duplicate, retried, dead_lettered, invalid)",
     ["service", "type", "outcome"],
 )
+CONSUMER_LAG = Histogram(
+    "xieshang_event_consume_lag_seconds",
+    "Time from an event's occurrence (its producer's commit) to its consumer's commit",
+    ["service"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+REDELIVERIES = Counter(
+    "xieshang_bus_redeliveries_total",
+    "Deliveries the broker marked as redelivered (a consumer died or lost its channel before the ack)",
+    ["service"],
+)
 DEAD_LETTERED = Counter("xieshang_bus_dead_lettered_total", "Messages moved to a dead-letter queue", ["service"])
 DEAD_LETTERS = Gauge(
     "xieshang_bus_dead_letters",
@@ -53,6 +64,12 @@ HANDLER_LATENCY = Histogram(
 OUTBOX_BACKLOG = Gauge(
     "xieshang_outbox_backlog", "Outbox rows not yet published", ["service"], multiprocess_mode="livemax"
 )
+OUTBOX_OLDEST_AGE = Gauge(
+    "xieshang_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits)",
+    ["service"],
+    multiprocess_mode="livemax",
+)
 OUTBOX_LAG = Histogram(
     "xieshang_outbox_publish_lag_seconds",
     "Time from an event's commit to the broker's confirm",
@@ -64,6 +81,11 @@ NOTIFY_MESSAGES = Counter(
     "Notifications by channel and step: app written; sms queued, deferred (quiet hours), sent, retried, failed, "
     "delivered, suppressed (opted out after queuing)",
     ["channel", "status"],
+)
+NOTIFY_SMS_PARTS = Counter(
+    "xieshang_notify_sms_parts_total",
+    "SMS parts (segments billed by the operator) handed to the provider; rate() gives parts per second",
+    [],
 )
 NOTIFY_SMS_WAITING = Gauge(
     "xieshang_notify_sms_waiting",

@@ -692,6 +692,8 @@ def _finish(
     metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
     if status == sms.DELIVERED:
         metrics.NOTIFY_MESSAGES.labels("sms", sms.SENT).inc()
+    if status in (sms.SENT, sms.DELIVERED) and text is not None:
+        metrics.NOTIFY_SMS_PARTS.inc(text.parts)
 
 
 def _put_back(

@@ -13,12 +13,16 @@ text (``shared.metrics.gauge_text``): some 3,000 districts make tens of thousand
   ``xieshang_coverage_social_organisation_ratio`` ``{level,area}``: the participation mix
 - ``xieshang_coverage_target_ratio``, ``xieshang_coverage_target_deadline_timestamp_seconds``
 - ``xieshang_tasks_open{level,area}``, ``xieshang_tasks_overdue{level,area}``
+- the 三率 over the last ``RATES_DAYS`` days: ``xieshang_tasks_assigned{level,area}`` and
+  ``xieshang_tasks_ratings{level,area}`` (the denominators), ``xieshang_tasks_response_ratio``
+  (响应率), ``xieshang_tasks_resolution_ratio`` (解决率), ``xieshang_tasks_satisfaction_ratio``
+  (满意率) ``{level,area}``
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -68,6 +72,25 @@ TASKS = {
 }
 
 
+RATES_DAYS = 30  # the 三率 gauges count the tasks assigned and ratings given in the last 30 days
+RATES = {
+    "tasks_assigned": (f"Tasks assigned in the last {RATES_DAYS} days", lambda r: r.assigned),
+    "tasks_response_ratio": (
+        f"响应率: tasks of the last {RATES_DAYS} days accepted within 24 h of assignment",
+        lambda r: r.response_rate,
+    ),
+    "tasks_resolution_ratio": (
+        f"解决率: tasks of the last {RATES_DAYS} days evaluated or closed (not sent back)",
+        lambda r: r.resolution_rate,
+    ),
+    "tasks_ratings": (f"Ratings given in the last {RATES_DAYS} days", lambda r: r.ratings),
+    "tasks_satisfaction_ratio": (
+        f"满意率: ratings of the last {RATES_DAYS} days 满意 or 基本满意",
+        lambda r: r.satisfaction_rate,
+    ),
+}
+
+
 class CoverageCollector:
     """Called at each scrape (``shared.metrics.add_live_collector``): the gauges' text."""
 
@@ -85,18 +108,20 @@ class CoverageCollector:
 
     def text(self) -> str:
         settings = self.runtime.settings
-        today = domain.beijing_date(self.runtime.now())
-        coverage, tasks = {}, {}
-        with self.runtime.unit_of_work(read_only=True) as uow:  # a scrape holds no writer up
+        now = self.runtime.now()
+        today = domain.beijing_date(now)
+        coverage, tasks, rates = {}, {}, {}
+        with self.runtime.unit_of_work() as uow:
             for level, digits in LEVELS.items():
                 coverage[level] = services.coverage_by_area(
                     uow, digits=digits, today=today, window=settings.coverage_window_months,
                     silent_months=settings.silent_months,
                 )  # fmt: skip
                 tasks[level] = services.open_tasks_by_area(uow, digits, today)
+                rates[level] = services.rates_by_area(uow, digits, now - timedelta(days=RATES_DAYS), now)
         series = {
             (level, area): labels_text({"level": level, "area": area})
-            for level, areas in (*coverage.items(), *tasks.items())
+            for level, areas in (*coverage.items(), *tasks.items(), *rates.items())
             for area in areas
         }
         parts = []
@@ -111,6 +136,14 @@ class CoverageCollector:
         for name, (help_text, index) in TASKS.items():
             samples = (
                 (series[level, area], counts[index]) for level, areas in tasks.items() for area, counts in areas.items()
+            )
+            parts.append(gauge_text(f"xieshang_{name}", help_text, samples))
+        for name, (help_text, figure) in RATES.items():
+            samples = (
+                (series[level, area], value)
+                for level, areas in rates.items()
+                for area, counts in areas.items()
+                if (value := figure(counts)) is not None
             )
             parts.append(gauge_text(f"xieshang_{name}", help_text, samples))
         deadline = datetime.combine(settings.coverage_deadline, time(0), domain.BEIJING).astimezone(UTC)

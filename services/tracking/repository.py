@@ -230,6 +230,36 @@ def open_tasks_by_area(session: Session, digits: int, today: date) -> dict[str, 
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.execute(query)}
 
 
+def rates_by_area(session: Session, digits: int, since: datetime, until: datetime) -> dict[str, domain.Rates]:
+    """The counts of the 三率 (``domain.rates``: response, resolution, satisfaction; not the on-time
+    rate) by area of ``digits``, over the tasks assigned and the ratings given in [since, until),
+    counted in the database (one row per area)."""
+    t, r = tasks.c, ratings.c
+    if session.get_bind().dialect.name == "sqlite":  # no interval arithmetic: Julian days
+        waited = (func.julianday(t.accepted_at) - func.julianday(t.assigned_at)) * 86400
+        within_day = waited <= domain.ACCEPT_WITHIN.total_seconds()
+    else:
+        within_day = t.accepted_at - t.assigned_at <= domain.ACCEPT_WITHIN
+    area = func.substr(t.community_code, 1, digits)
+    responded = func.sum(case((and_(t.accepted_at.is_not(None), within_day), 1), else_=0))
+    resolved = func.sum(case((t.status.in_(("evaluated", "closed")), 1), else_=0))
+    query = (
+        select(area, func.count(), responded, resolved)
+        .where(t.assigned_at >= since, t.assigned_at < until)
+        .group_by(area)
+    )
+    counts = {row[0]: [int(row[1]), int(row[2] or 0), int(row[3] or 0), 0, 0] for row in session.execute(query)}
+    rated_area = func.substr(r.community_code, 1, digits)
+    satisfied = func.sum(case((r.choice.in_(sorted(domain.SATISFIED)), 1), else_=0))
+    query = select(rated_area, func.count(), satisfied).where(r.at >= since, r.at < until).group_by(rated_area)
+    for row in session.execute(query):
+        counts.setdefault(row[0], [0, 0, 0, 0, 0])[3:] = [int(row[1]), int(row[2] or 0)]
+    return {
+        code: domain.Rates(assigned=a, responded=re, resolved=so, due=0, on_time=0, ratings=n, satisfied=sa)
+        for code, (a, re, so, n, sa) in counts.items()
+    }
+
+
 def noticed_tasks(session: Session, community_code: str, limit: int = 50) -> list[domain.Task]:
     t = tasks.c
     query = select(tasks).where(t.community_code == community_code, t.noticed_at.is_not(None))

@@ -537,6 +537,12 @@ def open_tasks_by_area(uow: UnitOfWork, digits: int, today: date) -> dict[str, t
     return repository.open_tasks_by_area(uow.session, digits, today)
 
 
+def rates_by_area(uow: UnitOfWork, digits: int, since: datetime, until: datetime) -> dict[str, domain.Rates]:
+    """响应率, 解决率 and 满意率 (not the on-time rate) of every area of ``digits`` over the tasks
+    assigned and ratings given in [since, until); for the metrics, which have no caller's scope."""
+    return repository.rates_by_area(uow.session, digits, since, until)
+
+
 def rates(uow: UnitOfWork, principal: Principal, *, scope: str | None, since: datetime, until: datetime,
           now: datetime) -> domain.Rates:  # fmt: skip
     """The 三率 and the on-time rate of tasks assigned, and ratings given, in [since, until)."""

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from kombu import Consumer as KombuConsumer
 from sqlalchemy import String, Table, bindparam, func, select
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, Envelope], None]
 RETRIES_HEADER = "x-retries"
+
+
+def _seconds_since(moment: str, now: datetime) -> float:
+    """Seconds from an envelope's ``occurred_at`` (ISO 8601, validated by the catalog) to ``now``."""
+    try:
+        then = datetime.fromisoformat(moment)
+    except ValueError:
+        return 0.0
+    return max(0.0, (now - (then if then.tzinfo else then.replace(tzinfo=UTC))).total_seconds())
 
 
 class Consumer(Periodic):
@@ -132,8 +142,11 @@ class Consumer(Periodic):
                     self.handlers[envelope.type](uow, envelope)
                 outcomes.append("processed")
         elapsed = (time.perf_counter() - started) / len(envelopes)
+        committed = utcnow()
         for envelope, outcome in zip(envelopes, outcomes, strict=True):
             metrics.HANDLER_LATENCY.labels(self.service, envelope.type).observe(elapsed)
+            if outcome == "processed":
+                metrics.CONSUMER_LAG.labels(self.service).observe(_seconds_since(envelope.occurred_at, committed))
             with context.bound(correlation_id=envelope.correlation_id, event_id=envelope.id, request_id=None):
                 for hook in self.after_commit:
                     hook(envelope, outcome)
@@ -153,6 +166,8 @@ class Consumer(Periodic):
         messages, self._pending = self._pending, []
         parsed = []
         for message in messages:
+            if (getattr(message, "delivery_info", None) or {}).get("redelivered"):
+                metrics.REDELIVERIES.labels(self.service).inc()
             try:
                 parsed.append((message, self.parse(json.loads(message.body))))
             except (EventValidationError, ValueError) as exc:

@@ -55,8 +55,19 @@ class Outbox:
 
 
 def pending_count(db: Database, table) -> int:
+    return pending(db, table)[0]
+
+
+def pending(db: Database, table) -> tuple[int, float]:
+    """How many rows wait to be published, and the age in seconds of the oldest (0 when none)."""
     with db.sessions() as session:
-        return session.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+        count, oldest = session.execute(
+            select(func.count(), func.min(table.c.created_at)).where(table.c.published_at.is_(None))
+        ).one()
+    if oldest is None:
+        return int(count), 0.0
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
 
 class Relay(Periodic):
@@ -171,7 +182,9 @@ class Relay(Periodic):
         self.publisher.close()
 
     def _housekeeping(self) -> None:
-        metrics.OUTBOX_BACKLOG.labels(self.service).set(pending_count(self.db, self.table))
+        count, oldest_age = pending(self.db, self.table)
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(oldest_age)
         if time.monotonic() - self._last_purge > 3600:
             self._last_purge = time.monotonic()
             self.purge()

@@ -400,7 +400,7 @@ def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings
     from services.tracking.gauges import CoverageCollector
 
     @contextlib.contextmanager
-    def unreachable(*, read_only: bool = False):
+    def unreachable():
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         yield
 
@@ -421,3 +421,26 @@ def test_coverage_in_a_calendar_period_counts_each_community_once(tracking):
     with pytest.raises(Invalid), tracking.unit_of_work() as uow:
         services.coverage_in_period(uow, street_admin(), scope=None, level_digits=12, first=date(2026, 6, 1),
                                     last=date(2026, 1, 1))  # fmt: skip
+
+
+def test_the_gauges_give_the_three_rates_of_the_last_thirty_days_by_district_and_city(tracking, assigned, clock,
+                                                                                        settings):  # fmt: skip
+    from services.tracking.gauges import CoverageCollector
+
+    clock.advance(timedelta(hours=3))
+    completed(tracking, assigned, clock)  # accepted 3 hours after assignment: responded
+    with tracking.unit_of_work() as uow:
+        services.rate(uow, RESIDENT, assigned.id, clock.now(), choice="basically_satisfied", comment=None)
+        resident_b = Principal("resident-b", "resident", YANLIUYUAN)
+        services.rate(uow, resident_b, assigned.id, clock.now(), choice="unsatisfied", comment=None)
+    clock.advance(timedelta(minutes=1))  # the scrape
+    runtime = SimpleNamespace(settings=settings, now=clock.now, unit_of_work=tracking.unit_of_work)
+    text = CoverageCollector(runtime)()
+    for level, area in (("district", "341702"), ("city", "3417")):
+        labels = f'{{level="{level}",area="{area}"}}'
+        assert f"xieshang_tasks_assigned{labels} 1.0" in text
+        assert f"xieshang_tasks_response_ratio{labels} 1.0" in text  # 响应率
+        assert f"xieshang_tasks_resolution_ratio{labels} 0.0" in text  # 解决率: completed, not yet evaluated
+        assert f"xieshang_tasks_satisfaction_ratio{labels} 0.5" in text  # 满意率
+    clock.advance(timedelta(days=31))
+    assert "xieshang_tasks_assigned{" not in CoverageCollector(runtime)()  # out of the window
