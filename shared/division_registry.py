@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from shared.clock import utcnow
 from shared.db import UTCDateTime
 from shared.divisions import BATCH_SIZE, Division, from_payload
-from shared.sql import dialect_insert
+from shared.sql import dialect_insert, locked
 
 
 def division_table(metadata: MetaData) -> Table:
@@ -55,8 +55,14 @@ class DivisionRegistry:
         self.session = session
         self.table = table
 
-    def get(self, code: str) -> Division | None:
-        row = self.session.execute(select(self.table).where(self.table.c.code == code)).mappings().first()
+    def get(self, code: str, *, for_update: bool = False) -> Division | None:
+        """One division; ``for_update`` locks its row until the transaction ends, so a use case that
+        must not run twice at once in one division (a consultation recorded afterwards, checked
+        against those already recorded there) queues up."""
+        query = select(self.table).where(self.table.c.code == code)
+        if for_update:
+            query = locked(self.session, query)
+        row = self.session.execute(query).mappings().first()
         if row is None:
             return None
         return division_from_row(row)

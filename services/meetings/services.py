@@ -431,7 +431,7 @@ def record_consultation(
     agreed = None if resolutions is None else [domain.RecordedResolution(**item) for item in resolutions]
     consultation, history = domain.record_afterwards(
         principal=principal,
-        division=uow.divisions.get(code),
+        division=uow.divisions.get(code, for_update=True),  # recordings of one division queue up
         division_code=code,
         held_at=held_at,
         title=title,
