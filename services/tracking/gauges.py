@@ -111,7 +111,7 @@ class CoverageCollector:
         now = self.runtime.now()
         today = domain.beijing_date(now)
         coverage, tasks, rates = {}, {}, {}
-        with self.runtime.unit_of_work() as uow:
+        with self.runtime.unit_of_work(read_only=True) as uow:  # a scrape holds no writer up
             for level, digits in LEVELS.items():
                 coverage[level] = services.coverage_by_area(
                     uow, digits=digits, today=today, window=settings.coverage_window_months,

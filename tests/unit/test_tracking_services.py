@@ -400,7 +400,7 @@ def test_a_scrape_without_the_database_still_answers_without_the_gauges(settings
     from services.tracking.gauges import CoverageCollector
 
     @contextlib.contextmanager
-    def unreachable():
+    def unreachable(*, read_only: bool = False):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         yield
 
