@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from flask import make_response, request
 from flask_smorest import Blueprint
 
 from services.intake import domain, services
@@ -20,13 +21,18 @@ from services.intake.schemas import (
     RejectIn,
     SettingsIn,
     SettingsOut,
-    SubmittedOut,
+    SimilarOut,
+    SimilarQuery,
     SupporterOut,
     SupportOut,
 )
 from shared.http import current_principal, requires
 from shared.principal import Principal
 from shared.service import current_runtime
+
+# Seconds a caller may reuse a similar answer: a resident typing the same text again within them asks
+# nothing new; a matter raised meanwhile shows after at most this long.
+SIMILAR_MAX_AGE = 30
 
 blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake", description="居民提出的事项(百姓点事、两委定事)")
 
@@ -42,17 +48,42 @@ def _support_out(proposal: domain.Proposal, supported: bool) -> dict:
 
 @blp.post("/proposals")
 @blp.arguments(ProposalIn)
-@blp.response(201, SubmittedOut)
+@blp.response(201, ProposalOut)
 @requires(*domain.SUBMITTER_ROLES)
 def submit_proposal(data):
-    """Raise a matter for a community; likely duplicates in the community come back with it. Its
-    channel is the platform's to say: ``app`` (this API), ``district_system`` for a district
-    system's API key, or, for staff recording a resident's matter, ``recorded_from``."""
+    """Raise a matter for a community: it is stored, with its history and its announcement, and
+    nothing more (look for likely duplicates first: ``GET /proposals/similar``). Its channel is the
+    platform's to say: ``app`` (this API), ``district_system`` for a district system's API key, or,
+    for staff recording a resident's matter, ``recorded_from``."""
     principal, runtime = current_principal(), current_runtime()
     location = domain.Location(**(data.pop("location") or {}))
     with runtime.unit_of_work() as uow:
         submitted = services.submit(uow, principal, via="app", location=location, now=runtime.now(), **data)
-    return _out(principal, submitted.proposal, possible_duplicates=submitted.duplicates)
+    return _out(principal, submitted.proposal)
+
+
+@blp.get("/proposals/similar")
+@blp.arguments(SimilarQuery, location="query")
+@blp.response(200, SimilarOut)
+@blp.doc(responses={"304": {"description": "Not modified (``If-None-Match`` named this answer's ETag)"}})
+def similar_proposals(query):
+    """The community's live matters that read like this one, best first, before a resident raises it
+    (to co-sign one instead). Matters submitted moments ago are among them. The caller must cover the
+    community. The answer may be reused for ``SIMILAR_MAX_AGE`` seconds by the caller only
+    (``Cache-Control: private``) and carries an ETag (``If-None-Match`` gives a 304); like every route,
+    it is rate limited per client at the gateway."""
+    runtime = current_runtime()
+    with runtime.unit_of_work() as uow:
+        items = services.similar(
+            uow, current_principal(), community_code=query["community"], title=query["title"],
+            description=query["description"], limit=query["limit"], now=runtime.now(),
+        )  # fmt: skip
+    response = make_response(SimilarOut().dumps({"items": items}, ensure_ascii=False))
+    response.mimetype = "application/json"
+    response.cache_control.private = True
+    response.cache_control.max_age = SIMILAR_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @blp.get("/proposals")

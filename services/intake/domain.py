@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
@@ -75,6 +75,13 @@ OPEN_STATUSES = frozenset(STATUSES) - CLOSED_STATUSES
 # Matters only their submitter and the officials see in full: to residents they are not listed, to
 # the public (Open311) they are listed without their content.
 WITHHELD_STATUSES = frozenset({"rejected"})
+# Rejected and merged matters leave the duplicate index: only live matters are suggested as duplicates.
+NOT_SUGGESTED = frozenset({"rejected", "merged"})
+# A look-up for likely duplicates also scores the community's matters submitted this recently that
+# intake's worker has not indexed yet (at most this many, the newest).
+UNINDEXED_WINDOW = timedelta(hours=1)
+UNINDEXED_LIMIT = 200
+SIMILAR_LIMIT = 20  # at most this many likely duplicates in one answer
 # Intake itself acting: a proposal made eligible by its co-signatures.
 SYSTEM = Actor.system("intake")
 
@@ -347,3 +354,12 @@ def require_settings_admin(principal: Principal, community_code: str) -> None:
     """Who sets a community's intake rules: its workers and the street's and district's admins."""
     principal.require_role(*TRIAGE_ROLES)
     principal.require_scope(community_code)
+
+
+def lookup_texts(title: str, description: str | None) -> tuple[str, str]:
+    """The texts of a look-up for likely duplicates, as a submission would store them: a title is
+    needed, a description may be left out."""
+    title = plain_text("title", "标题", title, MAX_TITLE)
+    if not description or not description.strip():
+        return title, ""
+    return title, plain_text("description", "描述", description, MAX_DESCRIPTION, multiline=True)

@@ -1,4 +1,5 @@
-"""What intake consumes: the division registry (its replica), tracking's organisations (their
+"""What intake consumes: its own announcements of matters raised (indexed for duplicate look-ups,
+``services.index_submitted``), the division registry (its replica), tracking's organisations (their
 replica, whom a referral names; both kept by the shared replica handlers), and the meetings and
 tracking events that move a proposal along its life (``services.move_proposals``; a task sent
 back, ``services.reopen_proposals``).
@@ -21,6 +22,7 @@ from shared.organisations import EVENT_TYPE as ORGANISATIONS_CHANGED
 from shared.uow import UnitOfWork
 
 TRACKING = Actor.system("tracking")
+INDEX = "intake.index"  # uow.deferred: the submissions of a burst, indexed together
 
 
 def _mover(to: str, producer: str):
@@ -35,6 +37,12 @@ def _mover(to: str, producer: str):
     return handle
 
 
+def on_submitted(uow: UnitOfWork, event: Envelope) -> None:
+    """Intake's own announcement of a matter raised: index it for duplicate look-ups, off the request
+    path; the submissions of a burst together, when its unit of work flushes (``uow.deferred``)."""
+    uow.deferred(INDEX, lambda ids: services.index_submitted(uow, ids)).append(event.payload["proposal_id"])
+
+
 def on_task_reopened(uow: UnitOfWork, event: Envelope) -> None:
     """Residents not satisfied: the work goes on, the history saying why (the event's reason)."""
     services.reopen_proposals(uow, event.payload["proposal_ids"], TRACKING, event.payload["reason"], now=utcnow())
@@ -43,6 +51,7 @@ def on_task_reopened(uow: UnitOfWork, event: Envelope) -> None:
 HANDLERS = {
     DIVISIONS_CHANGED: division_registry.replica_handler(divisions),
     ORGANISATIONS_CHANGED: organisation_registry.replica_handler(organisations),
+    "intake.proposal.submitted": on_submitted,
     "meetings.consultation.scheduled": _mover("scheduled", "meetings"),
     "meetings.consultation.decided": _mover("decided", "meetings"),
     "meetings.consultation.no_consensus": _mover("accepted", "meetings"),

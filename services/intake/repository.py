@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, fields
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.intake.domain import WITHHELD_STATUSES, Proposal
+from services.intake.domain import NOT_SUGGESTED, WITHHELD_STATUSES, Proposal
 from services.intake.models import (
     categories,
     community_settings,
+    duplicates,
     organisations,
     proposal_history,
     proposals,
@@ -48,6 +49,33 @@ def get_many(session: Session, proposal_ids: list[str], *, scope: str) -> dict[s
         return {}
     query = select(proposals).where(proposals.c.id.in_(proposal_ids), within(proposals.c.community_code, scope))
     return {row["id"]: _proposal(row) for row in session.execute(query).mappings()}
+
+
+def get_all(session: Session, proposal_ids: list[str]) -> list[Proposal]:
+    """The proposals among ``proposal_ids`` that exist, in id order (the platform's own look-ups)."""
+    if not proposal_ids:
+        return []
+    query = select(proposals).where(proposals.c.id.in_(proposal_ids)).order_by(proposals.c.id)
+    return [_proposal(row) for row in session.execute(query).mappings()]
+
+
+def unindexed(session: Session, community_code: str, *, since: datetime, limit: int) -> list[Proposal]:
+    """The community's proposals submitted since ``since`` that the duplicate index does not know
+    yet and that ``domain.NOT_SUGGESTED`` does not rule out, newest first, at most ``limit`` (through
+    the (community, submitted_at) index and the index's unique proposal id)."""
+    p, known = proposals.c, duplicates.features.c
+    query = (
+        select(proposals)
+        .where(
+            p.community_code == community_code,
+            p.submitted_at >= since,
+            p.status.not_in(sorted(NOT_SUGGESTED)),
+            ~exists().where(known.proposal_id == p.id),
+        )
+        .order_by(p.submitted_at.desc(), p.id)
+        .limit(limit)
+    )
+    return [_proposal(row) for row in session.execute(query).mappings()]
 
 
 def add(session: Session, proposal: Proposal) -> None:

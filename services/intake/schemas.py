@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from services.intake.domain import MAX_DESCRIPTION, MAX_TITLE, RECORDED_CHANNELS, STATUSES
+from services.intake.domain import MAX_DESCRIPTION, MAX_TITLE, RECORDED_CHANNELS, SIMILAR_LIMIT, STATUSES
 from services.intake.repository import SORTS
 from shared.fields import In, Moment, Whole
 from shared.vocabulary import CHANNELS
@@ -65,15 +65,24 @@ class ProposalOut(Schema):
     mine = fields.Boolean(metadata={"description": "Whether the caller submitted it"})
 
 
+class SimilarQuery(Schema):
+    """A matter about to be raised, to find its likely duplicates in the community first."""
+
+    community = fields.String(required=True, validate=COMMUNITY_CODE, metadata={"description": "The community"})
+    title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
+    description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
+    limit = Whole(load_default=5, validate=validate.Range(1, SIMILAR_LIMIT))
+
+
 class DuplicateOut(Schema):
     id = fields.String()
     title = fields.String()
     status = fields.String()
-    score = fields.Float()
+    score = fields.Float(metadata={"description": "How alike the two read, 0 to 1; 0.4 and above is likely the same"})
 
 
-class SubmittedOut(ProposalOut):
-    possible_duplicates = fields.List(fields.Nested(DuplicateOut))
+class SimilarOut(Schema):
+    items = fields.List(fields.Nested(DuplicateOut), metadata={"description": "Best first"})
 
 
 class ProposalQuery(Schema):

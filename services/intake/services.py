@@ -2,7 +2,8 @@
 categories and community settings, the moves other services' events bring, and what public
 disclosure (Open311) reads, the names of the organisations referred to included (the replica's).
 Each runs inside the caller's unit of work: load (repository), let the domain decide, store
-(repository), index (the duplicate index) and announce (``events``). A refusal raises before
+(repository) and announce (``events``); the duplicate index is kept by intake's worker
+(``index_submitted``) and by the triage that takes a matter out of it. A refusal raises before
 anything is written, and the unit of work rolls back whatever was.
 
 The HTTP adapters (``api``, ``open311``) and the event handlers (``handlers``) call these and
@@ -18,7 +19,7 @@ from datetime import datetime
 
 from services.intake import domain, events, models, repository
 from services.intake.domain import Location, Proposal
-from services.intake.similarity import DuplicateIndex
+from services.intake.similarity import DuplicateIndex, Indexed
 from shared.divisions import Division
 from shared.lifecycle import Actor, Transition
 from shared.principal import Principal
@@ -27,9 +28,8 @@ from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Rejected and merged proposals leave the index: only live matters are suggested as duplicates.
 duplicate_index = DuplicateIndex(models.duplicates)
-LEAVE_THE_INDEX = frozenset({"rejected", "merged"})
+LEAVE_THE_INDEX = domain.NOT_SUGGESTED
 
 
 # -- raising a matter (百姓点事) -----------------------------------------------------------------------
@@ -37,12 +37,10 @@ LEAVE_THE_INDEX = frozenset({"rejected", "merged"})
 
 @dataclass(frozen=True)
 class Submitted:
-    """A proposal just raised, its community, and the community's likely duplicates of it (each
-    ``id``, ``title``, ``status`` and ``score``, best first)."""
+    """A proposal just raised, and its community."""
 
     proposal: Proposal
     community: Division
-    duplicates: list[dict]
 
 
 def submit(
@@ -60,9 +58,11 @@ def submit(
     attachments: Sequence[str] = (),
     submitter_id: str | None = None,
 ) -> Submitted:
-    """Check a new proposal, store it with its first history line, index it for duplicate look-ups
-    and announce it. Every way in (the JSON API, Open311, SMS replies) raises matters through here,
-    saying which it is (``via``, ``domain.WAYS_IN``): the channel is decided from it and the caller
+    """Check a new proposal, store it with its first history line and announce it: nothing more on
+    the request path. Intake's worker indexes it for duplicate look-ups when it consumes the
+    announcement (``index_submitted``); until then ``similar`` finds it among the community's recent
+    matters. Every way in (the JSON API, Open311, SMS replies) raises matters through here, saying
+    which it is (``via``, ``domain.WAYS_IN``): the channel is decided from it and the caller
     (``domain.channel_of``; ``recorded_from``: how a resident brought the matter to staff)."""
     community = uow.divisions.active_community(community_code)
     proposal = domain.submit(
@@ -82,14 +82,48 @@ def submit(
     )
     repository.add(uow.session, proposal)
     repository.record(uow.session, domain.first_entry(proposal, Actor.of(principal)))
-    matches = duplicate_index.candidates(
-        uow.session, proposal.community_code, proposal.title, proposal.description, exclude_ids=[proposal.id]
-    )
-    duplicate_index.add(uow.session, proposal.id, proposal.community_code, proposal.title, proposal.description)
     events.proposal_submitted(uow, proposal)
+    return Submitted(proposal, community)
+
+
+# -- likely duplicates (重复事项) ------------------------------------------------------------------------
+
+
+def similar(
+    uow: UnitOfWork, principal: Principal, *, community_code: str, title: str, description: str, limit: int,
+    now: datetime,
+) -> list[dict]:  # fmt: skip
+    """The community's live matters that read like this one, best first (each ``id``, ``title``,
+    ``status`` and ``score``), for a resident to co-sign instead of raising it again. The indexed ones
+    are looked up; those submitted within ``domain.UNINDEXED_WINDOW`` and not indexed yet (the worker
+    is a moment behind, or was away) are scored beside them."""
+    principal.require_scope(community_code)
+    if uow.divisions.active_community(community_code) is None:
+        raise NotFound("社区不存在")
+    title, description = domain.lookup_texts(title, description)
+    recent = repository.unindexed(
+        uow.session, community_code, since=now - domain.UNINDEXED_WINDOW, limit=domain.UNINDEXED_LIMIT
+    )
+    matches = duplicate_index.candidates(
+        uow.session, community_code, title, description, limit=limit,
+        unindexed=[Indexed(p.id, p.community_code, p.title, p.description) for p in recent],
+    )  # fmt: skip
     found = repository.summaries(uow.session, [m.proposal_id for m in matches])
-    duplicates = [{**found[m.proposal_id], "score": round(m.score, 3)} for m in matches if m.proposal_id in found]
-    return Submitted(proposal, community, duplicates)
+    return [
+        {**found[m.proposal_id], "score": round(m.score, 3)}
+        for m in matches
+        if m.proposal_id in found and found[m.proposal_id]["status"] not in LEAVE_THE_INDEX
+    ]
+
+
+def index_submitted(uow: UnitOfWork, proposal_ids: Iterable[str]) -> int:
+    """Add the proposals just submitted to the duplicate index (intake's worker, a burst at once);
+    returns how many. One merged or rejected before this runs stays out: the triage left its mark in
+    the index, in whichever order the two transactions commit (``DuplicateIndex.add_many``)."""
+    live = [p for p in repository.get_all(uow.session, sorted(set(proposal_ids))) if p.status not in LEAVE_THE_INDEX]
+    return duplicate_index.add_many(
+        uow.session, [Indexed(p.id, p.community_code, p.title, p.description) for p in live]
+    )
 
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -210,7 +244,7 @@ def refer(
 def _triaged(uow: UnitOfWork, principal: Principal, moved: Proposal, transition: Transition, **details) -> Proposal:
     """Store a triage decision and tell everyone (``details`` complete the event's payload)."""
     if moved.status in LEAVE_THE_INDEX:
-        duplicate_index.remove(uow.session, moved.id)
+        duplicate_index.remove(uow.session, moved.id, moved.community_code)
     repository.save(uow.session, moved)
     repository.record(uow.session, transition)
     events.proposal_triaged(uow, moved, principal.subject, **details)

@@ -1,7 +1,7 @@
 """Likely duplicates of a matter (重复事项): residents of one community often raise the same matter in
-their own words, e.g. “绣春巷开水炉扰民” and “开水炉噪音扰民(绣春巷)”. On submit, intake shows the
-matters of the same community that read alike, so a resident can co-sign (附议) instead, and a
-community worker can merge them.
+their own words, e.g. “绣春巷开水炉扰民” and “开水炉噪音扰民(绣春巷)”. Before a resident submits, intake
+shows the matters of the same community that read alike (``GET /api/v1/intake/proposals/similar``), so
+the resident can co-sign (附议) instead, and a community worker can merge them.
 
 **Text.** Title and description are normalised: NFKC (full-width letters and digits become ASCII),
 lower case, and only letters (of any script) and digits are kept; punctuation, symbols and whitespace
@@ -9,7 +9,7 @@ are dropped. Every CJK character is one token, a run of ASCII letters and digits
 features (“grams”) are the bigrams of adjacent tokens (“绣春”, “春巷”, “3号”, “楼wifi”), ASCII words of
 two or more characters on their own, and a text's only token. No word segmentation, no dictionary:
 character bigrams are the usual choice for short Chinese texts and survive reordering (“开水炉噪音扰民
-(绣春巷)”). A gram longer than 8 characters (only long ASCII words) is replaced by a short hash.
+(绣春巷)”). The index knows a gram by a 32-bit id (``gram_id``, a hash).
 
 **Score** (``similarity``, ``score``). ``features`` maps each gram to its weight in the matter:
 ``TITLE_WEIGHT`` (2) if it is in the title, 1 if only in the description. The score is the mean of
@@ -20,32 +20,39 @@ then lower, falling with the log of its frequency (居民, 希望, 解决, the l
 small community scores exactly like the corpus-free ``similarity``, and a large one is not fooled by
 boilerplate. A pair at or above ``DUPLICATE_THRESHOLD`` is a likely duplicate.
 
-**Tables** (functions taking a ``MetaData``; ``duplicate_tables`` makes all three):
+**Tables** (``duplicate_tables`` makes all three), about 1 KB per proposal on PostgreSQL where the
+earlier row-per-gram index took 11.5 KB:
 
-- ``proposal_gram(community_code, gram, proposal_id)``, primary key in that order: the inverted
-  index; a gram's proposals in a community are a range of the primary key.
-- ``gram_frequency(community_code, gram, n)``, primary key ``(community_code, gram)``, index
-  ``(community_code, n)``: in how many indexed proposals of the community a gram occurs; the row with
-  the empty gram (``PROPOSALS``) counts the community's indexed proposals. ``add`` and ``remove`` keep
-  it with one upsert, rows in key order (concurrent writers lock in the same order: no deadlocks, but
-  writers of one community queue on its common grams until commit). Counts may fall to 0 and stay.
-- ``proposal_features(proposal_id, community_code, title_grams, text_grams)``: each indexed
-  proposal's grams, space-separated (the title's; those only in the description). Candidates are
-  scored from it, and ``remove`` finds the index rows to delete from it.
+- ``proposal_features(doc, proposal_id, community_code, live, titled, grams)``: each proposal the
+  index knows, numbered (``doc``, a small integer), with its gram ids as an ``integer[]`` (the title's
+  ``titled`` first). Candidates are scored from it. A removed proposal keeps its row as a mark
+  (``live`` false, no grams), so indexing it later (a late or redelivered event) leaves it out.
+- ``gram_posting(community_code, gram, chunk, n, appended, docs)``, primary key in that order: the
+  inverted index, partitioned by community: a gram's docs as ``integer[]`` arrays of at most ``CHUNK``
+  (appended to the last). Chunk 0 also counts the gram's live proposals (``n``, the document
+  frequency) and the docs ever appended (``appended``, which says the last chunk). A removed proposal's
+  docs stay in the arrays (the look-up reads only live features) and leave the counts.
+- ``duplicate_community(community_code, proposals)``: the community's live indexed proposals (N).
+
+**Writing.** ``add_many`` indexes a burst in a few statements whatever its size (on PostgreSQL: the
+features, the community counts, the gram counts and the postings, each one statement over arrays,
+rows in key order so concurrent writers lock in the same order); ``remove`` marks a proposal and takes
+its grams off the counts. Intake's worker indexes a proposal after the transaction that stored it
+(``intake.proposal.submitted``); a triage removes it in its own transaction, before or after.
 
 **Look-up** (``DuplicateIndex.candidates``), four indexed reads whatever the community's size:
-(1) the frequencies of the query's grams; (2) its rarest grams, at most ``QUERY_GRAMS`` and together
-at most ``POSTINGS_BUDGET`` index rows, are looked up: ``SELECT proposal_id, sum(<weight of the gram>)
-FROM proposal_gram WHERE community_code = :c AND gram IN (…) GROUP BY proposal_id ORDER BY 2 DESC LIMIT
-CANDIDATES`` (a hit weighs the gram's weight in the query times ``ln(1 + N/df)``: rare grams, a lane's
-name and its boiler, tell more than common ones); (3) those candidates' ``proposal_features`` rows;
-(4) the community's common grams (``n`` above the share, through the ``(community_code, n)`` index).
-The candidates are then scored exactly and those at or above the threshold returned, best first.
+(1) N and the frequencies of the query's grams; (2) its rarest grams, at most ``QUERY_GRAMS`` and
+together at most ``POSTINGS_BUDGET`` postings, are looked up, their docs counted (on PostgreSQL in the
+database: ``unnest`` of the chunks, ``GROUP BY`` the doc; a hit weighs the gram's weight in the query
+times ``ln(1 + N/df)``: rare grams, a lane's name and its boiler, tell more than common ones) and the
+best ``CANDIDATES`` kept; (3) those candidates' features (live only); (4) the frequencies of the
+candidates' other grams that are common. Proposals not indexed yet (``unindexed``: those submitted
+moments ago) are scored alongside. The candidates are then scored exactly and those at or above the
+threshold returned, best first.
 
-SQLAlchemy Core; the same statements on SQLite and PostgreSQL, except that ``add_many`` writes rows
-with COPY on PostgreSQL (psycopg's executemany sends one INSERT per row; COPY is ~4× faster for a
-backfill). ``session`` is an ORM ``Session`` or a ``Connection``, inside the caller's transaction:
-index a proposal in the transaction that stores it, ``remove`` it in the one that merges or rejects it.
+SQLAlchemy Core. On SQLite (tests, the embedded mode) the arrays are space-separated text and the
+same work is done with plain statements and Python. ``session`` is an ORM ``Session`` or a
+``Connection``, inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -60,7 +67,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text, case, delete, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    any_,
+    bindparam,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -74,12 +97,11 @@ DUPLICATE_THRESHOLD = 0.4
 QUERY_GRAMS = 24  # rarest grams of the query looked up in the index
 POSTINGS_BUDGET = 20_000  # at most this many index rows read per look-up
 CANDIDATES = 100  # proposals scored exactly per look-up
-GRAM_LENGTH = 8
+CHUNK = 256  # docs per row of a gram's postings (1 KB: stays in the row, no TOAST)
 # A gram in more than 1 % of a community's proposals (and in more than 20) weighs less (``telling``).
 COMMON_SHARE = 0.01
 COMMON_MIN = 20
 COMMON_FLOOR = 0.05
-PROPOSALS = ""  # gram_frequency's row counting the community's indexed proposals (no gram is empty)
 
 _TOKEN = re.compile(r"[a-z0-9]+|.", re.DOTALL)
 _ASCII_WORD = re.compile(r"[a-z0-9]{2,}")
@@ -99,20 +121,14 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower() if unicodedata.category(ch)[0] in "LN")
 
 
-def _fit(gram: str) -> str:
-    if len(gram) <= GRAM_LENGTH:
-        return gram
-    return "#" + hashlib.blake2b(gram.encode(), digest_size=4).hexdigest()[: GRAM_LENGTH - 1]
-
-
 def grams(text: str) -> set[str]:
     """Bigrams of adjacent tokens (a CJK character, or a run of ASCII letters and digits) of the
     normalised text, ASCII words of two or more characters, and a lone token."""
     tokens = _TOKEN.findall(normalise(text))
-    found = {_fit(a + b) for a, b in itertools.pairwise(tokens)}
-    found.update(_fit(word) for word in tokens if _ASCII_WORD.fullmatch(word))
+    found = {a + b for a, b in itertools.pairwise(tokens)}
+    found.update(word for word in tokens if _ASCII_WORD.fullmatch(word))
     if len(tokens) == 1:
-        found.add(_fit(tokens[0]))
+        found.add(tokens[0])
     return found
 
 
@@ -167,6 +183,27 @@ def _score(a: _Vectors, b: _Vectors) -> float:
     ) / 2
 
 
+def _score_weights(a: _Vectors, weights: Mapping, telling_of: Mapping) -> float:
+    """``_score(a, _vectors(weights, telling_of))`` in one pass (a look-up scores a hundred candidates)."""
+    text_dot = text_norm = title_dot = title_norm = 0.0
+    asked_text, asked_title, weigh = a.text, a.title, telling_of.get
+    for gram, value in weights.items():
+        w = weigh(gram, 1.0)
+        x = value * w
+        text_norm += x * x
+        q = asked_text.get(gram)
+        if q is not None:
+            text_dot += q * x
+        if value >= TITLE_WEIGHT:
+            title_norm += w * w
+            q = asked_title.get(gram)
+            if q is not None:
+                title_dot += q * w
+    text_cos = min(1.0, text_dot / (a.text_norm * math.sqrt(text_norm))) if a.text_norm and text_norm else 0.0
+    title_cos = min(1.0, title_dot / (a.title_norm * math.sqrt(title_norm))) if a.title_norm and title_norm else 0.0
+    return (text_cos + title_cos) / 2
+
+
 def score(a: Mapping[str, float], b: Mapping[str, float], telling_of: Mapping[str, float] | None = None) -> float:
     """The similarity of two ``features`` maps, in [0, 1]: the mean of the cosines of the whole texts and
     of the titles, each gram weighted by ``telling_of`` (gram → ``telling``; missing grams and ``None``: 1)."""
@@ -187,53 +224,97 @@ def similarity(
     return score(features(a_title, a_description), features(b_title, b_description), telling_of)
 
 
+# -- gram ids --------------------------------------------------------------------------------------
+
+
+def gram_id(gram: str) -> int:
+    """A gram's id in the index: a 32-bit hash (signed, as PostgreSQL's ``integer``). Two grams of one
+    community may share an id (some pair does among tens of thousands): they then count as one gram,
+    which moves a score by a hair and never lets another community's proposal in."""
+    return int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def feature_ids(title: str, description: str) -> dict[int, float]:
+    """``features`` by gram id: what the index stores and scores."""
+    return {gram_id(gram): weight for gram, weight in features(title, description).items()}
+
+
 # -- tables ----------------------------------------------------------------------------------------
 
 
-def gram_table(metadata: MetaData) -> Table:
-    """The inverted index: which proposals of a community contain a gram."""
-    return Table(
-        "proposal_gram",
-        metadata,
-        Column("community_code", String(12), primary_key=True),
-        Column("gram", String(GRAM_LENGTH), primary_key=True),
-        Column("proposal_id", String(36), primary_key=True),
-    )
+class Integers(TypeDecorator):
+    """A list of integers: an ``integer[]`` on PostgreSQL, space-separated text elsewhere (SQLite)."""
 
+    impl = Text
+    cache_ok = True
 
-def gram_frequency_table(metadata: MetaData) -> Table:
-    """In how many indexed proposals of a community a gram occurs."""
-    return Table(
-        "gram_frequency",
-        metadata,
-        Column("community_code", String(12), primary_key=True),
-        Column("gram", String(GRAM_LENGTH), primary_key=True),
-        Column("n", Integer, nullable=False),
-        Index("ix_gram_frequency_common", "community_code", "n"),
-    )
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(Integer))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value, dialect):
+        if value is None or dialect.name == "postgresql":
+            return value
+        return " ".join(map(str, value))
+
+    def process_result_value(self, value, dialect):
+        if value is None or dialect.name == "postgresql":
+            return value
+        return [int(item) for item in value.split()]
 
 
 def proposal_features_table(metadata: MetaData) -> Table:
-    """Each indexed proposal's grams, space-separated: the title's, and those only in the description."""
+    """Each proposal the index knows, by a small number (``doc``): its gram ids, the title's first."""
     return Table(
         "proposal_features",
         metadata,
-        Column("proposal_id", String(36), primary_key=True),
+        Column("doc", Integer, primary_key=True, autoincrement=True),
+        Column("proposal_id", String(36), nullable=False),
         Column("community_code", String(12), nullable=False),
-        Column("title_grams", Text, nullable=False),
-        Column("text_grams", Text, nullable=False),
+        Column("live", Boolean, nullable=False),
+        Column("titled", SmallInteger, nullable=False),
+        Column("grams", Integers(), nullable=False),
+        UniqueConstraint("proposal_id", name="uq_proposal_features_proposal_id"),
+    )
+
+
+def gram_posting_table(metadata: MetaData) -> Table:
+    """The inverted index of each community: a gram's docs, ``CHUNK`` to a row; the gram's first row
+    (chunk 0) also counts its live proposals (``n``) and the docs ever appended (``appended``)."""
+    return Table(
+        "gram_posting",
+        metadata,
+        Column("community_code", String(12), primary_key=True),
+        Column("gram", Integer, primary_key=True, autoincrement=False),
+        Column("chunk", Integer, primary_key=True, autoincrement=False),
+        Column("n", Integer, nullable=False),
+        Column("appended", Integer, nullable=False),
+        Column("docs", Integers(), nullable=False),
+    )
+
+
+def duplicate_community_table(metadata: MetaData) -> Table:
+    """How many live proposals of each community the index holds."""
+    return Table(
+        "duplicate_community",
+        metadata,
+        Column("community_code", String(12), primary_key=True),
+        Column("proposals", Integer, nullable=False),
     )
 
 
 class DuplicateTables(NamedTuple):
-    grams: Table
-    frequencies: Table
     features: Table
+    postings: Table
+    communities: Table
 
 
 def duplicate_tables(metadata: MetaData) -> DuplicateTables:
     """The three tables of the duplicate index, added to ``metadata``."""
-    return DuplicateTables(gram_table(metadata), gram_frequency_table(metadata), proposal_features_table(metadata))
+    return DuplicateTables(
+        proposal_features_table(metadata), gram_posting_table(metadata), duplicate_community_table(metadata)
+    )
 
 
 # -- the index -------------------------------------------------------------------------------------
@@ -241,7 +322,8 @@ def duplicate_tables(metadata: MetaData) -> DuplicateTables:
 
 @dataclass(frozen=True)
 class Indexed:
-    """A proposal to index: ``DuplicateIndex.add_many`` takes these."""
+    """A proposal to index (``DuplicateIndex.add_many``), or one to score that is not indexed yet
+    (``candidates``' ``unindexed``)."""
 
     proposal_id: str
     community_code: str
@@ -253,35 +335,63 @@ def _connection(session: Session | Connection) -> Connection:
     return session.connection() if isinstance(session, Session) else session
 
 
-def _insert(session: Session | Connection, table: Table, rows: list[dict[str, str]]) -> None:
-    """Insert ``rows`` in the session's transaction: an executemany, or on PostgreSQL a COPY, several times
-    faster for the thousands of index rows of a backfill (psycopg's executemany sends one INSERT per row)."""
-    if not rows:
-        return
-    connection = _connection(session)
-    if connection.dialect.name != "postgresql":
-        connection.execute(table.insert(), rows)
-        return
-    from psycopg import sql  # only on PostgreSQL, whose driver this is
-
-    columns = list(rows[0])
-    name = sql.Identifier(*([table.schema] if table.schema else []), table.name)
-    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(name, sql.SQL(", ").join(map(sql.Identifier, columns)))
-    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy) as stream:
-        for row in rows:
-            stream.write_row([row[column] for column in columns])
+def _postgresql(session: Session | Connection) -> bool:
+    return _connection(session).dialect.name == "postgresql"
 
 
-def _stored(weights: Mapping[str, float]) -> tuple[str, str]:
+def _stored(weights: Mapping[int, float]) -> tuple[int, list[int]]:
+    """(how many are the title's, the gram ids: the title's first, each part in order)."""
     title = sorted(gram for gram, weight in weights.items() if weight >= TITLE_WEIGHT)
-    text = sorted(gram for gram, weight in weights.items() if weight < TITLE_WEIGHT)
-    return " ".join(title), " ".join(text)
+    rest = sorted(gram for gram, weight in weights.items() if weight < TITLE_WEIGHT)
+    return len(title), title + rest
 
 
-def _loaded(title_grams: str, text_grams: str) -> dict[str, float]:
-    weights = dict.fromkeys(text_grams.split(), DESCRIPTION_WEIGHT)
-    weights.update(dict.fromkeys(title_grams.split(), TITLE_WEIGHT))
+def _loaded(titled: int, grams: Sequence[int]) -> dict[int, float]:
+    weights = dict.fromkeys(grams[titled:], DESCRIPTION_WEIGHT)
+    weights.update(dict.fromkeys(grams[:titled], TITLE_WEIGHT))
     return weights
+
+
+# PostgreSQL: a burst's counts and postings each in one statement, rows in key order (so writers of one
+# community lock its common grams in the same order: no deadlocks, they queue until commit).
+_COUNT = text(
+    """
+    INSERT INTO gram_posting AS p (community_code, gram, chunk, n, appended, docs)
+    SELECT c, g, 0, k, k, '{}' FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:k AS integer[]))
+        AS t(c, g, k) ORDER BY c, g
+    ON CONFLICT (community_code, gram, chunk)
+        DO UPDATE SET n = p.n + excluded.n, appended = p.appended + excluded.appended
+    RETURNING community_code, gram, appended
+    """
+)
+_POST = text(
+    """
+    INSERT INTO gram_posting AS p (community_code, gram, chunk, n, appended, docs)
+    SELECT c, g, ch, 0, 0, array_agg(d ORDER BY d)
+    FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:ch AS integer[]), CAST(:d AS integer[]))
+        AS t(c, g, ch, d)
+    GROUP BY c, g, ch ORDER BY c, g, ch
+    ON CONFLICT (community_code, gram, chunk) DO UPDATE SET docs = p.docs || excluded.docs
+    """
+)
+_UNCOUNT = text(
+    """
+    UPDATE gram_posting AS p SET n = p.n - t.k
+    FROM (SELECT * FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:k AS integer[])) AS u(c, g, k)
+          ORDER BY c, g) AS t
+    WHERE p.community_code = t.c AND p.gram = t.g AND p.chunk = 0
+    """
+)
+_HITS = text(
+    """
+    SELECT s.d, sum(s.w) AS hits FROM (
+        SELECT unnest(p.docs) AS d, q.w
+        FROM unnest(CAST(:g AS integer[]), CAST(:w AS float8[])) AS q(g, w)
+        JOIN gram_posting AS p ON p.community_code = :c AND p.gram = q.g
+    ) AS s
+    GROUP BY s.d ORDER BY hits DESC, s.d LIMIT :limit
+    """
+)
 
 
 class DuplicateIndex:
@@ -290,94 +400,153 @@ class DuplicateIndex:
     def __init__(self, tables: DuplicateTables, threshold: float = DUPLICATE_THRESHOLD):
         self.tables = tables
         self.threshold = threshold
-        self._upserts: dict[str, Any] = {}
+        self._upserts: dict[tuple[str, str], Any] = {}
 
-    def add(self, session: Session, proposal_id: str, community_code: str, title: str, description: str) -> None:
-        """Index a proposal (again, if it was: its old grams are replaced)."""
-        self.add_many(session, [Indexed(proposal_id, community_code, title, description)])
+    # -- writing -----------------------------------------------------------------------------------
+
+    def add(self, session: Session, proposal_id: str, community_code: str, title: str, description: str) -> int:
+        """Index a proposal; returns 1, or 0 if the index knew it already (indexed, or removed)."""
+        return self.add_many(session, [Indexed(proposal_id, community_code, title, description)])
 
     def add_many(self, session: Session, proposals: Iterable[Indexed]) -> int:
-        """Index several proposals at once (a backfill: one write per table, plus the removal of those
-        already indexed); returns how many."""
-        batch = list({p.proposal_id: p for p in proposals}.values())
+        """Index several proposals at once (a burst of submissions, a backfill): one statement per table
+        on PostgreSQL. A proposal the index knows already, indexed or removed, is left as it is, so a
+        redelivered event counts once and a matter merged or rejected before its submission was indexed
+        stays out (``remove`` left its mark). Returns how many were indexed."""
+        batch = sorted({p.proposal_id: p for p in proposals}.values(), key=lambda p: p.proposal_id)
         if not batch:
             return 0
-        self.remove_many(session, [p.proposal_id for p in batch])
-        feature_rows, gram_rows = [], []
-        counts: Counter[tuple[str, str]] = Counter()
+        weights = {p.proposal_id: feature_ids(p.title, p.description) for p in batch}
+        rows = []
         for p in batch:
-            weights = features(p.title, p.description)
-            title_grams, text_grams = _stored(weights)
-            feature_rows.append(
-                {
-                    "proposal_id": p.proposal_id,
-                    "community_code": p.community_code,
-                    "title_grams": title_grams,
-                    "text_grams": text_grams,
-                }
-            )
-            for gram in weights:
-                gram_rows.append({"community_code": p.community_code, "gram": gram, "proposal_id": p.proposal_id})
-                counts[p.community_code, gram] += 1
-            counts[p.community_code, PROPOSALS] += 1
-        _insert(session, self.tables.features, feature_rows)
-        _insert(session, self.tables.grams, gram_rows)
-        self._count(session, counts)
-        return len(batch)
+            titled, grams = _stored(weights[p.proposal_id])
+            rows.append(
+                {"proposal_id": p.proposal_id, "community_code": p.community_code, "live": True,
+                 "titled": titled, "grams": grams}
+            )  # fmt: skip
+        # Waits on a concurrent ``remove`` of one of them (its mark), holding no other lock of the index.
+        new = dict(session.execute(self._statement(session, "add"), rows).all())
+        added = [p for p in batch if p.proposal_id in new]
+        if not added:
+            return 0
+        docs: dict[tuple[str, int], list[int]] = {}
+        for p in added:
+            for gram in weights[p.proposal_id]:
+                docs.setdefault((p.community_code, gram), []).append(new[p.proposal_id])
+        self._count_proposals(session, Counter(p.community_code for p in added))
+        if _postgresql(session):
+            self._post_postgresql(session, docs)
+        else:
+            self._post_generic(session, docs)
+        return len(added)
 
-    def remove(self, session: Session, proposal_id: str) -> None:
-        """Stop suggesting a proposal (merged, rejected, withdrawn). Nothing happens if it is not indexed."""
-        self.remove_many(session, [proposal_id])
-
-    def remove_many(self, session: Session, proposal_ids: Sequence[str]) -> None:
-        """``remove`` for several proposals."""
-        features_table, grams_table = self.tables.features, self.tables.grams
-        rows = session.execute(
-            select(
-                features_table.c.proposal_id,
-                features_table.c.community_code,
-                features_table.c.title_grams,
-                features_table.c.text_grams,
-            ).where(features_table.c.proposal_id.in_(proposal_ids))
-        ).all()
-        if not rows:
-            return
-        counts: Counter[tuple[str, str]] = Counter()
-        for proposal_id, community_code, title_grams, text_grams in rows:
-            stored = sorted(_loaded(title_grams, text_grams))
-            counts.update(dict.fromkeys(((community_code, gram) for gram in stored), -1))
-            counts[community_code, PROPOSALS] -= 1
-            if stored:
-                session.execute(
-                    delete(grams_table).where(
-                        grams_table.c.community_code == community_code,
-                        grams_table.c.gram.in_(stored),
-                        grams_table.c.proposal_id == proposal_id,
-                    )
+    def _statement(self, session: Session | Connection, name: str):
+        """A statement built once per dialect (compiled once, rows passed as parameters)."""
+        dialect = _connection(session).dialect.name
+        stmt = self._upserts.get((name, dialect))
+        if stmt is None:
+            insert = dialect_insert(session)
+            f, c = self.tables.features, self.tables.communities
+            if name == "add":
+                stmt = insert(f).on_conflict_do_nothing(index_elements=[f.c.proposal_id])
+                stmt = stmt.returning(f.c.proposal_id, f.c.doc)
+            elif name == "remove":
+                stmt = insert(f)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[f.c.proposal_id], set_={"live": False}, where=f.c.live
+                ).returning(f.c.community_code, f.c.titled, f.c.grams)
+            else:  # "proposals"
+                stmt = insert(c)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[c.c.community_code], set_={"proposals": c.c.proposals + stmt.excluded.proposals}
                 )
-        session.execute(delete(features_table).where(features_table.c.proposal_id.in_([row[0] for row in rows])))
-        self._count(session, counts)
+            self._upserts[name, dialect] = stmt
+        return stmt
 
-    def _count(self, session: Session, counts: Mapping[tuple[str, str], int]) -> None:
-        """Add ``counts`` to the document frequencies, in key order (the same lock order for everyone)."""
+    def _count_proposals(self, session: Session, counts: Mapping[str, int]) -> None:
+        rows = [{"community_code": code, "proposals": n} for code, n in sorted(counts.items()) if n]
+        if rows:
+            session.execute(self._statement(session, "proposals"), rows)
+
+    def _post_postgresql(self, session: Session, docs: Mapping[tuple[str, int], list[int]]) -> None:
+        """Count the grams, then append the docs to each gram's last chunk (the count says which)."""
+        keys = sorted(docs)
+        counted = session.execute(
+            _COUNT,
+            {"c": [c for c, _ in keys], "g": [g for _, g in keys], "k": [len(docs[key]) for key in keys]},
+        ).all()
+        columns: tuple[list, list, list, list] = ([], [], [], [])
+        for community_code, gram, appended in counted:
+            listed = docs[community_code, gram]
+            for position, doc in enumerate(sorted(listed), start=appended - len(listed)):
+                for column, value in zip(columns, (community_code, gram, position // CHUNK, doc), strict=True):
+                    column.append(value)
+        session.execute(_POST, dict(zip(("c", "g", "ch", "d"), columns, strict=True)))
+
+    def _post_generic(self, session: Session, docs: Mapping[tuple[str, int], list[int]]) -> None:
+        """The same on SQLite (one writer at a time): read the chunks written to, write them back."""
+        postings = self.tables.postings
+        for community_code, gram in sorted(docs):
+            listed = sorted(docs[community_code, gram])
+            key = (postings.c.community_code == community_code, postings.c.gram == gram)
+            head = session.execute(select(postings.c.n, postings.c.appended).where(*key, postings.c.chunk == 0)).first()
+            n, appended = head if head else (0, 0)
+            if head is None:
+                session.execute(postings.insert().values(community_code=community_code, gram=gram, chunk=0, n=0,
+                                                         appended=0, docs=[]))  # fmt: skip
+            session.execute(
+                postings.update().where(*key, postings.c.chunk == 0).values(n=n + len(listed),
+                                                                            appended=appended + len(listed))
+            )  # fmt: skip
+            for chunk, part in itertools.groupby(enumerate(listed, start=appended), key=lambda item: item[0] // CHUNK):
+                added = [doc for _, doc in part]
+                found = session.execute(select(postings.c.docs).where(*key, postings.c.chunk == chunk)).scalar()
+                if found is None:
+                    session.execute(postings.insert().values(community_code=community_code, gram=gram, chunk=chunk,
+                                                             n=0, appended=0, docs=added))  # fmt: skip
+                else:
+                    session.execute(postings.update().where(*key, postings.c.chunk == chunk).values(docs=found + added))
+
+    def remove(self, session: Session, proposal_id: str, community_code: str) -> None:
+        """Stop suggesting a proposal (merged, rejected), for good: if it is not indexed yet, its mark
+        keeps it out when its submission comes to be indexed (``add_many``). Twice is harmless."""
+        self.remove_many(session, [(proposal_id, community_code)])
+
+    def remove_many(self, session: Session, proposals: Sequence[tuple[str, str]]) -> None:
+        """``remove`` for several (proposal id, community code) pairs."""
+        features_table = self.tables.features
+        counts: Counter[tuple[str, int]] = Counter()
+        gone: Counter[str] = Counter()
+        for proposal_id, community_code in sorted(set(proposals)):
+            mark = {"proposal_id": proposal_id, "community_code": community_code, "live": False, "titled": 0,
+                    "grams": []}  # fmt: skip
+            # The row after the upsert: a fresh mark (no grams), or the live row just marked (its grams).
+            row = session.execute(self._statement(session, "remove"), mark).first()
+            if row is None or not row.grams:
+                continue
+            session.execute(
+                features_table.update().where(features_table.c.proposal_id == proposal_id).values(titled=0, grams=[])
+            )
+            gone[row.community_code] -= 1
+            counts.update(dict.fromkeys(((row.community_code, gram) for gram in row.grams), 1))
         if not counts:
             return
-        rows = [{"community_code": c, "gram": g, "n": n} for (c, g), n in sorted(counts.items()) if n]
-        if rows:
-            session.execute(self._upsert(session), rows)
-
-    def _upsert(self, session: Session):
-        """The counters' upsert, built once per dialect (compiled once, rows passed as parameters)."""
-        dialect = session.bind.dialect.name
-        stmt = self._upserts.get(dialect)
-        if stmt is None:
-            frequencies = self.tables.frequencies
-            stmt = dialect_insert(session)(frequencies)
-            stmt = self._upserts[dialect] = stmt.on_conflict_do_update(
-                index_elements=[frequencies.c.community_code, frequencies.c.gram],
-                set_={"n": frequencies.c.n + stmt.excluded.n},
+        self._count_proposals(session, gone)
+        keys = sorted(counts)
+        if _postgresql(session):
+            session.execute(
+                _UNCOUNT, {"c": [c for c, _ in keys], "g": [g for _, g in keys], "k": [counts[k] for k in keys]}
             )
-        return stmt
+            return
+        postings = self.tables.postings
+        for community_code, gram in keys:
+            session.execute(
+                postings.update()
+                .where(postings.c.community_code == community_code, postings.c.gram == gram, postings.c.chunk == 0)
+                .values(n=postings.c.n - counts[community_code, gram])
+            )
+
+    # -- reading -----------------------------------------------------------------------------------
 
     def candidates(
         self,
@@ -387,85 +556,100 @@ class DuplicateIndex:
         description: str,
         limit: int = 5,
         exclude_ids: Iterable[str] = (),
+        unindexed: Iterable[Indexed] = (),
     ) -> list[Match]:
-        """The indexed proposals of ``community_code`` most like this matter, best first, each scoring at
-        least the threshold; at most ``limit``. ``exclude_ids`` are never returned (e.g. the proposal
-        itself)."""
-        query = features(title, description)
+        """The proposals of ``community_code`` most like this matter, best first, each scoring at least
+        the threshold; at most ``limit``. Those indexed are looked up; ``unindexed`` ones (submitted
+        moments ago, not indexed yet) are scored too. ``exclude_ids`` are never returned."""
+        query = feature_ids(title, description)
         if not query or limit <= 0:
             return []
-        frequency = self._frequencies(session, community_code, [PROPOSALS, *query])
-        proposals = frequency.pop(PROPOSALS, 0)
-        # Rarest first; a title gram counts as half as common, for it names the matter.
+        excluded = set(exclude_ids)
+        proposals = self.proposals(session, community_code)
+        frequency = self._frequencies(session, community_code, query) if proposals else {}
+        found = self._looked_up(session, community_code, query, proposals, frequency, excluded)
+        for p in unindexed:
+            if p.community_code == community_code and p.proposal_id not in excluded and p.proposal_id not in found:
+                found[p.proposal_id] = feature_ids(p.title, p.description)
+        if not found:
+            return []
+        telling_of = self._telling(session, community_code, proposals, frequency, found.values())
+        asked = _vectors(query, telling_of)
+        matches = [Match(proposal_id, _score_weights(asked, grams, telling_of)) for proposal_id, grams in found.items()]
+        matches = [match for match in matches if match.score >= self.threshold]
+        matches.sort(key=lambda match: (-match.score, match.proposal_id))
+        return matches[:limit]
+
+    def proposals(self, session: Session | Connection, community_code: str) -> int:
+        """How many live proposals of the community are indexed."""
+        c = self.tables.communities.c
+        return session.execute(select(c.proposals).where(c.community_code == community_code)).scalar() or 0
+
+    def _looked_up(self, session, community_code: str, query: Mapping[int, float], proposals: int,
+                   frequency: Mapping[int, int], excluded: set[str]) -> dict[str, dict[int, float]]:  # fmt: skip
+        """The indexed proposals sharing most of the query's rarest grams (at most ``CANDIDATES``, each
+        hit weighing the gram's weight in the query times ``ln(1 + N/df)``), with their grams."""
         chosen, postings = [], 0
+        # Rarest first; a title gram counts as half as common, for it names the matter.
         for gram, n in sorted(frequency.items(), key=lambda item: (item[1] / query[item[0]], item[0])):
             if len(chosen) == QUERY_GRAMS or postings + n > POSTINGS_BUDGET:
                 break
             chosen.append(gram)
             postings += n
         if not chosen:
-            return []
-        grams_table, features_table = self.tables.grams, self.tables.features
-        # Each hit counts by how telling the gram is in the query: its weight there times its rarity.
-        hits = func.sum(
-            case(
-                {gram: query[gram] * math.log(1 + proposals / frequency[gram]) for gram in chosen},
-                value=grams_table.c.gram,
-            )
-        ).label("hits")
-        lookup = (
-            select(grams_table.c.proposal_id, hits)
-            .where(grams_table.c.community_code == community_code, grams_table.c.gram.in_(chosen))
-            .group_by(grams_table.c.proposal_id)
-            .order_by(hits.desc(), grams_table.c.proposal_id)
-            .limit(CANDIDATES)
-        )
-        excluded = list(exclude_ids)
-        if excluded:
-            lookup = lookup.where(grams_table.c.proposal_id.not_in(excluded))
-        ids = [row[0] for row in session.execute(lookup)]
-        if not ids:
-            return []
-        found = {
-            proposal_id: _loaded(title_grams, text_grams)
-            for proposal_id, title_grams, text_grams in session.execute(
-                select(features_table.c.proposal_id, features_table.c.title_grams, features_table.c.text_grams).where(
-                    features_table.c.proposal_id.in_(ids), features_table.c.community_code == community_code
-                )
-            )
-        }
-        telling_of = self._common(session, community_code, proposals)
-        asked = _vectors(query, telling_of)
-        matches = [
-            Match(proposal_id, _score(asked, _vectors(grams, telling_of))) for proposal_id, grams in found.items()
-        ]
-        matches = [match for match in matches if match.score >= self.threshold]
-        matches.sort(key=lambda match: (-match.score, match.proposal_id))
-        return matches[:limit]
-
-    def _common(self, session: Session | Connection, community_code: str, proposals: int) -> dict[str, float]:
-        """The community's common grams, each with its weight (``telling``); every other gram weighs 1."""
-        frequencies = self.tables.frequencies
+            return {}
+        weight = {gram: query[gram] * math.log(1 + proposals / frequency[gram]) for gram in chosen}
+        wanted = CANDIDATES + len(excluded)
+        if _postgresql(session):
+            hits = session.execute(
+                _HITS, {"c": community_code, "g": chosen, "w": [weight[g] for g in chosen], "limit": wanted}
+            ).all()
+            docs = [doc for doc, _ in hits]
+        else:
+            p = self.tables.postings.c
+            tally: Counter[int] = Counter()
+            for gram, listed in session.execute(
+                select(p.gram, p.docs).where(p.community_code == community_code, p.gram.in_(chosen))
+            ):
+                for doc in listed:
+                    tally[doc] += weight[gram]
+            docs = [doc for doc, _ in sorted(tally.items(), key=lambda item: (-item[1], item[0]))[:wanted]]
+        if not docs:
+            return {}
+        f = self.tables.features.c
         rows = session.execute(
-            select(frequencies.c.gram, frequencies.c.n).where(
-                frequencies.c.community_code == community_code,
-                frequencies.c.n > int(max(COMMON_MIN, COMMON_SHARE * proposals)),
-                frequencies.c.gram != PROPOSALS,
-            )
+            select(f.proposal_id, f.titled, f.grams).where(f.doc.in_(docs), f.live, f.community_code == community_code)
         )
-        return {gram: telling(proposals, n) for gram, n in rows}
+        return {
+            proposal_id: _loaded(titled, grams) for proposal_id, titled, grams in rows if proposal_id not in excluded
+        }
 
-    def _frequencies(self, session: Session | Connection, community_code: str, grams: Iterable[str]) -> dict[str, int]:
-        """Document frequency of each of ``grams`` that some indexed proposal of the community contains."""
-        wanted = sorted(grams)
+    def _telling(self, session, community_code: str, proposals: int, frequency: Mapping[int, int],
+                 found: Iterable[Mapping[int, float]]) -> dict[int, float]:  # fmt: skip
+        """The weights (``telling``) of the common grams among the query's and the candidates'; every
+        other gram weighs 1. Nothing is common in a community of at most ``COMMON_MIN`` proposals."""
+        common = int(max(COMMON_MIN, COMMON_SHARE * proposals))
+        if proposals <= common:
+            return {}
+        counts = {gram: n for gram, n in frequency.items() if n > common}
+        others = set().union(*found) - set(frequency)
+        if others:
+            counts.update(self._frequencies(session, community_code, others, above=common))
+        return {gram: telling(proposals, n) for gram, n in counts.items()}
+
+    def _frequencies(self, session, community_code: str, grams: Iterable[int], above: int = 0) -> dict[int, int]:
+        """Document frequency of each of ``grams`` that more than ``above`` live indexed proposals of the
+        community have."""
+        wanted = sorted(set(grams))
         if not wanted:
             return {}
-        frequencies = self.tables.frequencies
-        rows = session.execute(
-            select(frequencies.c.gram, frequencies.c.n).where(
-                frequencies.c.community_code == community_code,
-                frequencies.c.gram.in_(wanted),
-                frequencies.c.n > 0,
-            )
+        p = self.tables.postings.c
+        among = (
+            p.gram == any_(bindparam("grams", wanted, type_=postgresql.ARRAY(Integer)))
+            if _postgresql(session)
+            else p.gram.in_(wanted)
         )
-        return {gram: n for gram, n in rows}
+        rows = session.execute(
+            select(p.gram, p.n).where(p.community_code == community_code, p.chunk == 0, among, p.n > above)
+        )
+        return dict(rows.all())

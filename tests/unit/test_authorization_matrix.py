@@ -333,6 +333,12 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
         lambda w, p: Request("GET", f"{INTAKE}/proposals?community={YANLIUYUAN}"),
         leaks=lambda body, p: any(item["community_code"] == YANLIUYUAN for item in body["items"]),
     ),
+    ("GET", f"{INTAKE}/proposals/similar"): Scenario(
+        lambda w, p: Request(
+            "GET", f"{INTAKE}/proposals/similar?community={YANLIUYUAN}&title=%E6%A5%BC%E9%81%93%E5%A0%86%E7%89%A9"
+        ),
+        leaks=lambda body, p: bool(body["items"]),  # 楼道堆物: the world's proposals read alike
+    ),
     ("GET", f"{INTAKE}/proposals/{{proposal_id}}/history"): Scenario(
         lambda w, p: Request("GET", f"{INTAKE}/proposals/{w.proposal_id}/history")
     ),

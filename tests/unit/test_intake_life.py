@@ -345,20 +345,55 @@ def test_operators_add_categories(client, auth, submit):
 # -- duplicates ----------------------------------------------------------------------------------------------
 
 
-def test_a_near_identical_complaint_comes_back_as_a_likely_duplicate(submit, client, worker):
+def similar(client, headers, title, description="", community=YANLIUYUAN, **extra):
+    query = {"community": community, "title": title, "description": description}
+    return client.get(f"{P}/similar", query_string=query, headers={**headers, **extra})
+
+
+def test_a_near_identical_complaint_is_found_before_it_is_raised(submit, client, worker, auth):
     first = submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大,影响居民休息")
     unrelated = submit(title="红光市场3号楼地下管网堵塞", description="地下管网经常堵塞,污水外溢")
-    second = submit(title="开水炉噪音扰民(绣春巷)", description="绣春巷口开水房锅炉一早就响,吵得睡不着")
-    suggested = {d["id"]: d for d in second["possible_duplicates"]}
+    resident = auth("resident", YANLIUYUAN, subject="neighbour")
+    found = similar(client, resident, "开水炉噪音扰民(绣春巷)", "绣春巷口开水房锅炉一早就响,吵得睡不着")
+    assert found.status_code == 200, found.json
+    suggested = {d["id"]: d for d in found.json["items"]}
     assert first["id"] in suggested and unrelated["id"] not in suggested
     assert suggested[first["id"]]["title"] == "绣春巷开水炉扰民" and 0 < suggested[first["id"]]["score"] <= 1
-    # Merged away, it is no longer suggested: the matter lives on in the proposal it joined.
+    # Raised anyway and merged away, it is no longer suggested: the matter lives on in the one it joined.
+    second = submit(title="开水炉噪音扰民(绣春巷)", description="绣春巷口开水房锅炉一早就响,吵得睡不着")
+    assert "possible_duplicates" not in second  # a submission stores the matter and nothing more
     client.post(f"{P}/{second['id']}/merge", json={"into": first["id"]}, headers=worker)
-    third = submit(title="绣春巷开水炉太吵", description="绣春巷开水炉清晨噪音扰民")
-    assert [d["id"] for d in third["possible_duplicates"]] == [first["id"]]
+    third = similar(client, resident, "绣春巷开水炉太吵", "绣春巷开水炉清晨噪音扰民")
+    assert [d["id"] for d in third.json["items"]] == [first["id"]]
 
 
-def test_duplicates_are_looked_for_in_the_same_community_only(submit):
+def test_duplicates_are_looked_for_in_the_same_community_only(submit, client, auth):
     submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
-    elsewhere = submit(community=XIJIE, title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
-    assert elsewhere["possible_duplicates"] == []
+    xijie = auth("resident", XIJIE, subject="xijie-1")
+    assert similar(client, xijie, "绣春巷开水炉扰民", community=XIJIE).json["items"] == []
+    refused = similar(client, xijie, "绣春巷开水炉扰民", community=YANLIUYUAN)
+    assert refused.status_code == 403 and refused.content_type == "application/problem+json"
+
+
+def test_a_similar_answer_may_be_reused_by_its_caller_and_revalidated(submit, client, worker):
+    submit(title="绣春巷开水炉扰民", description="绣春巷的开水炉每天清晨鼓风,噪音很大")
+    first = similar(client, worker, "开水炉噪音扰民(绣春巷)")
+    assert first.status_code == 200 and len(first.json["items"]) == 1
+    assert "private" in first.headers["Cache-Control"] and "max-age=30" in first.headers["Cache-Control"]
+    again = similar(client, worker, "开水炉噪音扰民(绣春巷)", **{"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    # A matter raised meanwhile changes the answer, and so its tag.
+    submit(title="绣春巷开水炉噪音扰民", description="开水炉清晨鼓风,噪音扰民")
+    changed = similar(client, worker, "开水炉噪音扰民(绣春巷)", **{"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and len(changed.json["items"]) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"title": "开水炉"}, {"community": YANLIUYUAN}, {"community": "3417", "title": "开水炉"},
+     {"community": YANLIUYUAN, "title": "开水炉", "limit": "21"}],
+    ids=["no community", "no title", "not a community", "too many"],
+)  # fmt: skip
+def test_a_similar_look_up_needs_a_community_and_a_title(client, worker, query):
+    response = client.get(f"{P}/similar", query_string=query, headers=worker)
+    assert response.status_code == 422 and response.content_type == "application/problem+json"

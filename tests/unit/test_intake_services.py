@@ -195,15 +195,80 @@ def test_every_channel_the_platform_gives_is_one_of_the_vocabulary():
     assert {*domain.WAYS_IN, *domain.RECORDED_CHANNELS, "district_system"} <= set(CHANNELS)
 
 
-def test_likely_duplicates_of_the_community_come_back_with_a_submission(submit):
+@pytest.fixture
+def similar(run, clock):
+    """The ids of the likely duplicates of a matter in 烟柳园 (as ``services.similar`` answers), best first."""
+
+    def look(matter: tuple[str, str], principal: Principal = WORKER, community: str = YANLIUYUAN, **options):
+        title, description = matter
+        answer = run(services.similar, principal, community_code=community, title=title, description=description,
+                     limit=options.pop("limit", 5), now=options.pop("now", clock.now()))  # fmt: skip
+        return answer
+
+    return look
+
+
+@pytest.fixture
+def index_submissions(intake):
+    """Intake's worker at work: the submissions announced so far, handled in one burst."""
+
+    def work() -> None:
+        with intake.unit_of_work() as uow:
+            for event in [e for e in intake.events if e.type == "intake.proposal.submitted"]:
+                handlers.HANDLERS[event.type](uow, event)
+
+    return work
+
+
+def test_a_submission_writes_nothing_to_the_duplicate_index(submit, intake):
+    submit()
+    assert stored(intake)["proposal_features"] == [] and stored(intake)["gram_posting"] == []
+
+
+def test_likely_duplicates_of_the_community_are_found_before_and_after_indexing(submit, similar, index_submissions):
     first = submit(matter=BOILER).proposal
     unrelated = submit(matter=DRAINS).proposal
     elsewhere = submit(resident("xijie-1", XIJIE), matter=BOILER, community_code=XIJIE).proposal
-    duplicates = {d["id"]: d for d in submit(matter=BOILER_AGAIN).duplicates}
-    assert set(duplicates) == {first.id}
-    assert unrelated.id not in duplicates and elsewhere.id not in duplicates
-    assert duplicates[first.id]["title"] == BOILER[0] and duplicates[first.id]["status"] == "submitted"
-    assert 0 < duplicates[first.id]["score"] <= 1
+    before = similar(BOILER_AGAIN)  # moments after: the worker has not indexed them yet
+    index_submissions()
+    after = similar(BOILER_AGAIN)
+    assert before == after and [d["id"] for d in after] == [first.id]
+    assert unrelated.id not in {d["id"] for d in after} and elsewhere.id not in {d["id"] for d in after}
+    assert after[0]["title"] == BOILER[0] and after[0]["status"] == "submitted" and 0 < after[0]["score"] <= 1
+
+
+def test_a_matter_not_indexed_for_longer_than_the_window_is_left_to_the_worker(submit, similar, clock):
+    submit(matter=BOILER)
+    assert similar(BOILER_AGAIN, now=clock.now() + domain.UNINDEXED_WINDOW + timedelta(seconds=1)) == []
+
+
+def test_a_matter_merged_before_the_worker_indexed_it_stays_out(submit, run, similar, index_submissions, clock):
+    original = submit(resident("first")).proposal.id
+    duplicate = submit(resident("second"), matter=BOILER_AGAIN).proposal.id
+    run(services.merge, WORKER, duplicate, original, now=clock.now())
+    index_submissions()  # the duplicate's announcement reaches the worker after the merge
+    again = ("绣春巷开水炉太吵", "绣春巷开水炉清晨噪音扰民")
+    assert [d["id"] for d in similar(again)] == [original]
+    index_submissions()  # delivered again: nothing changes
+    assert [d["id"] for d in similar(again)] == [original]
+
+
+def test_a_matter_rejected_after_it_was_indexed_leaves_the_index(submit, run, similar, index_submissions, clock):
+    proposal = submit().proposal.id
+    index_submissions()
+    run(services.reject, WORKER, proposal, "不属于社区协商范围", now=clock.now())
+    assert similar(BOILER_AGAIN) == []
+
+
+def test_looking_for_duplicates_is_for_those_who_cover_the_community(submit, similar, intake):
+    submit()
+    assert [d["title"] for d in similar(BOILER_AGAIN, principal=resident())] == [BOILER[0]]
+    with pytest.raises(Forbidden):
+        similar(BOILER_AGAIN, principal=resident("xijie-1", XIJIE))
+    with pytest.raises(NotFound):
+        similar(BOILER_AGAIN, principal=OPERATOR, community="341702001999")
+    with pytest.raises(Invalid):
+        similar(("\u202e绣春巷", ""))
 
 
 # -- reading: who sees what ------------------------------------------------------------------------------
@@ -403,7 +468,7 @@ def test_merging_needs_another_live_proposal_of_the_same_community(submit, run, 
     assert error.extra["field"] == "into"
 
 
-def test_merging_carries_the_supporters_over_and_the_duplicate_leaves_the_index(submit, run, cosign, intake, clock):
+def test_merging_carries_the_supporters_over(submit, run, cosign, intake, clock):
     original = submit(resident("first")).proposal.id
     duplicate = submit(resident("second"), matter=BOILER_AGAIN).proposal.id
     cosign(original, "both")
@@ -417,8 +482,6 @@ def test_merging_carries_the_supporters_over_and_the_duplicate_leaves_the_index(
     assert sorted(s["supporter"] for s in run(services.supporters, WORKER, original)) == masked
     assert intake.emitted("intake.proposal.merged")[0]["supporters_moved"] == 2
     assert run(services.supporters, WORKER, duplicate) == []
-    again = submit(matter=("绣春巷开水炉太吵", "绣春巷开水炉清晨噪音扰民"))
-    assert [d["id"] for d in again.duplicates] == [original]
 
 
 # -- referral: to a registered organisation serving the community ----------------------------------------

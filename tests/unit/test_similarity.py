@@ -12,12 +12,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import MetaData, select
 
+from services.intake import similarity as similarity_module
 from services.intake.similarity import (
     DUPLICATE_THRESHOLD,
-    PROPOSALS,
     DuplicateIndex,
     Indexed,
     duplicate_tables,
+    feature_ids,
     features,
     normalise,
     similarity,
@@ -78,7 +79,10 @@ def test_full_width_ascii_case_spaces_and_punctuation_variants_read_the_same():
 def test_features_are_bigrams_with_the_title_weighing_more():
     weights = features("开水炉扰民", "开水炉很吵")
     assert weights == {"开水": 2.0, "水炉": 2.0, "炉扰": 2.0, "扰民": 2.0, "炉很": 1.0, "很吵": 1.0}
-    assert all(len(gram) <= 8 for gram in features("supercalifragilistic 路灯", "x"))
+    # The index knows a gram by a 32-bit id, whatever its length.
+    ids = feature_ids("supercalifragilistic 路灯", "x")
+    assert len(ids) == len(features("supercalifragilistic 路灯", "x"))
+    assert all(-(2**31) <= gram < 2**31 for gram in ids)
 
 
 # -- the index -------------------------------------------------------------------------------------
@@ -157,23 +161,42 @@ def test_matters_of_another_community_are_not_suggested(db, index, community):
 
 def test_a_removed_proposal_is_no_longer_suggested(db, index, tables, community):
     with db.transaction() as session:
-        index.remove(session, community["boiler"])  # e.g. merged into another or rejected
-        index.remove(session, community["boiler"])  # twice is harmless
+        index.remove(session, community["boiler"], YANLIUYUAN)  # e.g. merged into another or rejected
+        index.remove(session, community["boiler"], YANLIUYUAN)  # twice is harmless
     assert submit(db, index, YANLIUYUAN, *BOILER_AGAIN) == []
     with db.transaction() as session:
-        assert (
-            session.scalars(select(tables.grams.c.gram).where(tables.grams.c.proposal_id == community["boiler"])).all()
-            == []
-        )
+        mark = session.execute(
+            select(tables.features.c.live, tables.features.c.grams).where(
+                tables.features.c.proposal_id == community["boiler"]
+            )
+        ).one()
+    assert tuple(mark) == (False, [])
 
 
-def test_indexing_a_proposal_again_replaces_its_text(db, index, community):
+def test_a_proposal_removed_before_it_was_indexed_stays_out(db, index):
+    """A matter merged or rejected before intake's worker indexed its submission is never suggested."""
+    proposal_id = str(uuid.uuid4())
     with db.transaction() as session:
-        index.add(session, community["boiler"], YANLIUYUAN, "幼儿园门口接送车辆拥堵", "每天下午放学时间车辆乱停。")
+        index.remove(session, proposal_id, YANLIUYUAN)
+    with db.transaction() as session:
+        assert index.add(session, proposal_id, YANLIUYUAN, *BOILER) == 0
     assert submit(db, index, YANLIUYUAN, *BOILER_AGAIN) == []
+
+
+def test_indexing_a_proposal_twice_counts_it_once(db, index, tables, community):
+    """A redelivered submission event changes nothing."""
     with db.transaction() as session:
-        index.add(session, community["boiler"], YANLIUYUAN, *BOILER)
+        assert index.add(session, community["boiler"], YANLIUYUAN, *BOILER) == 0
+        assert index.proposals(session, YANLIUYUAN) == 6
     assert [m.proposal_id for m in submit(db, index, YANLIUYUAN, *BOILER_AGAIN)] == [community["boiler"]]
+
+
+def test_a_matter_not_indexed_yet_is_scored_when_given(db, index, community):
+    """The look-up scores matters submitted moments ago, which intake's worker has not indexed yet."""
+    fresh = Indexed(str(uuid.uuid4()), YANLIUYUAN, "绣春巷开水炉噪音扰民", "开水炉清晨鼓风,噪音扰民。")
+    elsewhere = Indexed(str(uuid.uuid4()), XIJIE, *BOILER)
+    matches = submit(db, index, YANLIUYUAN, *BOILER_AGAIN, unindexed=[fresh, elsewhere])
+    assert {m.proposal_id for m in matches} == {community["boiler"], fresh.proposal_id}
 
 
 def test_suggestions_are_best_first_within_the_limit(db, index, community):
@@ -193,19 +216,32 @@ def test_suggestions_are_best_first_within_the_limit(db, index, community):
 
 def test_gram_counts_follow_adds_and_removals(db, index, tables, community):
     with db.transaction() as session:
-        index.remove(session, community["parking"])
-        index.add(session, community["lane lamps"], YANLIUYUAN, *LANE_BINS)
-        grams = session.execute(select(tables.grams.c.community_code, tables.grams.c.gram)).all()
-        counted = {(c, g): n for c, g, n in session.execute(select(tables.frequencies)) if n and g != PROPOSALS}
-        proposals = dict(
-            session.execute(
-                select(tables.frequencies.c.community_code, tables.frequencies.c.n).where(
-                    tables.frequencies.c.gram == PROPOSALS
-                )
-            ).all()
-        )
-    assert counted == dict(Counter(grams))
-    assert proposals == {YANLIUYUAN: 5, XIJIE: 1}
+        index.remove(session, community["parking"], YANLIUYUAN)
+        index.add(session, str(uuid.uuid4()), YANLIUYUAN, *LANE_BINS)
+        f, p = tables.features.c, tables.postings.c
+        live = session.execute(select(f.community_code, f.grams).where(f.live)).all()
+        counted = {
+            (c, g): n for c, g, n in session.execute(select(p.community_code, p.gram, p.n).where(p.chunk == 0)) if n
+        }
+        proposals = {code: index.proposals(session, code) for code in (YANLIUYUAN, XIJIE)}
+    assert counted == dict(Counter((c, g) for c, grams in live for g in grams))
+    assert proposals == {YANLIUYUAN: 6, XIJIE: 1}
+
+
+def test_a_grams_postings_fill_chunks_in_turn(db, tables, monkeypatch):
+    """Postings go to a gram's last chunk until it holds ``CHUNK`` docs, then to a new one."""
+    monkeypatch.setattr(similarity_module, "CHUNK", 3)
+    index = DuplicateIndex(tables)
+    with db.transaction() as session:
+        index.add_many(session, [Indexed(f"p{n}", YANLIUYUAN, *BOILER) for n in range(4)])
+        for n in range(4, 7):
+            index.add(session, f"p{n}", YANLIUYUAN, *BOILER)
+        p = tables.postings.c
+        chunks = session.execute(
+            select(p.chunk, p.docs).where(p.gram == next(iter(feature_ids(*BOILER)))).order_by(p.chunk)
+        ).all()
+    assert [(chunk, len(docs)) for chunk, docs in chunks] == [(0, 3), (1, 3), (2, 1)]
+    assert len(submit(db, index, YANLIUYUAN, *BOILER_AGAIN, limit=10)) == 7
 
 
 def test_boilerplate_every_proposal_of_a_community_uses_counts_less(db, tables):
