@@ -335,6 +335,16 @@ class Tally:
         lines.append(f"{f'{len(self.rows)} operations':<{width}}  {self.cases:>5}  {'':>5}  {counts}")
         return "\n".join(lines)
 
+    def summary(self) -> str:
+        totals = Counter()
+        for row in self.rows.values():
+            totals.update(row.kinds)
+        kinds = ", ".join(f"{kind} {totals[kind]}" for kind in KINDS)
+        return (
+            f"{self.title}: {len(self.rows)} operations, {self.cases} cases; {kinds}; "
+            f"{len(self.findings)} distinct failures, listed with the table in the 'fuzzing' section at the end"
+        )
+
     def report(self) -> str:
         seed_note = f", seed {self.seed}" if self.seed is not None else ", derandomized"
         parts = [f"{self.title} — profile {self.profile.name}{seed_note}", self.table()]

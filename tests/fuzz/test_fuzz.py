@@ -17,4 +17,4 @@ def test_no_request_breaks_the_embedded_platform(platform_all, gateway, keys, re
     tally = fuzz_platform(platform_all, gateway, keys, "Fuzzing the embedded platform (SQLite, in-memory bus)")
     report(request.config, tally)
     if tally.failed():
-        pytest.fail(tally.report(), pytrace=False)
+        pytest.fail(tally.summary(), pytrace=False)

@@ -17,4 +17,4 @@ def test_no_request_breaks_the_platform_on_postgresql_and_rabbitmq(platform_all,
     tally = fuzz_platform(platform_all, gateway, keys, "Fuzzing the platform on PostgreSQL and RabbitMQ")
     report(request.config, tally)
     if tally.failed():
-        pytest.fail(tally.report(), pytrace=False)
+        pytest.fail(tally.summary(), pytrace=False)
