@@ -298,6 +298,77 @@ def cmd_targets(_args) -> int:
     return 0
 
 
+COVERAGE_LEVELS = {"district": 6, "street": 9, "community": 12}
+COVERAGE_COLUMNS = ("区划代码", "名称", "社区数", "已覆盖", "覆盖率", "规律性", "居民议题占比", "近3月新覆盖",
+                    "沉默社区", "预计全覆盖", "按期达标")  # fmt: skip
+SHARES = (4, 5, 6)  # the columns that are ratios: shown as percentages, written to CSV as numbers
+
+
+def _share(value) -> float | str:
+    return "" if value is None else round(float(value), 4)
+
+
+def _coverage_row(line, target, today) -> tuple:
+    from services.tracking import domain
+
+    f = line.figures
+    projected = f.projected_full_coverage(today)
+    on_track = {True: "是", False: "否", None: ""}[domain.on_track(f, target, today)]
+    return (line.code or "全国", line.name or "", f.communities, f.covered, _share(f.ratio), _share(f.regularity),
+            _share(f.bottom_up_ratio), f.newly_covered_recently, line.silent, projected or "", on_track)  # fmt: skip
+
+
+def cmd_coverage_report(args) -> int:
+    """The coverage table of a scope (its line first, then one per area of the level) from tracking's
+    running aggregates, as the coverage API computes it; ``--csv`` writes it too."""
+    import csv
+    from fractions import Fraction
+
+    from services.tracking import domain, services
+    from shared.principal import Principal
+    from shared.problems import Problem
+    from xieshang.platform import Platform
+
+    settings = _settings(args)
+    runtime = Platform(settings).runtime("tracking")
+    today = domain.beijing_date(runtime.now())
+    target = domain.Target(Fraction(settings.coverage_target).limit_denominator(1000), settings.coverage_deadline)
+    console = Principal("console", "system", "")  # who runs the CLI reads the whole registry
+    try:
+        with runtime.unit_of_work(read_only=True) as uow:
+            lines = services.coverage(uow, console, scope=args.scope, level_digits=COVERAGE_LEVELS[args.level],
+                                      today=today, window=args.months or settings.coverage_window_months,
+                                      silent_months=settings.silent_months)  # fmt: skip
+    except Problem as exc:
+        return _problem_exit(exc)
+    rows = [_coverage_row(line, target, today) for line in lines]
+    print(f"覆盖率报告 截至 {today} · 窗口 {args.months or settings.coverage_window_months} 个月 · "
+          f"目标 {float(target.ratio):.0%} 于 {target.deadline}")  # fmt: skip
+    shown = [tuple(f"{v:.1%}" if n in SHARES and v != "" else v for n, v in enumerate(row)) for row in rows]
+    print(_table(COVERAGE_COLUMNS, shown))
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(("as_of", "target_ratio", "target_deadline", *COVERAGE_COLUMNS))
+            writer.writerows((today, float(target.ratio), target.deadline, *row) for row in rows)
+        print(f"written: {args.csv}")
+    return 0
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    """Columns aligned for a terminal, counting a Chinese character as two columns."""
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    cells = [list(map(str, header)), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(width(row[n]) for row in cells) for n in range(len(header))]
+    return "\n".join(
+        "  ".join(cell + " " * (widths[n] - width(cell)) for n, cell in enumerate(row)).rstrip() for row in cells
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xieshang", description="Xieshang community consultation platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -322,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("file", nargs="?")
     load.add_argument("--resync", action="store_true", help="republish every division, changed or not")
     load.set_defaults(func=cmd_divisions_load)
+
+    cov = sub.add_parser("coverage", help="coverage figures (tracking)")
+    cov = cov.add_subparsers(dest="cov_command", required=True)
+    report = cov.add_parser("report", help="the coverage table of a scope: areas x figures, target, projected date")
+    report.add_argument("--scope", default="", help="a division code prefix (default: the whole registry)")
+    report.add_argument("--level", choices=tuple(COVERAGE_LEVELS), default="district", help="one line per area of")
+    report.add_argument("--months", type=int, help="the coverage window (default XIESHANG_COVERAGE_WINDOW_MONTHS)")
+    report.add_argument("--csv", help="also write the table to this CSV file")
+    report.set_defaults(func=cmd_coverage_report)
 
     org = sub.add_parser("organisations", help="organisations that carry outcomes out (tracking)")
     org_sub = org.add_subparsers(dest="org_command", required=True)
