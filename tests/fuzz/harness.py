@@ -292,6 +292,7 @@ class Finding:
 @dataclass
 class Row:
     cases: int = 0
+    answered_2xx: int = 0  # how deep the cases went: past validation, authorisation and look-ups
     roles: set[str] = field(default_factory=set)
     kinds: Counter = field(default_factory=Counter)
 
@@ -321,18 +322,19 @@ class Tally:
 
     def table(self) -> str:
         width = max(len(name) for name in self.rows)
-        head = f"{'operation':<{width}}  {'cases':>5}  {'roles':>5}  " + "  ".join(
+        head = f"{'operation':<{width}}  {'cases':>5}  {'2xx':>5}  {'roles':>5}  " + "  ".join(
             f"{kind:>{len(kind)}}" for kind in KINDS
         )
         lines = [head, "-" * len(head)]
         totals = Counter()
         for name, row in self.rows.items():
             counts = "  ".join(f"{row.kinds[kind]:>{len(kind)}}" for kind in KINDS)
-            lines.append(f"{name:<{width}}  {row.cases:>5}  {len(row.roles):>5}  {counts}")
+            lines.append(f"{name:<{width}}  {row.cases:>5}  {row.answered_2xx:>5}  {len(row.roles):>5}  {counts}")
             totals.update(row.kinds)
         lines.append("-" * len(head))
         counts = "  ".join(f"{totals[kind]:>{len(kind)}}" for kind in KINDS)
-        lines.append(f"{f'{len(self.rows)} operations':<{width}}  {self.cases:>5}  {'':>5}  {counts}")
+        answered = sum(row.answered_2xx for row in self.rows.values())
+        lines.append(f"{f'{len(self.rows)} operations':<{width}}  {self.cases:>5}  {answered:>5}  {'':>5}  {counts}")
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -445,6 +447,7 @@ class Fuzzer:
                 found("5xx", None, "exception out of the gateway", origin(exc))
                 return
         status = response.status_code
+        self.tally.rows[label].answered_2xx += status < 300
         for kind, checks in (
             ("5xx", [not_a_server_error]),
             ("schema", SCHEMA_CHECKS),
