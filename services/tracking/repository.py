@@ -86,13 +86,22 @@ def get_organisation(session: Session, organisation_id: str) -> domain.Organisat
     return _organisation(row) if row else None
 
 
-def save_organisations(session: Session, found: list[domain.Organisation], now: datetime) -> None:
+def save_organisations(session: Session, found: list[domain.Organisation], now: datetime) -> list[domain.Organisation]:
+    """Register or change organisations; returns those new or changed (one registered again as it
+    is stays untouched). The upsert is the check: the same registration sent twice at once changes
+    the row once, the second waiting for the first's row lock and finding nothing to change."""
     if not found:
-        return
+        return []
     insert_ = dialect_insert(session)
     stmt = insert_(organisations).values([{**asdict(o), "updated_at": now} for o in found])
-    columns = ("kind", "name", "scope", "active", "updated_at")
-    session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in columns}))
+    described = ("kind", "name", "scope", "active")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: stmt.excluded[c] for c in (*described, "updated_at")},
+        where=or_(*(organisations.c[c].is_distinct_from(stmt.excluded[c]) for c in described)),
+    )
+    saved = set(session.scalars(stmt.returning(organisations.c.id)))
+    return [o for o in found if o.id in saved]
 
 
 def all_organisations(session: Session) -> list[domain.Organisation]:

@@ -55,13 +55,13 @@ def _checked_organisation(uow: UnitOfWork, principal: Principal, record: dict) -
 
 
 def put_organisation(uow: UnitOfWork, principal: Principal, record: dict, now: datetime) -> domain.Organisation:
-    """Register or change one organisation; meetings and intake hear of it."""
+    """Register or change one organisation; meetings and intake hear of a change."""
     existing = repository.get_organisation(uow.session, record["id"])
     if existing is not None and not principal.covers(existing.scope):
         raise Forbidden("该单位不在您的管辖范围内")
     organisation = _checked_organisation(uow, principal, record)
-    repository.save_organisations(uow.session, [organisation], now)
-    events.organisations_changed(uow, [organisation])
+    if repository.save_organisations(uow.session, [organisation], now):  # registered again as it is: nothing to tell
+        events.organisations_changed(uow, [organisation])
     return organisation
 
 
@@ -90,9 +90,9 @@ def import_organisations(uow: UnitOfWork, principal: Principal, rows: Iterable[t
             errors.append({"line": line, "field": exc.extra.get("field"), "message": exc.detail})
         except TypeError:
             errors.append({"line": line, "field": None, "message": "缺少必填列"})
-    repository.save_organisations(uow.session, good, now)
-    if good:
-        events.organisations_changed(uow, good)
+    changed = repository.save_organisations(uow.session, good, now)
+    if changed:  # a file imported again tells only what it changed
+        events.organisations_changed(uow, changed)
     return ImportReport(len(good), errors)
 
 
