@@ -1,0 +1,45 @@
+"""The same state change asked N times at once, on the embedded default (SQLite files, the in-memory
+bus), through a real threaded HTTP server of the whole platform: it happens once (``tests/races.py``
+has the rule and its table of moves). Underneath, SQLite takes one writer at a time: a transaction
+takes the write lock as it begins (``shared.db``), so what ``shared.sql.locked`` locks on PostgreSQL
+stays locked here too; read-only passes neither wait nor write."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import OperationalError
+
+from tests import races
+from tests.support import probe_effects
+
+
+@pytest.fixture
+def env(env):
+    return {**env, **races.ENV}
+
+
+@pytest.fixture
+def world(settings, platform, with_divisions, token):
+    with races.serving(settings) as (url, running):
+        yield races.World(url, running, token)
+
+
+@pytest.mark.parametrize("move", races.MOVES, ids=races.move_id)
+def test_a_move_asked_at_once_happens_once(world, move):
+    races.check(world, move)
+
+
+def test_writers_queue_up_and_each_reads_what_the_one_before_committed(probe_db):
+    assert races.bumped_at_once(probe_db, times=20) == races.N * 20
+
+
+def test_a_read_only_transaction_neither_waits_for_a_writer_nor_sees_what_it_has_not_committed(probe_db):
+    assert races.read_while_a_writer_holds(probe_db) == 0
+
+
+def test_a_read_only_transaction_cannot_write_and_leaves_the_pool_writable(probe_db):
+    with pytest.raises(OperationalError, match="readonly"), probe_db.transaction(read_only=True) as session:
+        session.execute(insert(probe_effects).values(event_id="e-1", n=1))
+    with probe_db.transaction() as session:
+        session.execute(insert(probe_effects).values(event_id="e-1", n=1))
