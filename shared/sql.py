@@ -49,7 +49,8 @@ def insert_ignoring_duplicates(session: Session, table, rows: dict | list[dict])
 def locked(session: Session, query: Select, *, skip_locked: bool = False) -> Select:
     """``query`` taking row locks until the transaction ends: ``FOR UPDATE`` (state changes of one
     row queue up), or ``FOR UPDATE SKIP LOCKED`` (replicas claiming work share it, none waits).
-    SQLite has no row locks; there a write transaction serialises writers instead."""
+    SQLite has no row locks; there every transaction takes the database's write lock as it begins
+    (``shared.db``), so writers queue up as they would on the locked rows."""
     if session.bind.dialect.name == "sqlite":
         return query
     return query.with_for_update(skip_locked=skip_locked)
