@@ -45,8 +45,8 @@ its grams off the counts. Intake's worker indexes a proposal after the transacti
 together at most ``POSTINGS_BUDGET`` postings, are looked up, their docs counted (on PostgreSQL in the
 database: ``unnest`` of the chunks, ``GROUP BY`` the doc; a hit weighs the gram's weight in the query
 times ``ln(1 + N/df)``: rare grams, a lane's name and its boiler, tell more than common ones) and the
-best ``CANDIDATES`` kept; (3) those candidates' features (live only); (4) the frequencies of the
-candidates' other grams that are common. Proposals not indexed yet (``unindexed``: those submitted
+best ``CANDIDATES`` kept; (3) those candidates' features (live only); (4) the community's common
+grams (read once a minute per process, ``_common``). Proposals not indexed yet (``unindexed``: those submitted
 moments ago) are scored alongside. The candidates are then scored exactly and those at or above the
 threshold returned, best first.
 
@@ -61,6 +61,7 @@ import hashlib
 import itertools
 import math
 import re
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -102,6 +103,8 @@ CHUNK = 256  # docs per row of a gram's postings (1 KB: stays in the row, no TOA
 COMMON_SHARE = 0.01
 COMMON_MIN = 20
 COMMON_FLOOR = 0.05
+COMMON_SECONDS = 60.0  # a process reads a community's common grams again after this long, at the latest
+COMMON_CACHED = 2_000  # communities whose common grams a process keeps
 
 _TOKEN = re.compile(r"[a-z0-9]+|.", re.DOTALL)
 _ASCII_WORD = re.compile(r"[a-z0-9]{2,}")
@@ -354,24 +357,23 @@ def _loaded(titled: int, grams: Sequence[int]) -> dict[int, float]:
 
 # PostgreSQL: a burst's counts and postings each in one statement, rows in key order (so writers of one
 # community lock its common grams in the same order: no deadlocks, they queue until commit).
-_COUNT = text(
+_APPENDED = text(
     """
-    INSERT INTO gram_posting AS p (community_code, gram, chunk, n, appended, docs)
-    SELECT c, g, 0, k, k, '{}' FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:k AS integer[]))
-        AS t(c, g, k) ORDER BY c, g
-    ON CONFLICT (community_code, gram, chunk)
-        DO UPDATE SET n = p.n + excluded.n, appended = p.appended + excluded.appended
-    RETURNING community_code, gram, appended
+    SELECT p.community_code, p.gram, p.appended
+    FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[])) AS t(c, g)
+    JOIN gram_posting AS p ON p.community_code = t.c AND p.gram = t.g AND p.chunk = 0
     """
 )
+# One new version of each row a burst touches: the counts (on chunk 0) and the docs together.
 _POST = text(
     """
     INSERT INTO gram_posting AS p (community_code, gram, chunk, n, appended, docs)
-    SELECT c, g, ch, 0, 0, array_agg(d ORDER BY d)
-    FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:ch AS integer[]), CAST(:d AS integer[]))
-        AS t(c, g, ch, d)
+    SELECT c, g, ch, sum(k), sum(k), coalesce(array_agg(d ORDER BY d) FILTER (WHERE d IS NOT NULL), '{}')
+    FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:ch AS integer[]), CAST(:k AS integer[]),
+                CAST(:d AS integer[])) AS t(c, g, ch, k, d)
     GROUP BY c, g, ch ORDER BY c, g, ch
-    ON CONFLICT (community_code, gram, chunk) DO UPDATE SET docs = p.docs || excluded.docs
+    ON CONFLICT (community_code, gram, chunk)
+        DO UPDATE SET n = p.n + excluded.n, appended = p.appended + excluded.appended, docs = p.docs || excluded.docs
     """
 )
 _UNCOUNT = text(
@@ -401,6 +403,7 @@ class DuplicateIndex:
         self.tables = tables
         self.threshold = threshold
         self._upserts: dict[tuple[str, str], Any] = {}
+        self._common_cache: dict[tuple[str, str], tuple[float, int, dict[int, float]]] = {}
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -469,19 +472,23 @@ class DuplicateIndex:
             session.execute(self._statement(session, "proposals"), rows)
 
     def _post_postgresql(self, session: Session, docs: Mapping[tuple[str, int], list[int]]) -> None:
-        """Count the grams, then append the docs to each gram's last chunk (the count says which)."""
+        """Append the docs to each gram's last chunk (its ``appended`` says which) and count them, in one
+        statement. ``appended`` is read without a lock: a writer racing another may put a few docs too
+        many in a chunk, which costs nothing; the counts stay exact."""
         keys = sorted(docs)
-        counted = session.execute(
-            _COUNT,
-            {"c": [c for c, _ in keys], "g": [g for _, g in keys], "k": [len(docs[key]) for key in keys]},
-        ).all()
-        columns: tuple[list, list, list, list] = ([], [], [], [])
-        for community_code, gram, appended in counted:
-            listed = docs[community_code, gram]
-            for position, doc in enumerate(sorted(listed), start=appended - len(listed)):
-                for column, value in zip(columns, (community_code, gram, position // CHUNK, doc), strict=True):
+        appended = {
+            (c, g): n for c, g, n in session.execute(_APPENDED, {"c": [c for c, _ in keys], "g": [g for _, g in keys]})
+        }
+        columns: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        for key in keys:
+            listed = sorted(docs[key])
+            start = appended.get(key, 0)
+            rows = [(0, len(listed), None)]  # chunk 0 counts them, whichever chunk they go to
+            rows += [(position // CHUNK, 0, doc) for position, doc in enumerate(listed, start=start)]
+            for chunk, count, doc in rows:
+                for column, value in zip(columns, (key[0], key[1], chunk, count, doc), strict=True):
                     column.append(value)
-        session.execute(_POST, dict(zip(("c", "g", "ch", "d"), columns, strict=True)))
+        session.execute(_POST, dict(zip(("c", "g", "ch", "k", "d"), columns, strict=True)))
 
     def _post_generic(self, session: Session, docs: Mapping[tuple[str, int], list[int]]) -> None:
         """The same on SQLite (one writer at a time): read the chunks written to, write them back."""
@@ -573,12 +580,45 @@ class DuplicateIndex:
                 found[p.proposal_id] = feature_ids(p.title, p.description)
         if not found:
             return []
-        telling_of = self._telling(session, community_code, proposals, frequency, found.values())
+        return self._best(session, community_code, query, proposals, frequency, found, limit)
+
+    def _best(self, session, community_code: str, query: Mapping[int, float], proposals: int,
+              frequency: Mapping[int, int], found: Mapping[str, Mapping[int, float]],
+              limit: int) -> list[Match]:  # fmt: skip
+        """The ``limit`` best of ``found`` at or above the threshold. Every gram weighs ``telling`` in the
+        community: the query's from their frequencies, the candidates' others from the community's
+        common grams (``_common``)."""
+        common = int(max(COMMON_MIN, COMMON_SHARE * proposals))
+        telling_of = {}
+        if proposals > common:
+            telling_of = dict(self._common(session, community_code, proposals, common))
+            for gram in query:
+                telling_of.pop(gram, None)
+            telling_of.update((gram, telling(proposals, n)) for gram, n in frequency.items() if n > common)
         asked = _vectors(query, telling_of)
         matches = [Match(proposal_id, _score_weights(asked, grams, telling_of)) for proposal_id, grams in found.items()]
         matches = [match for match in matches if match.score >= self.threshold]
-        matches.sort(key=lambda match: (-match.score, match.proposal_id))
-        return matches[:limit]
+        return sorted(matches, key=lambda match: (-match.score, match.proposal_id))[:limit]
+
+    def _common(self, session, community_code: str, proposals: int, common: int) -> Mapping[int, float]:
+        """The community's common grams (in more than ``common`` of its ``proposals``) with their
+        weights, read at most every ``COMMON_SECONDS`` per process, or again once the community grew or
+        shrank by ``COMMON_SHARE``: they change slowly, and a weight a little behind moves a score by a
+        hair (the query's own grams are always weighed from their current frequencies)."""
+        key = (_connection(session).engine.url.render_as_string(), community_code)
+        cached = self._common_cache.get(key)
+        now = time.monotonic()
+        if cached and now - cached[0] < COMMON_SECONDS and abs(cached[1] - proposals) <= COMMON_SHARE * cached[1]:
+            return cached[2]
+        p = self.tables.postings.c
+        rows = session.execute(
+            select(p.gram, p.n).where(p.community_code == community_code, p.chunk == 0, p.n > common)
+        )
+        weights = {gram: telling(proposals, n) for gram, n in rows}
+        if len(self._common_cache) >= COMMON_CACHED:
+            self._common_cache.pop(next(iter(self._common_cache)))
+        self._common_cache[key] = (now, proposals, weights)
+        return weights
 
     def proposals(self, session: Session | Connection, community_code: str) -> int:
         """How many live proposals of the community are indexed."""
@@ -623,19 +663,6 @@ class DuplicateIndex:
         return {
             proposal_id: _loaded(titled, grams) for proposal_id, titled, grams in rows if proposal_id not in excluded
         }
-
-    def _telling(self, session, community_code: str, proposals: int, frequency: Mapping[int, int],
-                 found: Iterable[Mapping[int, float]]) -> dict[int, float]:  # fmt: skip
-        """The weights (``telling``) of the common grams among the query's and the candidates'; every
-        other gram weighs 1. Nothing is common in a community of at most ``COMMON_MIN`` proposals."""
-        common = int(max(COMMON_MIN, COMMON_SHARE * proposals))
-        if proposals <= common:
-            return {}
-        counts = {gram: n for gram, n in frequency.items() if n > common}
-        others = set().union(*found) - set(frequency)
-        if others:
-            counts.update(self._frequencies(session, community_code, others, above=common))
-        return {gram: telling(proposals, n) for gram, n in counts.items()}
 
     def _frequencies(self, session, community_code: str, grams: Iterable[int], above: int = 0) -> dict[int, int]:
         """Document frequency of each of ``grams`` that more than ``above`` live indexed proposals of the
