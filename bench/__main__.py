@@ -1,4 +1,4 @@
-"""``python -m bench [--only bus|gateway|duplicates|fanout|coverage] [--events N] [--requests N] [--rounds R]
+"""``python -m bench [--only bus|gateway|submission|duplicates|fanout|coverage] [--events N] [--requests N] [--rounds R]
 [--profile]``: print the bus, gateway, duplicate look-up, notify fan-out and tracking coverage benchmark figures
 (all by default, in one run)."""
 
@@ -9,10 +9,10 @@ import logging
 import os
 import sys
 
-from bench import bus, coverage, duplicates, fanout, gateway
+from bench import bus, coverage, duplicates, fanout, gateway, submission
 from bench.infra import add_database_url
 
-BENCHES = ("bus", "gateway", "duplicates", "fanout", "coverage")
+BENCHES = ("bus", "gateway", "submission", "duplicates", "fanout", "coverage")
 
 
 def _positive(raw: str) -> int:
@@ -81,7 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         "--proposals",
         type=_positive,
         default=_positive(os.environ.get("XIESHANG_BENCH_PROPOSALS", "100000")),
-        help="duplicates: proposals in the one community (default: $XIESHANG_BENCH_PROPOSALS or 100000)",
+        help="duplicates: proposals in the one community and in the city; submission: proposals of the community "
+        "looked up (default: $XIESHANG_BENCH_PROPOSALS or 100000)",
+    )
+    parser.add_argument(
+        "--city",
+        type=_positive,
+        default=200,
+        help="duplicates: communities the city case spreads its proposals over (default 200)",
     )
     parser.add_argument(
         "--lookups",
@@ -146,10 +153,24 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             profile=args.profile,
         )
+    if args.only in (None, "submission"):
+        if args.only is None:
+            print(flush=True)
+        submission.run(
+            requests=args.requests,
+            threads=args.threads,
+            workers=args.workers,
+            latency_requests=args.latency_requests,
+            proposals=args.proposals,
+            amqp_url=args.amqp_url,
+            database_url=args.database_url,
+        )
     if args.only in (None, "duplicates"):
         if args.only is None:
             print(flush=True)
-        duplicates.run(proposals=args.proposals, lookups=args.lookups, database_url=args.database_url)
+        duplicates.run(
+            proposals=args.proposals, lookups=args.lookups, communities=args.city, database_url=args.database_url
+        )
     if args.only in (None, "fanout"):
         if args.only is None:
             print(flush=True)

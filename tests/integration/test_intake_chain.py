@@ -106,3 +106,50 @@ def test_a_referral_names_an_organisation_tracking_registered(settings, platform
         assert seen.count("intake.proposal.referred") == 1
     finally:
         shutdown(assembly)
+
+
+def test_likely_duplicates_are_found_before_and_after_intake_s_worker_indexes_them(processes, with_divisions, auth,
+                                                                                   settings):  # fmt: skip
+    """The submission stores the matter only; the look-up finds it at once (among the community's recent
+    matters not indexed yet) and still once intake's worker, its own process, has indexed it. Merged away,
+    it is suggested no more."""
+    from sqlalchemy import create_engine, func, select
+
+    from services.intake.models import duplicates
+
+    intake = processes.start("intake-api")
+    processes.start("intake-worker")
+    http = Http(base_url=processes.start("gateway", XIESHANG_INTAKE_URL=intake))
+    resident = auth("resident", YANLIUYUAN, subject="a")
+    worker = auth("community_worker", YANLIUYUAN, subject="worker")
+    ids = []
+    for title, description in (("绣春巷开水炉扰民", "绣春巷的开水炉每天清晨鼓风,噪音很大"),
+                               ("开水炉噪音扰民(绣春巷)", "绣春巷口开水房锅炉一早就响,吵得睡不着")):  # fmt: skip
+        body = {"community_code": YANLIUYUAN, "title": title, "description": description, "category": "environment"}
+        status, created = http.call("POST", "/api/v1/intake/proposals", resident, body)
+        assert status == 201 and "possible_duplicates" not in created
+        ids.append(created["id"])
+    similar = f"/api/v1/intake/proposals/similar?community={YANLIUYUAN}&title=%E7%BB%A3%E6%98%A5%E5%B7%B7%E5%BC%80%E6%B0%B4%E7%82%89%E5%A4%AA%E5%90%B5"  # noqa: E501 - 绣春巷开水炉太吵
+
+    def found() -> list[str]:
+        status, answer = http.call("GET", similar, resident)
+        assert status == 200, answer
+        return sorted(item["id"] for item in answer["items"])
+
+    assert found() == sorted(ids)
+    engine = create_engine(settings.database_url("intake"))
+    try:
+
+        def indexed() -> int:
+            with engine.connect() as conn:
+                return conn.scalar(
+                    select(func.count()).select_from(duplicates.features).where(duplicates.features.c.live)
+                )
+
+        wait_until(lambda: indexed() == 2, timeout=20, what="intake's worker indexing both")
+        assert found() == sorted(ids)
+        status, _ = http.call("POST", f"/api/v1/intake/proposals/{ids[1]}/merge", worker, {"into": ids[0]})
+        assert status == 200
+        assert found() == [ids[0]] and indexed() == 1
+    finally:
+        engine.dispose()
