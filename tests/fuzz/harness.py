@@ -97,10 +97,20 @@ def fuzz_seed(profile: Profile) -> int | None:
     return int(value) if value else random.randrange(2**32)
 
 
-def load_schema(app, document: str | dict) -> schemathesis.BaseSchema:
+def load_schema(app, document: str | dict, vocabulary: dict[str, list], fields: dict[str, tuple[str, ...]]):
     """The OpenAPI document (served by ``app`` at that path, or given) bound to ``app`` as WSGI.
-    Security parameters are not generated: each case carries its role's own credential."""
-    config = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
+    Security parameters are not generated: each case carries its role's own credential. A field
+    named in ``fields`` takes a value of its ``vocabulary`` entry half the time (where the value
+    fits its schema; as an invalid value in negative cases where it does not)."""
+    config = schemathesis.Config.from_dict(
+        {
+            "generation": {"with-security-parameters": False},
+            "dictionaries": {name: {"values": values} for name, values in vocabulary.items()},
+            "parameters": {
+                field: {"dictionary": name, "probability": 0.5} for name, names in fields.items() for field in names
+            },
+        }
+    )
     if isinstance(document, str):
         return schemathesis.openapi.from_wsgi(document, app, config=config)
     schema = schemathesis.openapi.from_dict(document, config=config)

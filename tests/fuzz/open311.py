@@ -1,7 +1,9 @@
 """Open311 GeoReport v2 as an OpenAPI document, for the fuzzer: the platform's document leaves it
 out (services/intake/open311.py describes itself through discovery), so this one is written from
 GeoReport's specification and the module's notes. The JSON format of every route; the form
-encoded ``POST requests`` is the way in that writes."""
+encoded ``POST requests`` is the way in that writes. The jurisdiction, the service codes and the
+community a request names are any string, or one the platform knows (as a client reads them from
+discovery and ``services.json``), so that some requests get past the look-ups."""
 
 from __future__ import annotations
 
@@ -24,7 +26,12 @@ ERRORS = {
         }
     },
 }
-_JURISDICTION = {"name": "jurisdiction_id", "in": "query", "required": False, "schema": {"type": "string"}}
+
+
+def _known_or_any(values: list[str]) -> dict:
+    return {"anyOf": [{"type": "string", "enum": values}, {"type": "string"}]}
+
+
 REQUEST = {
     "type": "object",
     "required": ["service_request_id", "status", "service_code", "requested_datetime", "updated_datetime"],
@@ -59,12 +66,15 @@ def _answer(description: str, schema: dict, status: str = "200") -> dict:
     }
 
 
-def _read(summary: str, schema: dict, parameters: list | None = None) -> dict:
+def _read(summary: str, schema: dict, jurisdiction: dict, parameters: list | None = None) -> dict:
     return {
         "get": {
             "summary": summary,
             "security": [],
-            "parameters": [_JURISDICTION, *(parameters or [])],
+            "parameters": [
+                {"name": "jurisdiction_id", "in": "query", "required": False, "schema": jurisdiction},
+                *(parameters or []),
+            ],
             "responses": _answer(summary, schema),
         }
     }
@@ -82,9 +92,6 @@ FORM = {
     "type": "object",
     "required": ["service_code", "attribute[community_code]"],
     "properties": {
-        "jurisdiction_id": {"type": "string"},
-        "service_code": {"type": "string"},
-        "attribute[community_code]": {"type": "string"},
         "attribute[title]": {"type": "string"},
         "description": {"type": "string"},
         "lat": {"type": "number"},
@@ -114,16 +121,27 @@ CREATED = {
 }
 
 
-def document() -> dict:
+def document(jurisdiction_id: str, vocabulary: dict[str, list[str]]) -> dict:
+    """``vocabulary``: ``tests.fuzz.world.World.vocabulary`` (its categories and divisions)."""
+    jurisdiction = _known_or_any([jurisdiction_id])
     services = {"type": "array", "items": {"type": "object", "required": ["service_code", "service_name"]}}
     definition = {"type": "object", "required": ["service_code", "attributes"]}
     requests = {"type": "array", "items": REQUEST}
     filters = [_query(name) for name in ("service_request_id", "service_code", "start_date", "end_date", "status")]
-    listing = _read("Requests of the jurisdiction", requests, filters)
+    listing = _read("Requests of the jurisdiction", requests, jurisdiction, filters)
+    form = {
+        **FORM,
+        "properties": {
+            "jurisdiction_id": jurisdiction,
+            "service_code": _known_or_any(vocabulary["category"]),
+            "attribute[community_code]": _known_or_any(vocabulary["division"]),
+            **FORM["properties"],
+        },
+    }
     listing["post"] = {
         "summary": "Raise a matter (form encoded)",
         "security": [{"bearer": []}],
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": FORM}}},
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}},
         "responses": _answer("Created", CREATED, "201"),
     }
     return {
@@ -131,13 +149,15 @@ def document() -> dict:
         "info": {"title": "Xieshang Open311 GeoReport v2 (JSON)", "version": "v2"},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "paths": {
-            f"{PREFIX}/discovery.json": _read("Discovery", {"type": "object", "required": ["endpoints"]}),
-            f"{PREFIX}/services.json": _read("Services", services),
-            f"{PREFIX}/services/{{service_code}}.json": _read("A service", definition, [_path("service_code")]),
+            f"{PREFIX}/discovery.json": _read("Discovery", {"type": "object", "required": ["endpoints"]}, jurisdiction),
+            f"{PREFIX}/services.json": _read("Services", services, jurisdiction),
+            f"{PREFIX}/services/{{service_code}}.json": _read(
+                "A service", definition, jurisdiction, [_path("service_code")]
+            ),
             f"{PREFIX}/requests.json": listing,
             f"{PREFIX}/requests/{{service_request_id}}.json": _read(
-                "A request", requests, [_path("service_request_id")]
+                "A request", requests, jurisdiction, [_path("service_request_id")]
             ),
-            f"{PREFIX}/tokens/{{token}}.json": _read("A token", {"type": "array"}, [_path("token")]),
+            f"{PREFIX}/tokens/{{token}}.json": _read("A token", {"type": "array"}, jurisdiction, [_path("token")]),
         },
     }

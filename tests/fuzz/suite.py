@@ -28,6 +28,24 @@ FUZZ_ENV = {
 }
 
 
+# Which known values (``World.vocabulary``) each field of a body or query may take, half the time.
+FIELDS = {
+    "division": (
+        "body.community_code", "body.division_code", "body.scope", "query.community", "query.division",
+        "query.scope", "query.parent",
+    ),
+    "category": ("body.category", "query.category"),
+    "organisation": ("body.organisation_id", "body.department_id", "query.organisation"),
+    "person": ("body.person_id", "body.app_user_id", "body.account_id", "body.submitter_id"),
+    "proposal": ("body.into", "body.proposal_id", "body.follows_id"),
+    "later": ("body.starts_at", "body.ends_at", "body.closes_at"),
+    "soon": ("body.opens_at",),
+    "earlier": ("body.held_at",),
+    "day": ("body.deadline",),
+    "month": ("query.since", "query.until"),
+}  # fmt: skip
+
+
 def fuzz_platform(assembly, client, keys, title: str) -> Tally:
     platform = assembly.platform
     world = World(assembly, client, keys)
@@ -53,12 +71,13 @@ def fuzz_platform(assembly, client, keys, title: str) -> Tally:
             return (ANONYMOUS,)
         return (*admitted_roles(apps, method, template.removesuffix(".json")), API_KEY)
 
+    vocabulary = world.vocabulary()
     for document, roles_of, error_format in (
         ("/api/v1/openapi.json", api_roles, problem_json),
-        (open311.document(), open311_roles, georeport_error),
+        (open311.document(platform.settings.jurisdiction_id, vocabulary), open311_roles, georeport_error),
     ):
         Fuzzer(
-            load_schema(assembly.http_entry, document),
+            load_schema(assembly.http_entry, document, vocabulary, FIELDS),
             tally=tally,
             roles_of=roles_of,
             credentials=credentials,

@@ -174,6 +174,26 @@ class World:
     def task(self, stage: str) -> str:
         return self.tracking.new_task(PRINCIPALS["department"], stage)
 
+    # -- values the platform knows, for bodies and queries ------------------------------------------
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        """Values a request's fields may name so that it gets past the look-ups (besides the random
+        ones): the reference divisions, the intake categories, the registered organisation, the
+        invited resident, a proposal, and times a consultation, a round or a task accepts."""
+        now = datetime.now(UTC)
+        return {
+            "division": [YANLIUYUAN, CHIYANG, "341702"],
+            "category": [item["code"] for item in self.call("GET", "/api/v1/intake/categories", "resident")],
+            "organisation": [matrix_tracking.ORGANISATION],
+            "person": [RESIDENT.subject],
+            "proposal": [self._once(False, "proposal", self.proposal)],
+            "later": [(now + timedelta(days=days)).isoformat() for days in (10, 11)],
+            "soon": [(now + timedelta(hours=1)).isoformat()],
+            "earlier": [(now - timedelta(days=2)).isoformat()],
+            "day": [(now + timedelta(days=20)).date().isoformat()],
+            "month": [f"{now.year}-{now.month:02d}", f"{now.year - 1}-{now.month:02d}"],
+        }
+
     # -- what each path parameter may name ----------------------------------------------------------
 
     def path_values(self, template: str, fresh: bool) -> list[dict[str, str]]:
