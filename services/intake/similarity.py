@@ -20,49 +20,51 @@ then lower, falling with the log of its frequency (居民, 希望, 解决, the l
 small community scores exactly like the corpus-free ``similarity``, and a large one is not fooled by
 boilerplate. A pair at or above ``DUPLICATE_THRESHOLD`` is a likely duplicate.
 
-**Tables** (``duplicate_tables`` makes all three), about 1 KB per proposal on PostgreSQL where the
-earlier row-per-gram index took 11.5 KB:
+**Tables** (``duplicate_tables`` makes all three). Lists of integers are packed, 4 bytes each, in a
+``bytea`` (``Integers``): a short list costs 1 byte of header where an ``integer[]`` costs 24.
 
 - ``proposal_features(doc, proposal_id, community_code, live, titled, grams)``: each proposal the
-  index knows, numbered (``doc``, a small integer), with its gram ids as an ``integer[]`` (the title's
-  ``titled`` first). Candidates are scored from it. A removed proposal keeps its row as a mark
-  (``live`` false, no grams), so indexing it later (a late or redelivered event) leaves it out.
+  index knows, numbered (``doc``, a small integer), with its gram ids (the title's ``titled`` first).
+  Candidates are scored from it. A removed proposal keeps its row as a mark (``live`` false, no
+  grams), so indexing it later (a late or redelivered event) leaves it out.
 - ``gram_posting(community_code, gram, chunk, n, appended, docs)``, primary key in that order: the
-  inverted index, partitioned by community: a gram's docs as ``integer[]`` arrays of at most ``CHUNK``
-  (appended to the last). Chunk 0 also counts the gram's live proposals (``n``, the document
-  frequency) and the docs ever appended (``appended``, which says the last chunk). A removed proposal's
-  docs stay in the arrays (the look-up reads only live features) and leave the counts.
+  inverted index, partitioned by community: a gram's docs, at most ``CHUNK`` to a row (appended to the
+  last). Chunk 0 also counts the gram's live proposals (``n``, the document frequency) and the docs
+  ever appended (``appended``, which says the last chunk). A removed proposal's docs stay in the lists
+  (the look-up reads only live features) and leave the counts.
 - ``duplicate_community(community_code, proposals)``: the community's live indexed proposals (N).
 
 **Writing.** ``add_many`` indexes a burst in a few statements whatever its size (on PostgreSQL: the
-features, the community counts, the gram counts and the postings, each one statement over arrays,
-rows in key order so concurrent writers lock in the same order); ``remove`` marks a proposal and takes
-its grams off the counts. Intake's worker indexes a proposal after the transaction that stored it
-(``intake.proposal.submitted``); a triage removes it in its own transaction, before or after.
+features, the community counts, and the postings with the gram counts, each one statement over
+arrays, rows in key order so concurrent writers lock in the same order; a touched row gets one new
+version per burst); ``remove`` marks a proposal and takes its grams off the counts. Intake's worker
+indexes a proposal after the transaction that stored it (``intake.proposal.submitted``); a triage
+removes it in its own transaction, before or after.
 
 **Look-up** (``DuplicateIndex.candidates``), four indexed reads whatever the community's size:
 (1) N and the frequencies of the query's grams; (2) its rarest grams, at most ``QUERY_GRAMS`` and
-together at most ``POSTINGS_BUDGET`` postings, are looked up, their docs counted (on PostgreSQL in the
-database: ``unnest`` of the chunks, ``GROUP BY`` the doc; a hit weighs the gram's weight in the query
-times ``ln(1 + N/df)``: rare grams, a lane's name and its boiler, tell more than common ones) and the
-best ``CANDIDATES`` kept; (3) those candidates' features (live only); (4) the community's common
-grams (read once a minute per process, ``_common``). Proposals not indexed yet (``unindexed``: those submitted
-moments ago) are scored alongside. The candidates are then scored exactly and those at or above the
-threshold returned, best first.
+together at most ``POSTINGS_BUDGET`` postings, are read and their docs counted (a hit weighs the
+gram's weight in the query times ``ln(1 + N/df)``: rare grams, a lane's name and its boiler, tell more
+than common ones), the best ``CANDIDATES`` kept; (3) those candidates' features (live only); (4) the
+community's common grams (read once a minute per process, ``_common``). Proposals not indexed yet
+(``unindexed``: those submitted moments ago) are scored alongside. The candidates are then scored
+exactly and those at or above the threshold returned, best first.
 
-SQLAlchemy Core. On SQLite (tests, the embedded mode) the arrays are space-separated text and the
-same work is done with plain statements and Python. ``session`` is an ORM ``Session`` or a
-``Connection``, inside the caller's transaction.
+SQLAlchemy Core; on SQLite (tests, the embedded mode) the writes are plain statements and Python.
+``session`` is an ORM ``Session`` or a ``Connection``, inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import math
 import re
+import sys
 import time
 import unicodedata
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,11 +74,11 @@ from sqlalchemy import (
     Boolean,
     Column,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
-    Text,
     TypeDecorator,
     UniqueConstraint,
     any_,
@@ -245,26 +247,34 @@ def feature_ids(title: str, description: str) -> dict[int, float]:
 # -- tables ----------------------------------------------------------------------------------------
 
 
-class Integers(TypeDecorator):
-    """A list of integers: an ``integer[]`` on PostgreSQL, space-separated text elsewhere (SQLite)."""
+def _pack(values: Iterable[int]) -> bytes:
+    """Integers as 4 bytes each, little-endian: a posting list or a proposal's gram ids."""
+    packed = array("i", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
 
-    impl = Text
+
+def _unpack(data: bytes) -> list[int]:
+    packed = array("i")
+    packed.frombytes(data)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tolist()
+
+
+class Integers(TypeDecorator):
+    """A list of integers stored packed (``_pack``: 4 bytes each) in a ``bytea``/BLOB: against an
+    ``integer[]``, 1 byte of header instead of 24 for a short list, which is most posting rows."""
+
+    impl = LargeBinary
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.ARRAY(Integer))
-        return dialect.type_descriptor(Text())
-
     def process_bind_param(self, value, dialect):
-        if value is None or dialect.name == "postgresql":
-            return value
-        return " ".join(map(str, value))
+        return None if value is None else _pack(value)
 
     def process_result_value(self, value, dialect):
-        if value is None or dialect.name == "postgresql":
-            return value
-        return [int(item) for item in value.split()]
+        return None if value is None else _unpack(value)
 
 
 def proposal_features_table(metadata: MetaData) -> Table:
@@ -368,10 +378,10 @@ _APPENDED = text(
 _POST = text(
     """
     INSERT INTO gram_posting AS p (community_code, gram, chunk, n, appended, docs)
-    SELECT c, g, ch, sum(k), sum(k), coalesce(array_agg(d ORDER BY d) FILTER (WHERE d IS NOT NULL), '{}')
+    SELECT c, g, ch, k, k, d
     FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:ch AS integer[]), CAST(:k AS integer[]),
-                CAST(:d AS integer[])) AS t(c, g, ch, k, d)
-    GROUP BY c, g, ch ORDER BY c, g, ch
+                CAST(:d AS bytea[])) AS t(c, g, ch, k, d)
+    ORDER BY c, g, ch
     ON CONFLICT (community_code, gram, chunk)
         DO UPDATE SET n = p.n + excluded.n, appended = p.appended + excluded.appended, docs = p.docs || excluded.docs
     """
@@ -382,16 +392,6 @@ _UNCOUNT = text(
     FROM (SELECT * FROM unnest(CAST(:c AS varchar[]), CAST(:g AS integer[]), CAST(:k AS integer[])) AS u(c, g, k)
           ORDER BY c, g) AS t
     WHERE p.community_code = t.c AND p.gram = t.g AND p.chunk = 0
-    """
-)
-_HITS = text(
-    """
-    SELECT s.d, sum(s.w) AS hits FROM (
-        SELECT unnest(p.docs) AS d, q.w
-        FROM unnest(CAST(:g AS integer[]), CAST(:w AS float8[])) AS q(g, w)
-        JOIN gram_posting AS p ON p.community_code = :c AND p.gram = q.g
-    ) AS s
-    GROUP BY s.d ORDER BY hits DESC, s.d LIMIT :limit
     """
 )
 
@@ -479,16 +479,21 @@ class DuplicateIndex:
         appended = {
             (c, g): n for c, g, n in session.execute(_APPENDED, {"c": [c for c, _ in keys], "g": [g for _, g in keys]})
         }
-        columns: tuple[list, list, list, list, list] = ([], [], [], [], [])
+        rows: dict[tuple[str, int, int], list] = {}  # (community, gram, chunk) → [count, docs]
         for key in keys:
             listed = sorted(docs[key])
-            start = appended.get(key, 0)
-            rows = [(0, len(listed), None)]  # chunk 0 counts them, whichever chunk they go to
-            rows += [(position // CHUNK, 0, doc) for position, doc in enumerate(listed, start=start)]
-            for chunk, count, doc in rows:
-                for column, value in zip(columns, (key[0], key[1], chunk, count, doc), strict=True):
-                    column.append(value)
-        session.execute(_POST, dict(zip(("c", "g", "ch", "k", "d"), columns, strict=True)))
+            rows.setdefault((*key, 0), [0, []])[0] += len(listed)  # chunk 0 counts them, wherever they go
+            for position, doc in enumerate(listed, start=appended.get(key, 0)):
+                rows.setdefault((*key, position // CHUNK), [0, []])[1].append(doc)
+        ordered = sorted(rows)
+        columns = {
+            "c": [c for c, _, _ in ordered],
+            "g": [g for _, g, _ in ordered],
+            "ch": [ch for _, _, ch in ordered],
+            "k": [rows[key][0] for key in ordered],
+            "d": [_pack(rows[key][1]) for key in ordered],
+        }
+        session.execute(_POST, columns)
 
     def _post_generic(self, session: Session, docs: Mapping[tuple[str, int], list[int]]) -> None:
         """The same on SQLite (one writer at a time): read the chunks written to, write them back."""
@@ -640,20 +645,15 @@ class DuplicateIndex:
             return {}
         weight = {gram: query[gram] * math.log(1 + proposals / frequency[gram]) for gram in chosen}
         wanted = CANDIDATES + len(excluded)
-        if _postgresql(session):
-            hits = session.execute(
-                _HITS, {"c": community_code, "g": chosen, "w": [weight[g] for g in chosen], "limit": wanted}
-            ).all()
-            docs = [doc for doc, _ in hits]
-        else:
-            p = self.tables.postings.c
-            tally: Counter[int] = Counter()
-            for gram, listed in session.execute(
-                select(p.gram, p.docs).where(p.community_code == community_code, p.gram.in_(chosen))
-            ):
-                for doc in listed:
-                    tally[doc] += weight[gram]
-            docs = [doc for doc, _ in sorted(tally.items(), key=lambda item: (-item[1], item[0]))[:wanted]]
+        p = self.tables.postings.c
+        tally: dict[int, float] = {}
+        for gram, listed in session.execute(
+            select(p.gram, p.docs).where(p.community_code == community_code, self._among(session, p.gram, chosen))
+        ):
+            hit = weight[gram]
+            for doc in listed:
+                tally[doc] = tally.get(doc, 0.0) + hit
+        docs = heapq.nsmallest(wanted, tally, key=lambda doc: (-tally[doc], doc))
         if not docs:
             return {}
         f = self.tables.features.c
@@ -671,12 +671,15 @@ class DuplicateIndex:
         if not wanted:
             return {}
         p = self.tables.postings.c
-        among = (
-            p.gram == any_(bindparam("grams", wanted, type_=postgresql.ARRAY(Integer)))
-            if _postgresql(session)
-            else p.gram.in_(wanted)
-        )
+        among = self._among(session, p.gram, wanted)
         rows = session.execute(
             select(p.gram, p.n).where(p.community_code == community_code, p.chunk == 0, among, p.n > above)
         )
         return dict(rows.all())
+
+    @staticmethod
+    def _among(session, column, values: list[int]):
+        """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter however many values."""
+        if _postgresql(session):
+            return column == any_(bindparam("among", values, type_=postgresql.ARRAY(Integer)))
+        return column.in_(values)

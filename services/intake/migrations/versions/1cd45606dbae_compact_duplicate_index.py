@@ -1,7 +1,7 @@
 """compact duplicate index
 
 The duplicate index in about 1 KB per proposal instead of 11.5: a proposal's grams as 32-bit ids in
-one row (``proposal_features``), a community's postings as integer arrays (``gram_posting``), its
+one row (``proposal_features``), a community's postings packed in bytea (``gram_posting``), its
 count of indexed proposals (``duplicate_community``). The old row-per-gram tables go; the live
 proposals (neither rejected nor merged) are indexed again, in bursts of 2,000.
 
@@ -12,14 +12,13 @@ Create Date: 2026-12-01 11:03:02.601950
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 revision = "1cd45606dbae"
 down_revision = "b015a8ca9873"
 branch_labels = None
 depends_on = None
 
-INTEGERS = sa.Text().with_variant(postgresql.ARRAY(sa.Integer()), "postgresql")
+INTEGERS = sa.LargeBinary()  # integers packed 4 bytes each (services.intake.similarity.Integers)
 BURST = 2_000
 
 
