@@ -71,7 +71,7 @@ class SimilarQuery(Schema):
     community = fields.String(required=True, validate=COMMUNITY_CODE, metadata={"description": "The community"})
     title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
     description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
-    limit = Whole(load_default=5, validate=validate.Range(1, SIMILAR_LIMIT))
+    limit = Whole(digits=True, load_default=5, validate=validate.Range(1, SIMILAR_LIMIT))
 
 
 class DuplicateOut(Schema):

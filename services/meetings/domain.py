@@ -1082,7 +1082,9 @@ def sign_in(
         raise Conflict("线上协商请通过加入会议签到")
     _attending(consultation, now)
     given = (code or "").strip()
-    if not consultation.attendance_code or not secrets.compare_digest(given, consultation.attendance_code):
+    if not consultation.attendance_code or not secrets.compare_digest(
+        given.encode(), consultation.attendance_code.encode()
+    ):
         raise Invalid("签到码不正确", field="code")
     if participant.attended:
         return participant

@@ -75,7 +75,9 @@ class PhoneVault:
         return hmac.new(self._callback_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
 
     def verify(self, subject: str, signature: str | None) -> bool:
-        return bool(signature) and hmac.compare_digest(self.sign(subject), signature)
+        return bool(signature) and hmac.compare_digest(
+            self.sign(subject).encode(), signature.encode()
+        )  # bytes: any text compares
 
 
 def _key_file_material(path: Path) -> bytes:

@@ -302,6 +302,7 @@ def test_a_consultation_from_its_draft_to_its_close(meetings, run, clock, draft,
 
     clock.advance(WEEK - timedelta(minutes=30))  # past the notice period, signing in has opened
     code = run(services.attendance_code, WORKER, cid).attendance_code
+    refused(Invalid, services.sign_in, person("r-1"), cid, code="签到码", now=clock.now())  # any text compares
     for person_id, _ in PEOPLE:
         run(services.sign_in, person(person_id), cid, code=code, now=clock.now())
     run(services.declare_profile, person("r-1"), cid, age_band="30_44", occupation="employed")

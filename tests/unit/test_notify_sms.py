@@ -511,6 +511,8 @@ def test_a_report_with_a_bad_signature_is_refused_and_changes_nothing(client, no
     other_signature = vault_for(notify.settings).sign("report:another-message")
     response = report(client, notify, one_queued, 1, sig=other_signature)
     assert response.status_code == 403 and response.content_type == "application/problem+json"
+    for forged in ("签名", "é" * 32):  # any text is compared, none is a 500
+        assert report(client, notify, one_queued, 1, sig=forged).status_code == 403
     assert queued(notify)[0]["status"] == sms.SENT
 
 
