@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from shared import context, inbound, metrics
@@ -26,6 +29,37 @@ access_log = logging.getLogger("xieshang.access")
 
 MAX_BODY_BYTES = 1024 * 1024
 PUBLIC_BLUEPRINTS = {"api-docs"}
+
+
+class ProblemSchema(Schema):
+    """An RFC 7807 problem, as every error is answered (``shared.problems``); more members may follow
+    (``field``, ``errors``, ``unknown``...)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True, metadata={"description": "A stable URI naming the kind of problem"})
+    title = fields.String(required=True, metadata={"description": "Chinese title of the kind of problem"})
+    status = fields.Integer(required=True)
+    detail = fields.String(metadata={"description": "What went wrong, in Chinese"})
+    instance = fields.String()
+
+
+class ProblemApi(Api):
+    """flask-smorest's ``Api`` documenting every error response as it is sent: problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def public(view):
@@ -143,7 +177,7 @@ def create_app(
     )
     app.json.ensure_ascii = False
     app.extensions["xieshang.service"] = name
-    api = Api(app, spec_kwargs={"info": {"description": f"Xieshang {name} service"}})
+    api = ProblemApi(app, spec_kwargs={"info": {"description": f"Xieshang {name} service"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
