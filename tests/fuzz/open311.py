@@ -122,7 +122,7 @@ CREATED = {
 
 
 def document(jurisdiction_id: str, vocabulary: dict[str, list[str]]) -> dict:
-    """``vocabulary``: ``tests.fuzz.world.World.vocabulary`` (its categories and divisions)."""
+    """``vocabulary``: ``tests.fuzz.world.World.vocabulary`` (its categories and communities)."""
     jurisdiction = _known_or_any([jurisdiction_id])
     services = {"type": "array", "items": {"type": "object", "required": ["service_code", "service_name"]}}
     definition = {"type": "object", "required": ["service_code", "attributes"]}
@@ -134,7 +134,7 @@ def document(jurisdiction_id: str, vocabulary: dict[str, list[str]]) -> dict:
         "properties": {
             "jurisdiction_id": jurisdiction,
             "service_code": _known_or_any(vocabulary["category"]),
-            "attribute[community_code]": _known_or_any(vocabulary["division"]),
+            "attribute[community_code]": _known_or_any(vocabulary["community"]),
             **FORM["properties"],
         },
     }

@@ -22,7 +22,7 @@ from shared.auth import TokenIssuer
 from shared.clock import FixedClock, SystemClock
 from shared.organisation_registry import get
 from shared.principal import ROLES, Principal
-from tests.conftest import CHIYANG, YANLIUYUAN
+from tests.conftest import CHIYANG, XIJIE, YANLIUYUAN
 from tests.support import wait_until
 from tests.unit import matrix_tracking
 
@@ -41,7 +41,9 @@ PRINCIPALS = {role: Principal(f"fuzz-{role.replace('_', '-')}", role, SCOPES[rol
 WORKER = PRINCIPALS["community_worker"]
 RESIDENT = PRINCIPALS["resident"]
 CONSULTATION_STAGES = ("draft", "announced", "in_session")
-TASK_STAGES = ("assigned", "accepted", "completed")
+# A task of 烟柳园's property company at each stage; the department caller is one of the company
+# (it joins with the first), and the resident is concerned by the completed one (and may rate it).
+TASK_STAGES = (("assigned", "department"), ("accepted", "department"), ("completed", "resident"))
 
 
 class World:
@@ -171,8 +173,8 @@ class World:
             )  # fmt: skip
         return notification_id
 
-    def task(self, stage: str) -> str:
-        return self.tracking.new_task(PRINCIPALS["department"], stage)
+    def task(self, stage: str, concerned: str) -> str:
+        return self.tracking.new_task(PRINCIPALS[concerned], stage)
 
     # -- values the platform knows, for bodies and queries ------------------------------------------
 
@@ -183,6 +185,7 @@ class World:
         now = datetime.now(UTC)
         return {
             "division": [YANLIUYUAN, CHIYANG, "341702"],
+            "community": [YANLIUYUAN, XIJIE],
             "category": [item["code"] for item in self.call("GET", "/api/v1/intake/categories", "resident")],
             "organisation": [matrix_tracking.ORGANISATION],
             "person": [RESIDENT.subject],
@@ -216,7 +219,8 @@ class World:
             return [{"proposal_id": self._once(fresh, "proposal", self.proposal)}]
         if "{task_id}" in template:
             return [
-                {"task_id": self._once(fresh, f"task:{stage}", lambda s=stage: self.task(s))} for stage in TASK_STAGES
+                {"task_id": self._once(fresh, f"task:{stage}", lambda s=stage, c=concerned: self.task(s, c))}
+                for stage, concerned in TASK_STAGES
             ]
         if "{contact_id}" in template:
             return [{"contact_id": self._once(fresh, "contact", self.contact)}]
