@@ -10,9 +10,9 @@ duplicate look-ups from ``intake.proposal.submitted``), ``notify-api`` (Kannel's
 real Kannel (bearerbox, smsbox, fakesmsc as the carrier; ``tests/kannel.py``) when installed.
 
 Set-up (untimed): intake's replica of the registry plus ``COMMUNITIES`` synthetic communities of 池阳街道;
-``P`` proposals of 烟柳园 (the one-community case of ``bench.duplicates``) stored and indexed, so the
-look-ups run among 100,000 matters; ``RESIDENTS`` resident contacts per community in notify's directory
-(SMS and app, quiet hours off), whose accounts submit.
+``P`` proposals of 烟柳园 (the one-community case of ``bench.duplicates``) raised over the past year,
+stored and indexed, so the look-ups run among 100,000 matters; ``RESIDENTS`` resident contacts per
+community in notify's directory (SMS and app, quiet hours off), whose accounts submit.
 
 Phases, all through the gateway:
 
@@ -43,11 +43,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from bench import duplicates
 from bench.gateway import PROPOSALS_PATH, Servers, group_cpu, percentile, say
@@ -139,7 +139,7 @@ def load_intake(url: str, rng: random.Random, proposals: int) -> dict:
                     {"id": proposal_id, "community_code": COMMUNITY, "title": title, "description": description,
                      "category": "environment", "channel": "app", "origin": "resident",
                      "submitter_id": f"earlier-{start}", "status": "submitted", "attachments": [], "supporters": 0,
-                     "submitted_at": now, "updated_at": now}
+                     "submitted_at": now - timedelta(days=rng.uniform(1, 365)), "updated_at": now}
                 )  # fmt: skip
                 batch.append(Indexed(proposal_id, COMMUNITY, title, description))
             with db.transaction() as session:
@@ -376,6 +376,28 @@ def arrivals(intake_url: str, notify_url: str, sent: dict[str, float]) -> tuple[
         notify_db.dispose()
 
 
+def caught_up(notify_url: str, timeout: float = 300.0) -> float:
+    """Wait until notify has handled the events of the phases before (its inbox of consumed events stops
+    growing for two seconds), so an open-loop phase does not queue behind them; returns the seconds."""
+    from services.notify.models import bus as notify_bus
+
+    db = Database(notify_url, "notify")
+    started = time.monotonic()
+    try:
+        last, steady = -1, 0.0
+        while time.monotonic() - started < timeout:
+            with db.sessions() as session:
+                handled = session.execute(select(func.count()).select_from(notify_bus.inbox)).scalar_one()
+            steady = steady + 0.5 if handled == last else 0.0
+            if steady >= 2.0:
+                break
+            last = handled
+            time.sleep(0.5)
+    finally:
+        db.dispose()
+    return time.monotonic() - started
+
+
 def indexed_count(intake_url: str) -> int:
     db = Database(intake_url, "intake")
     try:
@@ -497,6 +519,8 @@ def run(
 
                 e2e = {}
                 for offered in RATES:
+                    waited = caught_up(settings.database_url("notify"))
+                    say(f"  (notify caught up with the phases before in {waited:.0f} s)")
                     count = int(offered * OPEN_SECONDS)
                     sent, answered, achieved = open_loop(
                         gateway, [world.submission(rng) for _ in range(count)], offered

@@ -60,20 +60,24 @@ def get_all(session: Session, proposal_ids: list[str]) -> list[Proposal]:
 
 
 def unindexed(session: Session, community_code: str, *, since: datetime, limit: int) -> list[Proposal]:
-    """The community's proposals submitted since ``since`` that the duplicate index does not know
-    yet and that ``domain.NOT_SUGGESTED`` does not rule out, newest first, at most ``limit`` (through
-    the (community, submitted_at) index and the index's unique proposal id)."""
+    """Those of the community's newest ``limit`` proposals submitted since ``since`` that the duplicate
+    index does not know yet and that ``domain.NOT_SUGGESTED`` does not rule out, newest first. The
+    newest are the ones intake's worker has not come to; bounding the scan by ``limit`` keeps a look-up
+    cheap after a burst of thousands (the (community, submitted_at) index, then the index's unique
+    proposal id for each)."""
     p, known = proposals.c, duplicates.features.c
+    newest = (
+        select(p.id)
+        .where(p.community_code == community_code, p.submitted_at >= since)
+        .order_by(p.submitted_at.desc())
+        .limit(limit)
+        .subquery()
+    )
     query = (
         select(proposals)
-        .where(
-            p.community_code == community_code,
-            p.submitted_at >= since,
-            p.status.not_in(sorted(NOT_SUGGESTED)),
-            ~exists().where(known.proposal_id == p.id),
-        )
+        .join(newest, newest.c.id == p.id)
+        .where(p.status.not_in(sorted(NOT_SUGGESTED)), ~exists().where(known.proposal_id == p.id))
         .order_by(p.submitted_at.desc(), p.id)
-        .limit(limit)
     )
     return [_proposal(row) for row in session.execute(query).mappings()]
 
