@@ -8,11 +8,13 @@ matching path prefix, or the gateway's own routes. Services verify the token aga
 
 from __future__ import annotations
 
+import hmac
 import io
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from flask import Flask
@@ -20,13 +22,17 @@ from flask import Flask
 from gateway.api import blueprints
 from gateway.proxy import open311_error_wsgi, problem_wsgi
 from gateway.ratelimit import retry_after_header
-from gateway.runtime import GatewayRuntime
+from gateway.runtime import SESSION_COOKIE, GatewayRuntime
 from shared import context, inbound, metrics
 from shared.http import MAX_BODY_BYTES, create_app
-from shared.problems import Problem, TooManyRequests, Unauthorized
+from shared.problems import Forbidden, Problem, TooManyRequests, Unauthorized
 
 log = logging.getLogger("xieshang.gateway")
 access_log = logging.getLogger("xieshang.access")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# What the gateway answers itself or routes to a service; every other path is a page of the web app.
+API_PREFIXES = ("/api/", "/open311/", "/public/", "/.well-known/")
+API_PATHS = {"/healthz", "/readyz", "/metrics", "/public"}
 
 
 class Gateway:
@@ -35,6 +41,7 @@ class Gateway:
         self.own = own
         self.routes = sorted(routes.items(), key=lambda item: len(item[0]), reverse=True)
         self.cors = set(runtime.settings.cors_origins)
+        self.pages: Callable | None = None  # the residents' web app at / (``web``), when the target has it
 
     def upstream_for(self, path: str) -> Callable | None:
         for prefix, upstream in self.routes:
@@ -66,6 +73,9 @@ class Gateway:
                     return self._preflight(respond)
                 if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
                     return problem_wsgi(respond, 413, f"请求内容不能超过{MAX_BODY_BYTES // 1024}KB")
+                if self.pages is not None and not (path.startswith(API_PREFIXES) or path in API_PATHS):
+                    return self.pages(environ, respond)
+                self._browser_session(environ)
                 if upstream is None:
                     return self.own(environ, respond)
                 self._authenticate(environ)
@@ -90,6 +100,27 @@ class Gateway:
             ],
         )
         return [b""]
+
+    def _browser_session(self, environ) -> None:
+        """A request with the session cookie and no other credential is the session's account: the
+        gateway puts a token of its own in the request for the service. A state-changing one must
+        carry the session's CSRF token (``X-CSRF-Token``): another site can make a browser send the
+        cookie, never read the token. A cookie of no live session is ignored (the caller is anonymous)."""
+        if environ.get("HTTP_AUTHORIZATION") or environ.get("HTTP_X_API_KEY"):
+            return
+        cookie = _cookie(environ.get("HTTP_COOKIE", ""), SESSION_COOKIE)
+        if not cookie:
+            return
+        session = self.runtime.accounts.session(cookie)
+        if session is None:
+            return
+        if environ["REQUEST_METHOD"] not in SAFE_METHODS:
+            sent = environ.get("HTTP_X_CSRF_TOKEN", "")
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                log.warning("refused session request: CSRF token", extra={"address": environ.get("REMOTE_ADDR")})
+                raise Forbidden("页面已过期或来源不明,请刷新页面后重试")
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {self.runtime.session_token(session.principal)}"
+        environ["xieshang.csrf"] = session.csrf_token
 
     def _authenticate(self, environ) -> None:
         """Identify the caller, apply their rate limit, and leave a gateway-signed token in the request."""
@@ -153,6 +184,14 @@ class Gateway:
         )
 
 
+def _cookie(header: str, name: str) -> str | None:
+    try:
+        morsel = SimpleCookie(header).get(name)
+    except CookieError:
+        return None
+    return morsel.value if morsel is not None else None
+
+
 def _refuse_deep_json(environ) -> None:
     """A JSON body nested too deep is refused here already: no upstream should have to parse it."""
     mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
@@ -190,4 +229,5 @@ def create_gateway(
         routes["/open311/v2"] = upstreams["intake"]
     if "tracking" in upstreams:
         routes["/public"] = upstreams["tracking"]
+    runtime.upstreams = dict(upstreams)  # registration calls notify through the same upstream
     return Gateway(runtime, own, routes)

@@ -96,3 +96,70 @@ class Throttle:
         failures = state.failures + 1
         locked_until = now + lock if failures >= max_failures else state.locked_until
         return replace(state, failures=failures, locked_until=locked_until)
+
+
+# -- administering accounts ---------------------------------------------------------------------------
+# Administrators and the levels they stand at: each manages the accounts of its scope below its own level.
+ADMIN_LEVELS = {"city_operator": 3, "district_admin": 2, "street_admin": 1}
+MANAGED_ROLES = ("community_worker", "street_admin", "district_admin", "department", "supervisor", "resident")
+CREATABLE_ROLES = ("community_worker", "street_admin", "district_admin", "department", "supervisor")
+
+
+def check_manages(admin_role: str, admin_scope: str, role: str, scope: str) -> None:
+    """Raise ``PermissionError`` (Chinese message) unless an administrator may manage this account:
+    within the administrator's scope, of a role it manages, never another administrator of its level
+    or above."""
+    if admin_role not in ADMIN_LEVELS:
+        raise PermissionError("您的角色无权管理账户")
+    if not scope.startswith(admin_scope):
+        raise PermissionError("该账户不在您的管辖范围内")
+    if role not in MANAGED_ROLES or ADMIN_LEVELS.get(role, 0) >= ADMIN_LEVELS[admin_role]:
+        raise PermissionError("您无权管理该角色的账户")
+
+
+def check_display_name(name: str | None) -> str | None:
+    if name is None or not name.strip():
+        return None
+    name = " ".join(name.split())
+    if len(name) > 32 or any(c in name for c in "<>\"'&"):
+        raise ValueError("称呼最多32个字符,且不能包含 < > \" ' &")
+    return name
+
+
+# -- SMS verification codes ---------------------------------------------------------------------------
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+CODE_DIGITS = 6
+CODE_TTL = timedelta(minutes=10)
+CODE_ATTEMPTS = 5  # wrong guesses before a code is spent
+RESEND_AFTER = timedelta(seconds=60)  # per number
+PER_NUMBER_PER_DAY = 5
+PER_ADDRESS_PER_HOUR = 20
+
+
+def check_phone(phone: str) -> str:
+    phone = phone.strip()
+    if not PHONE.fullmatch(phone):
+        raise ValueError("请填写11位中国大陆手机号码")
+    return phone
+
+
+def new_code() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+
+
+def keyed(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def code_wait(
+    last_for_number: datetime | None, sent_to_number_today: int, sent_from_address_hour: int, now: datetime
+) -> int | None:
+    """Seconds before another code may be sent (None: now). Per number: one a minute, five a day;
+    per address: twenty an hour (a whole office behind NAT registering is still fine)."""
+    if last_for_number is not None and now - last_for_number < RESEND_AFTER:
+        return max(1, int((last_for_number + RESEND_AFTER - now).total_seconds()))
+    if sent_to_number_today >= PER_NUMBER_PER_DAY:
+        return 3600
+    if sent_from_address_hour >= PER_ADDRESS_PER_HOUR:
+        return 600
+    return None

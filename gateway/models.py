@@ -1,6 +1,8 @@
-"""The gateway's tables: accounts, refresh tokens, API keys and login throttling (identity lives here)."""
+"""The gateway's tables: accounts, refresh tokens, browser sessions, SMS verification codes, API keys
+and login throttling (identity lives here). No phone number is stored: a verification keeps a keyed
+hash of the number it was sent to, the number itself goes to notify's encrypted directory."""
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table
 
 from shared.db import UTCDateTime
 
@@ -16,6 +18,7 @@ accounts = Table(
     Column("scope", String(12), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("display_name", String(64), nullable=True),
 )
 
 refresh_tokens = Table(
@@ -53,4 +56,31 @@ login_throttle = Table(
     Column("failures", Integer, nullable=False),
     Column("window_started_at", UTCDateTime(), nullable=False),
     Column("locked_until", UTCDateTime(), nullable=True),
+)
+
+browser_sessions = Table(
+    "browser_session",
+    metadata,
+    # SHA-256 of the cookie's random value: a stolen database opens no session.
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+sms_verifications = Table(
+    "sms_verification",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # HMAC-SHA256 of the number under the gateway's own key: counts codes per number, never shows it.
+    Column("number_hash", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index("ix_sms_verification_number", "number_hash", "created_at"),
+    Index("ix_sms_verification_address", "address", "created_at"),
 )

@@ -243,6 +243,12 @@ class GatewaySettings:
         "Failed logins per account or address before it is locked",
     )
     login_lock_seconds: int = setting("XIESHANG_LOGIN_LOCK_SECONDS", _positive_int, 900, "How long a lock lasts (s)")
+    registration_area: str = setting(
+        "XIESHANG_REGISTRATION_AREA",
+        str,
+        "341702",
+        "District (6 digits) or street (9) whose communities the web app's registration page offers residents",
+    )
     upstream_timeout: float = setting(
         "XIESHANG_UPSTREAM_TIMEOUT",
         _positive_float,

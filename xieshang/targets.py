@@ -94,7 +94,12 @@ def _gateway(assembly: Assembly) -> None:
             upstreams[service], specs[service], checks[service] = upstream, upstream.openapi, upstream.ready
     checks.update(assembly.ready_checks)
     runtime = assembly.platform.gateway()
-    assembly.http_entry = create_gateway(runtime, upstreams, specs, checks)
+    gateway = create_gateway(runtime, upstreams, specs, checks)
+    from web.app import create_web
+
+    # The residents' web app at /: its pages ask the gateway's routes in this process.
+    gateway.pages = create_web(gateway, settings.registration_area)
+    assembly.http_entry = gateway
 
 
 def _registry() -> dict[str, Module]:

@@ -3,7 +3,7 @@ from which the bootstrap (``xieshang``) assembles its runtime."""
 
 from pathlib import Path
 
-from services.notify import api, contacts_api, handlers, models, sms_api
+from services.notify import api, contacts_api, handlers, models, sms_api, verification_api
 from services.notify.periodic.dead_letters import DeadLetterWatch
 from services.notify.periodic.reminders import Reminders
 from services.notify.periodic.sender import SmsSender
@@ -30,7 +30,7 @@ SPEC = ServiceSpec(
     metadata=models.metadata,
     tables=models.bus,
     migrations=Path(__file__).parent / "migrations",
-    blueprints=lambda: [api.blp, contacts_api.blp, sms_api.blp],
+    blueprints=lambda: [api.blp, contacts_api.blp, sms_api.blp, verification_api.blp],
     handlers=handlers.HANDLERS,
     background=background,
 )

@@ -73,6 +73,8 @@ class World:
     new_invitee: Callable[[], str] = None
     # Tasks of 烟柳园 at a stage of their life (tests/unit/matrix_tracking.py).
     tracking: matrix_tracking.TrackingWorld = None
+    # A community worker's account in 烟柳园 (the gateway's accounts), for administrators' moves.
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,44 @@ MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
 }
 
 
+ACCOUNTS = "/api/v1/auth/accounts"
+MATRIX_PASSWORD = "矩阵测试-烟柳园-2026"
+
+
+def _new_worker(world, principal):
+    body = {"username": f"w{uuid.uuid4().hex[:10]}", "password": MATRIX_PASSWORD, "role": "community_worker",
+            "scope": YANLIUYUAN}  # fmt: skip
+    return Request("POST", ACCOUNTS, body)
+
+
+ACCOUNT_SCENARIOS = {
+    ("POST", ACCOUNTS): Scenario(_new_worker),
+    ("GET", ACCOUNTS): Scenario(
+        lambda w, p: Request("GET", ACCOUNTS),
+        leaks=lambda body, p: any(not p.covers(a["scope"]) for a in body["items"]),
+    ),
+    ("POST", f"{ACCOUNTS}/{{account_id}}/disable"): Scenario(
+        lambda w, p: Request("POST", f"{ACCOUNTS}/{w.account_id}/disable")
+    ),
+    ("POST", f"{ACCOUNTS}/{{account_id}}/enable"): Scenario(
+        lambda w, p: Request("POST", f"{ACCOUNTS}/{w.account_id}/enable")
+    ),
+    ("POST", f"{ACCOUNTS}/{{account_id}}/password"): Scenario(
+        lambda w, p: Request("POST", f"{ACCOUNTS}/{w.account_id}/password", {"password": MATRIX_PASSWORD})
+    ),
+    ("GET", "/api/v1/auth/session"): Scenario(
+        lambda w, p: Request("GET", "/api/v1/auth/session"),
+        own_data=True,
+        leaks=lambda body, p: body["account"]["subject"] != p.subject,
+    ),
+    # The gateway's registration asks notify to send a code (no data of anyone's in the answer).
+    ("POST", "/api/v1/notify/sms/verification-codes"): Scenario(
+        lambda w, p: Request("POST", "/api/v1/notify/sms/verification-codes", {"phone": _phone(), "code": "123456"}),
+        own_data=True,
+        leaks=lambda body, p: False,
+    ),
+}
+
 SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("POST", "/api/v1/intake/proposals"): Scenario(_proposal),
     ("GET", "/api/v1/intake/proposals/{proposal_id}"): Scenario(
@@ -409,6 +449,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ),
     **MEETING_SCENARIOS,
     **CONTACT_SCENARIOS,
+    **ACCOUNT_SCENARIOS,
 }
 SCENARIOS.update(matrix_tracking.scenarios(Scenario, Request))
 
@@ -593,6 +634,9 @@ def world(platform_all, gateway, token, with_organisations, register_people):
         new_contact=new_contact,
         new_invitee=new_invitee,
         tracking=matrix_tracking.TrackingWorld(platform_all.platform.runtime("tracking"), IN_SCOPE),
+        account_id=platform_all.platform.gateway().accounts.create_user(
+            "matrix.worker", MATRIX_PASSWORD, "community_worker", YANLIUYUAN
+        ),
     )
 
 
