@@ -289,6 +289,24 @@ def cmd_sms_callback_urls(args) -> int:
     return 0
 
 
+def cmd_sms_receive(args) -> int:
+    """A resident's SMS to the service number, as if the provider had called notify's replies URL
+    (the embedded default has no SMS gateway): read and acted on as any reply, the answer SMS queued."""
+    from services.notify import services
+    from services.notify.phones import vault_for
+    from xieshang.platform import Platform
+
+    platform = Platform(_settings(args))
+    runtime = platform.runtime("notify")
+    vault = vault_for(platform.settings)
+    with runtime.unit_of_work() as uow:
+        action = services.reply(uow, vault, provider="http", signature=vault.sign("replies:http"),
+                                sender=args.sender, text=args.text, now=runtime.now())  # fmt: skip
+    _publish_now(platform, runtime)
+    print(action)
+    return 0
+
+
 def cmd_targets(_args) -> int:
     from xieshang.targets import MODULES
 
@@ -465,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     cb = sms.add_parser("callback-urls", help="print the signed reply URLs to configure at the SMS provider")
     cb.add_argument("--base", help="notify's SMS base URL as the provider reaches it (default: the setting)")
     cb.set_defaults(func=cmd_sms_callback_urls)
+    rc = sms.add_parser("receive", help="simulate a resident's SMS to the service number (a reply, 查询, a matter)")
+    rc.add_argument("--from", dest="sender", required=True, help="the resident's number, e.g. 13800138000")
+    rc.add_argument("--text", required=True, help="what they wrote, e.g. 1, Y, 查询K472")
+    rc.set_defaults(func=cmd_sms_receive)
     return parser
 
 

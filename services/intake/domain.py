@@ -181,6 +181,16 @@ def _attachments(links: list[str]) -> list[str]:
     return list(links)
 
 
+# A matter raised by SMS has no category of its own: filed under this one (the community re-files
+# it at triage), or the first active category if this one is not.
+SMS_CATEGORY = "management"
+
+
+def sms_category(categories: Mapping[str, str]) -> str:
+    """The category of a matter raised by SMS among the active ``categories``."""
+    return SMS_CATEGORY if SMS_CATEGORY in categories else min(categories)
+
+
 def channel_of(principal: Principal, via: str, recorded_from: str | None = None) -> str:
     """The channel of a matter raised by ``principal`` through the way in ``via`` (``WAYS_IN``):
     ``district_system`` for a district system, ``recorded_from`` for staff who say how the resident

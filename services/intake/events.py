@@ -6,7 +6,9 @@ from services.intake import domain
 from shared.uow import UnitOfWork
 
 
-def proposal_submitted(uow: UnitOfWork, proposal: domain.Proposal) -> None:
+def proposal_submitted(uow: UnitOfWork, proposal: domain.Proposal, similar=()) -> None:
+    """A matter raised; ``similar``: its likely duplicates ({proposal_id, title}), for a matter raised
+    by SMS (its receipt offers to co-sign one of them instead)."""
     uow.emit(
         "intake.proposal.submitted",
         {
@@ -18,6 +20,7 @@ def proposal_submitted(uow: UnitOfWork, proposal: domain.Proposal) -> None:
             "channel": proposal.channel,
             "origin": proposal.origin,
             "submitted_at": proposal.submitted_at,
+            **({"similar": list(similar)} if similar else {}),
         },
         division_code=proposal.community_code,
     )

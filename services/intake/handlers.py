@@ -2,7 +2,8 @@
 ``services.index_submitted``), the division registry (its replica), tracking's organisations (their
 replica, whom a referral names; both kept by the shared replica handlers), and the meetings and
 tracking events that move a proposal along its life (``services.move_proposals``; a task sent
-back, ``services.reopen_proposals``).
+back, ``services.reopen_proposals``), and residents' SMS replies read by notify (co-sign, raise a
+matter: ``on_reply``).
 
 The time of a move is when intake applies the event (``shared.clock.utcnow()``, as a consumer has
 no runtime clock at hand), not when the other service decided: a proposal's history records when
@@ -10,6 +11,9 @@ intake learned of each step. An organisation's record is as of the event (``occu
 late telling does not undo a newer one (``shared.organisation_registry``)."""
 
 from __future__ import annotations
+
+import logging
+from functools import cache
 
 from services.intake import services
 from services.intake.models import divisions, organisations
@@ -19,7 +23,11 @@ from shared.divisions import EVENT_TYPE as DIVISIONS_CHANGED
 from shared.events import Envelope
 from shared.lifecycle import Actor
 from shared.organisations import EVENT_TYPE as ORGANISATIONS_CHANGED
+from shared.principal import Principal
+from shared.problems import Problem
 from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 TRACKING = Actor.system("tracking")
 INDEX = "intake.index"  # uow.deferred: the submissions of a burst, indexed together
@@ -48,6 +56,31 @@ def on_task_reopened(uow: UnitOfWork, event: Envelope) -> None:
     services.reopen_proposals(uow, event.payload["proposal_ids"], TRACKING, event.payload["reason"], now=utcnow())
 
 
+@cache
+def _default_threshold() -> int:
+    from shared.config import load_settings
+
+    return load_settings().support_threshold
+
+
+def on_reply(uow: UnitOfWork, event: Envelope) -> None:
+    """A resident's SMS reply (notify read it): co-sign a matter, or raise one (``via`` sms), as the
+    resident of the contact's community, by the same use cases as the app. A refusal (co-signed
+    already in the app, the matter closed for co-signing) changes nothing and is logged by ids."""
+    p = event.payload
+    if p["kind"] not in ("support", "matter"):
+        return
+    resident = Principal(p["person_id"], "resident", p["community_code"])
+    try:  # a use case refuses before it writes anything
+        if p["kind"] == "support":
+            services.support(uow, resident, p["target_id"], default_threshold=_default_threshold(), now=utcnow())
+        else:
+            services.submit_by_sms(uow, resident, community_code=p["community_code"], title=p["title"],
+                                   description=p["description"] or "", now=utcnow())  # fmt: skip
+    except Problem as refused:
+        log.info("sms reply refused", extra={"reply_id": p["reply_id"], "kind": p["kind"], "reason": refused.detail})
+
+
 HANDLERS = {
     DIVISIONS_CHANGED: division_registry.replica_handler(divisions),
     ORGANISATIONS_CHANGED: organisation_registry.replica_handler(organisations),
@@ -60,4 +93,5 @@ HANDLERS = {
     "tracking.task.completed": _mover("resolved", "tracking"),
     "tracking.task.reopened": on_task_reopened,
     "tracking.task.closed": _mover("closed", "tracking"),
+    "notify.reply.received": on_reply,
 }

@@ -57,13 +57,15 @@ def submit(
     location: Location | None = None,
     attachments: Sequence[str] = (),
     submitter_id: str | None = None,
+    similar_to: Sequence[dict] = (),
 ) -> Submitted:
     """Check a new proposal, store it with its first history line and announce it: nothing more on
     the request path. Intake's worker indexes it for duplicate look-ups when it consumes the
     announcement (``index_submitted``); until then ``similar`` finds it among the community's recent
     matters. Every way in (the JSON API, Open311, SMS replies) raises matters through here, saying
     which it is (``via``, ``domain.WAYS_IN``): the channel is decided from it and the caller
-    (``domain.channel_of``; ``recorded_from``: how a resident brought the matter to staff)."""
+    (``domain.channel_of``; ``recorded_from``: how a resident brought the matter to staff).
+    ``similar_to``: likely duplicates the announcement names (``submit_by_sms``)."""
     community = uow.divisions.active_community(community_code)
     proposal = domain.submit(
         principal=principal,
@@ -82,8 +84,29 @@ def submit(
     )
     repository.add(uow.session, proposal)
     repository.record(uow.session, domain.first_entry(proposal, Actor.of(principal)))
-    events.proposal_submitted(uow, proposal)
+    events.proposal_submitted(uow, proposal, similar=similar_to)
     return Submitted(proposal, community)
+
+
+SMS_SIMILAR = 2  # likely duplicates an SMS receipt offers to co-sign instead
+
+
+def submit_by_sms(
+    uow: UnitOfWork, principal: Principal, *, community_code: str, title: str, description: str, now: datetime
+) -> Submitted:
+    """A matter a resident raised by SMS (notify read it from their text): submitted through
+    ``submit`` with the way in ``sms``, in the category ``domain.SMS_CATEGORY`` (the community
+    re-files it at triage), its likely duplicates told with it so the receipt SMS can offer to
+    co-sign one of them instead."""
+    categories = repository.active_categories(uow.session)
+    category = domain.sms_category(categories)
+    title, description = domain.lookup_texts(title, description)
+    found = similar(uow, principal, community_code=community_code, title=title, description=description,
+                    limit=SMS_SIMILAR, now=now)  # fmt: skip
+    return submit(
+        uow, principal, community_code=community_code, title=title, description=description, category=category,
+        via="sms", now=now, similar_to=[{"proposal_id": f["id"], "title": f["title"]} for f in found],
+    )  # fmt: skip
 
 
 # -- likely duplicates (重复事项) ------------------------------------------------------------------------

@@ -429,12 +429,21 @@ class AcceptedProposal:
 @dataclass(frozen=True)
 class DirectoryContact:
     """A contact of notify's directory as meetings' replica of ``notify.contacts.changed`` knows it:
-    ids only. ``app_user_id``: the account it is invited by (None: SMS only, not invitable yet)."""
+    ids only. ``app_user_id``: the account it is invited by; a contact without one (SMS only) is
+    invited as ``contact:<contact id>`` (``contact_of_person``) and answers by SMS."""
 
     contact_id: str
     app_user_id: str | None
     community_code: str
     removed: bool = False
+
+
+CONTACT_PERSON = "contact:"  # a person known only by a contact of notify's directory (no app account)
+
+
+def contact_of_person(person_id: str) -> str | None:
+    """The contact id a ``contact:<id>`` person stands for; None for an account."""
+    return person_id.removeprefix(CONTACT_PERSON) if person_id.startswith(CONTACT_PERSON) else None
 
 
 @dataclass(frozen=True)
@@ -868,9 +877,10 @@ def invite(
     category: str,
     homes: Iterable[str],
 ) -> Participant:
-    """Invite one person (by account id) in a category, before the consultation starts. ``homes``:
-    the communities of the person's contacts in notify's directory (the replica's live ones with
-    that account; none for a person it does not know). A person of no community of the
+    """Invite one person (by account id, or ``contact:<contact id>`` for a resident known only by a
+    contact of the directory, who answers by SMS) in a category, before the consultation starts.
+    ``homes``: the communities of the person's contacts in notify's directory (the replica's live
+    ones with that account, or that contact; none for a person it does not know). A person of no community of the
     consultation's county/district is refused, and one invited as a person of the area
     (``FROM_THE_AREA``) of no community of the area."""
     _organiser(consultation, principal)
@@ -880,7 +890,8 @@ def invite(
     homes = tuple(homes)
     if not any(code.startswith(consultation.division_code[:INVITED_FROM]) for code in homes):
         raise Invalid(
-            f"参会人 {person_id} 不在本区县的通知联系人名录中:请先将其登记为联系人并填写其应用账号",
+            f"参会人 {person_id} 不在本区县的通知联系人名录中:"
+            "请先将其登记为联系人(无应用账号者以“contact:联系人编号”邀请)",
             field="person_id",
             person_id=person_id,
         )

@@ -34,6 +34,7 @@ from services.meetings.domain import (
     TopicResult,
     Transition,
     Vote,
+    contact_of_person,
 )
 from services.meetings.models import (
     accepted_proposals,
@@ -309,9 +310,12 @@ def upsert_contacts(session: Session, found: Iterable[DirectoryContact], changed
 
 
 def homes_of(session: Session, person_id: str) -> list[str]:
-    """The communities of the live contacts with ``person_id`` as their account (``domain.invite``)."""
+    """The communities of the live contacts with ``person_id`` as their account, or of the contact a
+    ``contact:<id>`` person is while it has no account (``domain.invite``)."""
     k = contacts.c
-    query = select(k.community_code).where(k.app_user_id == person_id, k.removed.is_(False)).distinct()
+    contact_id = contact_of_person(person_id)
+    known = k.app_user_id == person_id if contact_id is None else (k.contact_id == contact_id) & k.app_user_id.is_(None)
+    query = select(k.community_code).where(known, k.removed.is_(False)).distinct()
     return sorted(session.scalars(query))
 
 

@@ -149,14 +149,26 @@ TEMPLATES: dict[str, Template] = {
         "reason",
         "due_at",
     ),
+    # -- answers to residents' SMS (services/notify/replies.py), to the number that wrote -------------
+    "reply_help": template(
+        "未能识别。请按短信提示回复(如1、Y、N,可加编号“1 K472”);回复“查询编号”查进度;发文字可反映事项;TD退订"
+    ),
+    "reply_register": template(
+        "您好,此号码尚未登记为社区居民联系人。请到所在社区居委会登记手机号,即可用短信参与社区协商。"
+    ),
+    "reply_status": template(
+        "您的事项“{title}”(编号{code}):{status}。{next_step}", "title", "code", "status", "next_step"
+    ),
     # -- to operators --------------------------------------------------------------------------------
     "operations_dead_letters": template(
         "运维提醒:{service}服务有{count}条事件处理失败,已转入死信队列,请查看并重放。", "service", "count"
     ),
 }
 
-# Time-critical notices go out in quiet hours too; everything else waits until morning.
-URGENT = frozenset({"consultation_postponed", "consultation_relocated", "consultation_cancelled"})
+# Time-critical notices go out in quiet hours too; everything else waits until morning. An answer to
+# a resident's SMS goes at once: they just wrote.
+URGENT = frozenset({"consultation_postponed", "consultation_relocated", "consultation_cancelled", "reply_help",
+                    "reply_register", "reply_status"})  # fmt: skip
 # Free-text variables an SMS may shorten (with an ellipsis) to stay within its parts.
 SHORTENABLE = ("title", "into_title", "reason", "place")
 # What residents and officials typed, as a message shows it: a title, a reason, a place. Every
@@ -170,6 +182,37 @@ OUTCOME_DECISIONS = {"decided": "已形成协商决定", "no_consensus": "未能
 # XIESHANG_PUBLIC_URL is set (``board_link``, ``linked``); the app messages carry no link.
 BOARD_LINKED = frozenset({"community_outcome", "rating_requested"})
 BOARD = "详见社区公示栏"
+
+
+# A matter's status as notify's replica keeps it (``proposal_audience.status``) and an SMS 查询 tells
+# it: its name and what comes next.
+MATTER_STATUS = {
+    "submitted": ("已提交", "社区两委将研究是否列为协商议题"),
+    "eligible": ("附议已达标", "社区两委将研究是否列为协商议题"),
+    "accepted": ("已列为协商议题", "社区将安排协商"),
+    "scheduled": ("已安排协商", "请留意协商通知"),
+    "decided": ("已形成协商决定", "责任方将落实"),
+    "referred": ("已转交有关部门", "部门将办理"),
+    "in_progress": ("办理中", "办结后将请您评价"),
+    "resolved": ("已办结", "请留意评价短信"),
+    "closed": ("已办结并关闭", "感谢您的参与"),
+    "rejected": ("未被采纳", "原因已另行告知"),
+    "merged": ("已并入同类事项", "将随该事项一并办理"),
+}
+
+# A person known only by a contact of the directory (no app account): their id in the other
+# services (invitations, co-signatures, ratings) is ``contact:<contact id>``.
+CONTACT_PERSON = "contact:"
+
+
+def person_of(contact) -> str:
+    """The id other services know the person of a contact by: its account, else ``contact:<id>``."""
+    return contact.app_user_id or f"{CONTACT_PERSON}{contact.id}"
+
+
+def contact_of_person(person_id: str) -> str | None:
+    """The contact id a ``contact:<id>`` person stands for; None for an account."""
+    return person_id.removeprefix(CONTACT_PERSON) if person_id.startswith(CONTACT_PERSON) else None
 
 
 def category(template_name: str) -> str:
@@ -388,6 +431,7 @@ class ContactEntry(NamedTuple):
 # Namespaces of the reminders' and alerts' message ids (uuid5).
 REMINDER_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:consultation_reminder")
 ALERT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:operations_dead_letters")
+REPLY_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:xieshang:notify:replies")
 UNANNOUNCED_PLACE = "另行通知"
 
 
@@ -399,6 +443,21 @@ def reminder_id(consultation_id: str, starts_at: datetime) -> str:
 def alert_id(service: str, now: datetime) -> str:
     """The dead-letter alert's message id: one per service and UTC hour."""
     return str(uuid.uuid5(ALERT_IDS, f"{service}/{now.astimezone(UTC):%Y-%m-%dT%H}"))
+
+
+def beijing_day(now: datetime) -> str:
+    return f"{now.astimezone(SHANGHAI):%Y-%m-%d}"
+
+
+def reply_message_id(what: str, *parts: str) -> str:
+    """The id of an answer to a resident's SMS (help, how to register, a status), one per ``parts``:
+    the help of a number and day is written once, however often it writes garbled."""
+    return str(uuid.uuid5(REPLY_IDS, "/".join((what, *parts))))
+
+
+def question_id(event_id: str, template_name: str) -> str:
+    """The question an event's route asks: the same for the same event, so a redelivery asks nothing new."""
+    return str(uuid.uuid5(REPLY_IDS, f"question/{event_id}/{template_name}"))
 
 
 def piled_up(counts: dict[str, int], threshold: int) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """What notify consumes (``HANDLERS``), the inbound event adapter: the division replica, and for
-every event routed to residents (``routing.ROUTES``) or kept in an audience replica
-(``routing.REPLICAS``) a handler that unpacks the envelope and calls ``services.take_event``.
+every event routed to residents (``routing.ROUTES``), kept in an audience replica
+(``routing.REPLICAS``) or moving a matter's status (``routing.MATTER_STATUS``) a handler that
+unpacks the envelope and calls ``services.take_event``.
 
 The handlers take the time from ``clock`` (the machine's; a test may set a ``FixedClock``): it
 decides whether an SMS waits for the end of the recipient's quiet hours.
@@ -30,6 +31,9 @@ def _handler(event_type: str) -> Callable[[UnitOfWork, Envelope], None]:
 
 
 HANDLERS = {
-    **{event_type: _handler(event_type) for event_type in {**routing.ROUTES, **recipients.KEEPERS}},
+    **{
+        event_type: _handler(event_type)
+        for event_type in {**routing.ROUTES, **recipients.KEEPERS, **routing.MATTER_STATUS}
+    },
     DIVISIONS_CHANGED: replica_handler(divisions),
 }

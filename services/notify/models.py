@@ -55,6 +55,9 @@ proposal_audience = Table(
     Column("community_code", String(12), nullable=False),
     Column("title", String(200), nullable=False),
     Column("submitter_id", String(64), nullable=False),
+    # The matter's status as the events notify consumes tell it (``domain.MATTER_STATUS``): what an
+    # SMS 查询 answers.
+    Column("status", String(16), nullable=False, default="submitted", server_default="submitted"),
 )
 
 proposal_supporters = Table(
@@ -147,6 +150,11 @@ sms_messages = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("delivered_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The question this SMS asks (``sms_question``; its prompt ends the text), if it asks one.
+    Column("question_id", String(36), nullable=True),
+    # An answer to a number without a contact (how to register): its number's ciphertext, erased as
+    # soon as it is sent (``contact_id`` is then a stand-in derived from the number's hash).
+    Column("phone_cipher", LargeBinary, nullable=True),
     # One SMS per (event, contact), however often the event arrives.
     UniqueConstraint("event_id", "contact_id", name="uq_sms_once"),
     Index("ix_sms_due", "status", "not_before"),
@@ -160,4 +168,34 @@ sms_stops = Table(
     Column("phone_hash", String(64), primary_key=True),
     Column("keyword", String(16), nullable=False),
     Column("stopped_at", UTCDateTime(), nullable=False),
+)
+
+
+# -- SMS replies (services/notify/replies.py: the grammar) -----------------------------------------
+
+# What an SMS asked (once per event and route, shared by all its recipients): a reply is matched to
+# it by its code or as the newest question sent to the number.
+sms_questions = Table(
+    "sms_question",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("code", String(8), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    Column("community_code", String(12), nullable=True),
+    # A receipt's likely duplicates: [{"proposal_id", "title"}], offered by their digit.
+    Column("options", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# One effect per (number, question): a reply delivered twice, or answered again, adds nothing.
+sms_replies = Table(
+    "sms_reply",
+    metadata,
+    Column("phone_hash", String(64), primary_key=True),
+    Column("question_key", String(80), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_sms_reply_created", "created_at"),
 )

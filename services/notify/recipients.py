@@ -12,9 +12,9 @@ sees what earlier events of the same burst queued (support, then withdraw, then 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from services.notify import domain, repository, routing
+from services.notify import domain, replies, repository, routing
 from services.notify.domain import ContactGroup, Recipient
 from shared.uow import UnitOfWork
 
@@ -193,6 +193,74 @@ FACTS: dict[str, Callable[[UnitOfWork, Payload], dict[str, str]]] = {
     "tracking.task.extended": _due_day,
     "tracking.task.reopened": _reopened,
 }
+
+
+# -- what an SMS asks (services/notify/replies.py) ----------------------------------------------------------
+
+SUPPORT_OPEN = timedelta(days=30)  # a notice's call to co-sign
+RECEIPT_OPEN = timedelta(days=180)  # a receipt's number, for 查询 (its duplicates' digits too)
+
+
+def _moment(value) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def asking(
+    kind: str, target_id: str, community_code: str | None, event_id: str, template: str, now: datetime, *,
+    expires_at: datetime, options: list[dict] | None = None,
+) -> dict:  # fmt: skip
+    """The row of a question an event's route asks (``sms_question``), its id and code derived from
+    the event, so a redelivery asks nothing new."""
+    question_id = domain.question_id(event_id, template)
+    return {
+        "id": question_id,
+        "code": replies.code_of(question_id),
+        "kind": kind,
+        "target_id": target_id,
+        "community_code": community_code,
+        "options": options,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+
+
+def _rsvp(p: Payload, event_id: str, template: str, now: datetime) -> dict:
+    starts_at = _moment(p["starts_at"])
+    return asking(
+        replies.RSVP, p["consultation_id"], p["community_code"], event_id, template, now, expires_at=starts_at
+    )
+
+
+def _rating(p: Payload, event_id: str, template: str, now: datetime) -> dict:
+    closes_at = _moment(p["closes_at"])
+    return asking(replies.RATING, p["task_id"], p["community_code"], event_id, template, now, expires_at=closes_at)
+
+
+def _receipt(p: Payload, event_id: str, template: str, now: datetime) -> dict | None:
+    """A matter raised by SMS: its receipt gives its number (for 查询) and offers its likely
+    duplicates to co-sign instead, by digit."""
+    if p.get("channel") != "sms":
+        return None
+    offered = [{"proposal_id": s["proposal_id"], "title": s["title"]} for s in p.get("similar", [])]
+    offered = offered[: replies.MAX_PICKS]
+    kind = replies.PICK if offered else replies.STATUS
+    return asking(kind, p["proposal_id"], p["community_code"], event_id, template, now,
+                  expires_at=now + RECEIPT_OPEN, options=offered or None)  # fmt: skip
+
+
+# The templates whose SMS ask something, and what (by the event's payload).
+QUESTIONS: dict[str, Callable[[Payload, str, str, datetime], dict | None]] = {
+    "consultation_announced": _rsvp,  # the invitees' invitation (announced, or invited later)
+    "consultation_postponed": _rsvp,  # asked again for the new time
+    "rating_requested": _rating,
+    "proposal_received": _receipt,
+}
+
+
+def question(template: str, p: Payload, event_id: str, now: datetime) -> dict | None:
+    """What the SMS of a route asks, or None."""
+    ask = QUESTIONS.get(template)
+    return None if ask is None else ask(p, event_id, template, now)
 
 
 # -- audience replicas (routing.REPLICAS) -----------------------------------------------------------------

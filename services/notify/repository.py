@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.notify import sms
-from services.notify.domain import Contact, ContactEntry, ContactGroup
+from services.notify.domain import Contact, ContactEntry, ContactGroup, contact_of_person
 from services.notify.models import (
     consultation_audience,
     consultation_invitees,
@@ -47,6 +47,8 @@ from services.notify.models import (
     proposal_audience,
     proposal_supporters,
     sms_messages,
+    sms_questions,
+    sms_replies,
     sms_stops,
 )
 from services.notify.phones import PhoneVault
@@ -206,6 +208,75 @@ def resume_number(session: Session, phone_hash: str) -> None:
     session.execute(delete(sms_stops).where(stop.phone_hash == phone_hash))
 
 
+def live_contacts_of_number(session: Session, phone_hash: str) -> list[Contact]:
+    """The live contacts with this number (in any community), oldest first."""
+    rows = session.execute(
+        select(contacts).where(k.phone_hash == phone_hash, k.live.is_(True)).order_by(k.created_at, k.id)
+    ).mappings()
+    return [_contact(row) for row in rows]
+
+
+def is_stopped(session: Session, phone_hash: str) -> bool:
+    return session.scalar(select(stop.phone_hash).where(stop.phone_hash == phone_hash)) is not None
+
+
+# -- SMS replies: questions asked, replies acted on -------------------------------------------------------
+
+q, r = sms_questions.c, sms_replies.c
+
+
+def ask(uow: UnitOfWork, question: dict) -> None:
+    """A question an SMS asks, written once (a redelivered event asks it again under the same id)."""
+    uow.insert_once(sms_questions, question)
+
+
+def question(session: Session, question_id: str) -> dict | None:
+    row = session.execute(select(sms_questions).where(q.id == question_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def questions_to(
+    session: Session, contact_ids: list[str], now: datetime, *, kinds: Iterable[str], code: str | None
+) -> list[dict]:
+    """The open questions (not expired) of these kinds sent to these contacts, the newest sent first,
+    each with the contact it was sent to; only those with ``code`` if given."""
+    query = (
+        select(sms_questions, m.contact_id)
+        .select_from(sms_messages.join(sms_questions, q.id == m.question_id))
+        .where(m.contact_id.in_(contact_ids), m.sent_at.is_not(None), q.expires_at > now, q.kind.in_(tuple(kinds)))
+        .order_by(m.sent_at.desc(), m.created_at.desc())
+        .limit(20)
+    )
+    if code is not None:
+        query = query.where(q.code == code)
+    return [dict(row) for row in session.execute(query).mappings()]
+
+
+def record_reply(session: Session, phone_hash: str, question_key: str, action: str, now: datetime) -> bool:
+    """Keep that this number's reply to a question was acted on; False if it already was (a reply
+    delivered twice, or a question answered again): then nothing more is done."""
+    statement = (
+        dialect_insert(session)(sms_replies)
+        .values(phone_hash=phone_hash, question_key=question_key, action=action, created_at=now)
+        .on_conflict_do_nothing()
+    )
+    return bool(session.execute(statement).rowcount)
+
+
+def queue_answer(session: Session, row: dict) -> bool:
+    """An answer to a resident's SMS (help, how to register, a status), written now; False when one
+    with its id was already written (the day's help: one per number and day)."""
+    statement = dialect_insert(session)(sms_messages).values(row).on_conflict_do_nothing()
+    return bool(session.execute(statement).rowcount)
+
+
+def purge_questions(session: Session, expired_before: datetime) -> int:
+    """Retention of questions and replies: those expired (or kept) before ``expired_before`` go."""
+    gone = session.execute(sms_questions.delete().where(q.expires_at < expired_before)).rowcount or 0
+    session.execute(sms_replies.delete().where(r.created_at < expired_before))
+    return gone
+
+
 # -- audience replicas --------------------------------------------------------------------------------
 
 
@@ -244,6 +315,13 @@ def remove_supporter(uow: UnitOfWork, proposal_id: str, supporter_id: str) -> No
     uow.flush()  # a support queued earlier in this burst must be there to be deleted
     s = proposal_supporters.c
     uow.session.execute(delete(proposal_supporters).where(s.proposal_id == proposal_id, s.supporter_id == supporter_id))
+
+
+def set_matter_status(uow: UnitOfWork, proposal_ids: Iterable[str], status: str) -> None:
+    """The status of these matters as an event told it (for an SMS 查询)."""
+    uow.flush()
+    a = proposal_audience.c
+    uow.session.execute(update(proposal_audience).where(a.proposal_id.in_(list(proposal_ids))).values(status=status))
 
 
 def remove_supporters(uow: UnitOfWork, proposal_id: str) -> None:
@@ -304,12 +382,21 @@ _ENTRIES = select(*_ENTRY).select_from(_DIRECTORY).where(k.live.is_(True))
 
 
 def entries_of_accounts(session: Session, user_ids: Iterable[str]) -> dict[str, ContactEntry]:
-    """The live contact entries of these accounts, by account."""
+    """The live contact entries of these people, by person: an account's contact, and for a
+    ``contact:<id>`` person (``domain.contact_of_person``) that contact while it has no account."""
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return {}
-    rows = session.execute(_ENTRIES.where(k.app_user_id.in_(wanted)))
-    return {entry.app_user_id: entry for entry in (ContactEntry(*row) for row in rows)}
+    found = {}
+    contact_ids = {cid: who for who in wanted if (cid := contact_of_person(who)) is not None}
+    accounts = [who for who in wanted if who not in contact_ids.values()]
+    if accounts:
+        rows = session.execute(_ENTRIES.where(k.app_user_id.in_(accounts)))
+        found |= {entry.app_user_id: entry for entry in (ContactEntry(*row) for row in rows)}
+    if contact_ids:
+        rows = session.execute(_ENTRIES.where(k.id.in_(list(contact_ids)), k.app_user_id.is_(None)))
+        found |= {contact_ids[entry.id]: entry for entry in (ContactEntry(*row) for row in rows)}
+    return found
 
 
 def queue_notification(
@@ -344,11 +431,14 @@ def queue_sms(
     status: str,
     not_before: datetime,
     now: datetime,
+    question_id: str | None = None,
 ) -> None:
     """An SMS for the sender (its template's variables, no number), written at flush; once per (event, contact)."""
     uow.insert_once(
         sms_messages,
         {
+            "question_id": question_id,
+            "phone_cipher": None,
             "id": str(uuid.uuid4()),
             "event_id": event_id,
             "contact_id": contact_id,
@@ -468,16 +558,18 @@ def fan_out_sms(
     event_id: str,
     division_code: str | None,
     now: datetime,
+    question_id: str | None = None,
 ) -> int:
     """The SMS of every member to text with these quiet hours; how many were new."""
     dialect = session.bind.dialect.name
     columns = ["id", "event_id", "contact_id", "template", "category", "variables", "urgent", "division_code",
-               "status", "not_before", "attempts", "created_at", "updated_at"]  # fmt: skip
+               "status", "not_before", "attempts", "created_at", "updated_at", "question_id"]  # fmt: skip
     values = [
         _new_id(dialect), literal(event_id, String), k.id, literal(template, String),
         literal(category, String), literal(variables, JSON()), literal(urgent, Boolean()),
         literal(division_code, String), literal(status, String), literal(not_before, UTCDateTime()),
         literal(0, Integer()), literal(now, UTCDateTime()), literal(now, UTCDateTime()),
+        literal(question_id, String),
     ]  # fmt: skip
     quiet_start, quiet_end = quiet_hours
     same_hours = (k.quiet_start == quiet_start, k.quiet_end == quiet_end)
@@ -548,7 +640,18 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
     out): locked, skipping those another sender holds, then marked ``sending`` under a lease."""
     due = (m.status.in_(sms.WAITING) & (m.not_before <= now)) | ((m.status == sms.SENDING) & (m.lease_until < now))
     query = (
-        select(m.id, m.contact_id, m.template, m.category, m.variables, m.urgent, m.attempts, m.division_code)
+        select(
+            m.id,
+            m.contact_id,
+            m.template,
+            m.category,
+            m.variables,
+            m.urgent,
+            m.attempts,
+            m.division_code,
+            m.question_id,
+            m.phone_cipher,
+        )
         .where(due)
         .order_by(m.not_before)
         .limit(batch)
@@ -585,6 +688,7 @@ def finish_sms(
         "status": case((m.status == sms.SENDING, status), else_=m.status),
         "lease_until": None,
         "updated_at": now,
+        "phone_cipher": None,  # an answer to a number without a contact keeps it no longer
     }
     if text is not None:
         values |= {"body": text.body, "parts": text.parts, "provider": provider}

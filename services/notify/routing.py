@@ -60,7 +60,20 @@ matter is done (已办结), without asking.
 
 The last two rows are not events: ``periodic/reminders.py`` and ``periodic/dead_letters.py`` raise
 them from notify's own clock, each under a deterministic id so it, too, is told once. A community
-notice sent by hand (``NOTICE``, ``POST /api/v1/notify/sms/notices``) goes to the subscribers.
+notice sent by hand (``NOTICE``, ``POST /api/v1/notify/sms/notices``) goes to the subscribers; one
+about a matter (``proposal_id``) asks them to co-sign it by SMS.
+
+SMS that ask something (``recipients.QUESTIONS``; the grammar and prompts: ``replies.py``): an
+invitation (``consultation_announced``, and ``consultation_postponed`` for the new time) asks for
+an RSVP until the start, the rating request for a rating until ``closes_at``, the receipt of a
+matter raised by SMS (``proposal_received`` with channel ``sms``) gives its number for 查询 and
+offers its likely duplicates (the event's ``similar``) to co-sign by digit. The question is kept
+once per event and route (``sms_question``) and named by each of its SMS, whose text ends with the
+prompt and the question's code; the app messages ask nothing. Answers to a resident's SMS (the
+help, how to register, a status: ``REPLY_TEMPLATES``) go to the number that wrote, not along a route.
+
+A matter's status (``MATTER_STATUS``: the events that move it) is kept in ``proposal_audience``
+for an SMS 查询.
 
 Recipients rules:
 
@@ -218,6 +231,26 @@ REMINDER = Route("consultation_reminder", INVITED, ("title", "starts_at", "place
 DEAD_LETTERS = Route("operations_dead_letters", OPERATORS, ("service", "count"))
 # A community notice sent by hand (sms_api.py).
 NOTICE = Route("community_notice", SUBSCRIBERS, ("content",))
+# Answers to a resident's SMS, to the number that wrote (``services.reply``): no route, no event.
+REPLY_TEMPLATES = ("reply_help", "reply_register", "reply_status")
+
+# The status an event gives the matters it names (``proposal_id`` or ``proposal_ids``), kept in
+# ``proposal_audience.status`` for an SMS 查询 (``domain.MATTER_STATUS`` names it).
+MATTER_STATUS: dict[str, str] = {
+    "intake.proposal.eligible": "eligible",
+    "intake.proposal.accepted": "accepted",
+    "intake.proposal.rejected": "rejected",
+    "intake.proposal.merged": "merged",
+    "intake.proposal.referred": "referred",
+    "meetings.consultation.scheduled": "scheduled",
+    "meetings.consultation.decided": "decided",
+    "meetings.consultation.no_consensus": "accepted",
+    "meetings.consultation.cancelled": "accepted",
+    "tracking.task.started": "in_progress",
+    "tracking.task.completed": "resolved",
+    "tracking.task.reopened": "in_progress",
+    "tracking.task.closed": "closed",
+}
 
 # Events kept in notify's audience replicas, and the tables they keep.
 REPLICAS: dict[str, tuple[str, ...]] = {

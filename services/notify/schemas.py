@@ -227,7 +227,13 @@ class HttpReplyIn(_Callback):
 
 
 class ReplyOut(Schema):
-    action = fields.String(metadata={"description": "stop (opted out), resume (opted in) or ignored"})
+    action = fields.String(
+        metadata={
+            "description": "stop (opted out), resume (opted in), answered, raised (a matter), queried, repeated "
+            "(nothing more: one effect per number and question), help (the help SMS queued), register (a number "
+            "without a contact told how to register) or ignored"
+        }
+    )
 
 
 # -- SMS: the log and hand-sent notices ----------------------------------------------------------------
@@ -283,6 +289,11 @@ class PreviewOut(Schema):
 class NoticeIn(PreviewIn):
     community_code = _text(required=True, validate=validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字"))
     notice_id = fields.UUID(load_default=None, error_messages={"invalid": "须为UUID"})
+    proposal_id = _text(
+        load_default=None,
+        validate=validate.Length(max=36, error="建议编号最长36字"),
+        metadata={"description": "A matter of the community the notice asks to co-sign (SMS end with 回复1附议)"},
+    )
 
 
 class NoticeOut(Schema):

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.notify import domain, events, recipients, repository, routing, sms
+from services.notify import domain, events, recipients, replies, repository, routing, sms
 from services.notify.domain import Contact, ContactGroup, ImportRow, Recipient
 from services.notify.phones import PhoneVault, mask, valid
 from services.notify.providers import Outgoing, ProviderError, SmsProvider
@@ -301,6 +301,11 @@ def take_event(
     keep = recipients.KEEPERS.get(event_type)
     if keep is not None:
         keep(uow, payload)
+    status = routing.MATTER_STATUS.get(event_type)
+    if status is not None:
+        ids = payload["proposal_ids"] if "proposal_ids" in payload else [payload["proposal_id"]]
+        if ids:
+            repository.set_matter_status(uow, ids, status)
 
 
 def deliver_event(
@@ -322,6 +327,7 @@ def deliver_event(
             event_id=event_id,
             division_code=division_code,
             now=now,
+            question=recipients.question(route.template, payload, event_id, now),
         )
 
 
@@ -337,15 +343,23 @@ def deliver(
     event_id: str,
     division_code: str | None,
     now: datetime,
+    question: dict | None = None,
 ) -> None:
     """Write a route's messages: for each recipient, the in-app message and the queued SMS its
     contact entry allows (channels, opt-out of the template's category, a number that replied 退订,
     quiet hours: an SMS waits until they end unless the template is urgent), once per (event,
     recipient, channel). Accounts are looked up once for a whole burst, at the next flush; a group of
     contacts is expanded inside the database. The SMS row holds the template's variables; the
-    sender composes the signed text when it sends."""
+    sender composes the signed text when it sends. A ``question`` (``recipients.question``: what
+    the SMS asks, answered by a reply) is written once and named by each of the route's SMS, whose
+    text then ends with its prompt; the in-app message asks nothing (the app has its own buttons).
+    A ``contact:<id>`` person (no account) is told by SMS only."""
+    question_id = None
+    if question is not None:
+        repository.ask(uow, question)
+        question_id = question["id"]
     if isinstance(to, ContactGroup):
-        return _deliver_to_group(uow, route, to, facts, event_id, division_code, now)
+        return _deliver_to_group(uow, route, to, facts, event_id, division_code, now, question_id)
     template = domain.TEMPLATES[route.template]
     bodies: dict[tuple, str] = {}  # most recipients of a route share their variables: render once
     told = []
@@ -357,7 +371,7 @@ def deliver(
         told.append((recipient.user_id, variables, bodies[key]))
     # Whose contact entry allows what is looked up once for the whole burst, at the next flush.
     uow.deferred(DEFERRED_KEY, lambda batches: _deliver_to_accounts(uow, batches)).append(
-        (route, told, event_id, division_code, now)
+        (route, told, event_id, division_code, now, question_id)
     )
     return None
 
@@ -368,12 +382,13 @@ def _deliver_to_accounts(uow: UnitOfWork, batches: list) -> None:
     )
     written = {"app": 0, sms.QUEUED: 0, sms.DEFERRED: 0}
     quiet: dict[tuple, datetime | None] = {}
-    for route, told, event_id, division_code, now in batches:
+    for route, told, event_id, division_code, now, question_id in batches:
         category = domain.category(route.template)
         urgent = route.template in domain.URGENT
         for user_id, variables, body in told:
             contact = by_account.get(user_id)
-            if domain.wants(contact, "app", category):
+            has_account = domain.contact_of_person(user_id) is None
+            if has_account and domain.wants(contact, "app", category):
                 repository.queue_notification(uow, user_id, route.template, body, division_code, event_id, now)
                 written["app"] += 1
             if contact is None or contact.stopped or not domain.wants(contact, "sms", category):
@@ -385,7 +400,7 @@ def _deliver_to_accounts(uow: UnitOfWork, batches: list) -> None:
             status = sms.DEFERRED if until else sms.QUEUED
             repository.queue_sms(
                 uow, event_id, contact.id, route.template, category, variables, urgent, division_code, status,
-                until or now, now,
+                until or now, now, question_id=question_id,
             )  # fmt: skip
             written[status] += 1
     _written(uow, written)
@@ -399,6 +414,7 @@ def _deliver_to_group(
     event_id: str,
     division_code: str | None,
     now: datetime,
+    question_id: str | None = None,
 ) -> None:
     """One statement for the inbox and one per distinct quiet-hours setting for the SMS."""
     category = domain.category(route.template)
@@ -413,7 +429,7 @@ def _deliver_to_group(
         written[status] += repository.fan_out_sms(
             uow.session, group, hours, category=category, template=route.template, variables=variables,
             urgent=urgent, status=status, not_before=until or now, event_id=event_id, division_code=division_code,
-            now=now,
+            now=now, question_id=question_id,
         )  # fmt: skip
     _written(uow, written)
 
@@ -430,13 +446,14 @@ def _written(uow: UnitOfWork, written: dict[str, int]) -> None:
 # -- SMS: community notices sent by hand ------------------------------------------------------------------
 
 
-def compose_notice(variables: dict[str, str], *, signature: str, max_parts: int) -> sms.Text:
-    """The signed text of a community notice; refused (422) when its variables are not the
-    template's or it needs more than ``max_parts`` parts."""
+def compose_notice(variables: dict[str, str], *, signature: str, max_parts: int, prompt: str = "") -> sms.Text:
+    """The signed text of a community notice (with a question's ``prompt``); refused (422) when its
+    variables are not the template's or it needs more than ``max_parts`` parts."""
     template = domain.TEMPLATES[routing.NOTICE.template]
     try:
         sms.check_variables(template, variables)
-        return sms.compose(template, variables, signature=signature, max_parts=max_parts)
+        return sms.compose_fitted(template, variables, signature=signature, max_parts=max_parts, shortenable=(),
+                                  prompt=prompt)  # fmt: skip
     except (domain.TemplateError, sms.TooLong) as exc:
         raise Invalid(str(exc), field="variables") from None
 
@@ -457,12 +474,25 @@ def send_notice(
     signature: str,
     max_parts: int,
     now: datetime,
+    proposal_id: str | None = None,
 ) -> dict:
     """Send a notice to every subscriber of a community in the caller's scope (app and SMS, as each
-    subscriber's channels, opt-outs and quiet hours allow). Idempotent per ``notice_id``."""
+    subscriber's channels, opt-outs and quiet hours allow). Idempotent per ``notice_id``. A notice
+    about a matter of the community (``proposal_id``, one notify knows from intake's events) asks
+    for co-signatures: its SMS end with 回复1附议 and the question's code."""
     principal.require_scope(community_code)
-    compose_notice(variables, signature=signature, max_parts=max_parts)
     notice_id = str(notice_id or uuid.uuid4())
+    question = None
+    if proposal_id is not None:
+        matter = repository.proposal_audiences(uow, [proposal_id]).get(proposal_id)
+        if matter is None or matter["community_code"] != community_code:
+            raise Invalid("该社区没有此建议", field="proposal_id")
+        question = recipients.asking(
+            replies.SUPPORT, proposal_id, community_code, notice_id, routing.NOTICE.template, now,
+            expires_at=now + recipients.SUPPORT_OPEN,
+        )  # fmt: skip
+    prompt = replies.prompt(replies.SUPPORT, question["code"]) if question else ""
+    compose_notice(variables, signature=signature, max_parts=max_parts, prompt=prompt)
     audience = recipients.subscribers(community_code, {})
     count = repository.count_group(uow.session, audience)
     if not count:
@@ -475,6 +505,7 @@ def send_notice(
         event_id=notice_id,
         division_code=community_code,
         now=now,
+        question=question,
     )
     counts = repository.sms_counts(uow.session, event_id=notice_id)
     return {
@@ -559,22 +590,144 @@ def reply(
     text: str,
     now: datetime,
 ) -> str:
-    """A resident's reply through a provider: T, TD, 退订… put the number on the stop list (no SMS
-    goes to it any more, from any community, whatever is queued), 订阅 or DY take it off; other
-    replies are not kept (they would hold personal text with a number). ``stop``, ``resume`` or
-    ``ignored``."""
+    """A resident's SMS to the service number, through a provider, read by the reply grammar
+    (``replies.read``) and matched to the question it answers by the number's keyed hash: its code,
+    else the newest open question sent to the number. What it did:
+
+    - ``stop`` / ``resume``: T, TD, 退订… put the number on the stop list (no SMS goes to it any more,
+      from any community, whatever is queued; a bare N only when no invitation waits for an answer),
+      订阅 or DY take it off;
+    - ``answered``: an answer to a question (co-sign, RSVP, rate, pick a duplicate to co-sign), told to
+      the service whose use case it calls (``events.reply_received``); ``raised``: a text that raises
+      a matter in the community of the number's resident contact; ``queried``: 查询 answered by SMS
+      with the matter's status and next step; ``repeated``: the same reply again, or another answer to
+      a question already answered (one effect per number and question: Kannel may deliver an MO twice);
+    - ``help``: not understood (or no question open), answered by the help SMS, at most once per
+      number and day; ``register``: a number without a contact, told how to register (at most once a
+      day; nothing is kept but the hash and, until it is sent, that answer's encrypted number);
+      ``ignored``: not a number, or already answered today.
+
+    The text itself is kept only as a matter's title and description (redacted in the event)."""
     _require_signed(vault, f"replies:{provider}", signature)
     phone = sms.national(sender)
-    intent = sms.reply_intent(text)
-    if intent is None or not valid(phone):
+    if not valid(phone):
         return "ignored"
     digest = vault.digest(phone)
-    if intent == sms.STOP:
-        repository.stop_number(uow.session, digest, text.strip()[:16], now)
-    else:
+    said = replies.read(text)
+    if said.action == replies.RESUME:
         repository.resume_number(uow.session, digest)
-    metrics.NOTIFY_MESSAGES.labels("sms", "opted_out" if intent == sms.STOP else "opted_in").inc()
-    return intent
+        metrics.NOTIFY_MESSAGES.labels("sms", "opted_in").inc()
+        return replies.RESUME
+    contacts = repository.live_contacts_of_number(uow.session, digest)
+    asked = (
+        repository.questions_to(uow.session, [c.id for c in contacts], now, kinds=replies.KINDS, code=said.code)
+        if contacts and said.action in (replies.ANSWER, replies.QUERY)
+        else []
+    )
+    answerable = [a for a in asked if a["kind"] in replies.ANSWERABLE]
+    bare_no = said.action == replies.ANSWER and said.word == replies.NO and said.code is None
+    if said.action == replies.STOP or (bare_no and not (answerable and answerable[0]["kind"] == replies.RSVP)):
+        repository.stop_number(uow.session, digest, text.strip()[:16], now)
+        metrics.NOTIFY_MESSAGES.labels("sms", "opted_out").inc()
+        return replies.STOP
+    if not contacts:
+        return _answer_unknown(uow, vault, phone, digest, now)
+    by_id = {c.id: c for c in contacts}
+    if said.action == replies.ANSWER and answerable:
+        return _answer(uow, digest, answerable[0], by_id[answerable[0]["contact_id"]], said.word, contacts, now)
+    if said.action == replies.QUERY:
+        matters = [a for a in asked if a["kind"] in (replies.STATUS, replies.PICK, replies.SUPPORT)]
+        if matters:
+            return _status(uow, digest, matters[0], by_id[matters[0]["contact_id"]], now)
+    if said.action == replies.MATTER:
+        residents = [c for c in contacts if c.kind == "resident"]
+        if residents:
+            return _raise(uow, digest, residents[-1], text, now)
+    return _help(uow, digest, contacts, now)
+
+
+def _answer(
+    uow: UnitOfWork, digest: str, asked: dict, contact: Contact, word: str, contacts: list[Contact], now: datetime
+) -> str:
+    options = asked["options"] or []
+    value = replies.meaning(asked["kind"], word, len(options))
+    if value is None:
+        return _help(uow, digest, contacts, now)
+    if not repository.record_reply(uow.session, digest, asked["id"], asked["kind"], now):
+        return "repeated"
+    if asked["kind"] == replies.PICK:
+        kind, target, answer = replies.SUPPORT, options[value]["proposal_id"], None
+    else:
+        kind, target = asked["kind"], asked["target_id"]
+        answer = None if asked["kind"] == replies.SUPPORT else value
+    events.reply_received(uow, asked["id"], kind, contact, target_id=target, answer=answer)
+    metrics.NOTIFY_MESSAGES.labels("sms", "answered").inc()
+    return "answered"
+
+
+def _raise(uow: UnitOfWork, digest: str, contact: Contact, text: str, now: datetime) -> str:
+    """A matter raised by SMS, once per number and text (a redelivered MO raises nothing more)."""
+    key = domain.reply_message_id("matter", replies.normalise(text))
+    if not repository.record_reply(uow.session, digest, key, "matter", now):
+        return "repeated"
+    title, description = replies.matter_texts(text)
+    events.reply_received(uow, key, "matter", contact, title=title, description=description)
+    metrics.NOTIFY_MESSAGES.labels("sms", "raised").inc()
+    return "raised"
+
+
+def _answer_row(message_id: str, event_id: str, contact_id: str, template: str, variables: dict, division_code,
+                now: datetime, phone_cipher: bytes | None = None) -> dict:  # fmt: skip
+    return {
+        "id": message_id, "event_id": event_id, "contact_id": contact_id, "template": template,
+        "category": domain.category(template), "variables": variables, "body": None, "parts": None, "urgent": True,
+        "division_code": division_code, "status": sms.QUEUED, "not_before": now, "attempts": 0,
+        "lease_until": None, "provider": None, "provider_reference": None, "error": None, "created_at": now,
+        "sent_at": None, "delivered_at": None, "updated_at": now, "question_id": None, "phone_cipher": phone_cipher,
+    }  # fmt: skip
+
+
+def _queue_answer(uow: UnitOfWork, row: dict) -> bool:
+    if not repository.queue_answer(uow.session, row):
+        return False
+    repository.wake_sender(uow.session)
+    metrics.NOTIFY_MESSAGES.labels("sms", sms.QUEUED).inc()
+    return True
+
+
+def _status(uow: UnitOfWork, digest: str, asked: dict, contact: Contact, now: datetime) -> str:
+    """查询: the matter's status and next step, by SMS, once per number, matter and day."""
+    matter = repository.proposal_audiences(uow, [asked["target_id"]]).get(asked["target_id"])
+    if matter is None:
+        return _help(uow, digest, [contact], now)
+    status, next_step = domain.MATTER_STATUS.get(matter["status"], (matter["status"], ""))
+    variables = {"title": matter["title"], "code": asked["code"], "status": status, "next_step": next_step}
+    event_id = domain.reply_message_id("status", digest, asked["id"], domain.beijing_day(now), matter["status"])
+    row = _answer_row(str(uuid.uuid4()), event_id, contact.id, "reply_status", variables, contact.community_code, now)
+    return "queried" if _queue_answer(uow, row) else "repeated"
+
+
+def _help(uow: UnitOfWork, digest: str, contacts: list[Contact], now: datetime) -> str:
+    """The help SMS (how to reply), at most once per number and Beijing day, to its oldest contact."""
+    if repository.is_stopped(uow.session, digest):
+        return "ignored"
+    contact = contacts[0]
+    event_id = domain.reply_message_id("help", digest, domain.beijing_day(now))
+    row = _answer_row(str(uuid.uuid4()), event_id, contact.id, "reply_help", {}, contact.community_code, now)
+    return "help" if _queue_answer(uow, row) else "ignored"
+
+
+def _answer_unknown(uow: UnitOfWork, vault: PhoneVault, phone: str, digest: str, now: datetime) -> str:
+    """A number without a contact: how to register, at most once a day. Its number is kept encrypted
+    in that one answer until it is sent (the sender erases it); nothing else but the hash."""
+    if repository.is_stopped(uow.session, digest):
+        return "ignored"
+    message_id = str(uuid.uuid4())
+    stand_in = domain.reply_message_id("number", digest)  # the answer's contact_id: no contact exists
+    event_id = domain.reply_message_id("register", digest, domain.beijing_day(now))
+    row = _answer_row(message_id, event_id, stand_in, "reply_register", {}, None, now,
+                      phone_cipher=vault.encrypt(phone, message_id))  # fmt: skip
+    return "register" if _queue_answer(uow, row) else "ignored"
 
 
 # -- SMS: the sender's steps ------------------------------------------------------------------------------
@@ -610,6 +763,11 @@ def sms_ready(
     ends with its community's board link when ``public_url`` is set). None when it was settled here
     instead: suppressed, failed (no text can be made) or put back until the quiet hours end (not
     counted as a try)."""
+    if message.phone_cipher is not None:  # an answer to a number without a contact (how to register)
+        template = domain.TEMPLATES[message.template]
+        text = sms.compose_fitted(template, message.variables, signature=signature, max_parts=max_parts,
+                                  shortenable=())  # fmt: skip
+        return Ready(vault.decrypt(message.phone_cipher, message.id), text)
     found = repository.sms_recipient(uow.session, message.contact_id)
     contact, cipher = found if found is not None and found[1] is not None else (None, None)
     held = sms.held_back(contact, message.category)
@@ -622,6 +780,8 @@ def sms_ready(
         return None
     linked = message.template in domain.BOARD_LINKED
     link = domain.board_link(public_url, message.division_code) if linked else None
+    asked = repository.question(uow.session, message.question_id) if message.question_id else None
+    prompt = replies.prompt(asked["kind"], asked["code"], asked["options"]) if asked else ""
     try:
         text = sms.compose_fitted(
             domain.TEMPLATES[message.template],
@@ -630,6 +790,7 @@ def sms_ready(
             max_parts=max_parts,
             shortenable=domain.SHORTENABLE,
             link=link,
+            prompt=prompt,
         )
     except (sms.TooLong, domain.TemplateError, KeyError) as exc:
         _finish(uow, message.id, sms.FAILED, error=f"无法生成短信:{exc}", now=now)
@@ -717,6 +878,7 @@ def observe_sms_queue(uow: UnitOfWork) -> dict[str, int]:
 def purge_sms(uow: UnitOfWork, *, retention: timedelta, now: datetime) -> int:
     """Retention: settled messages (delivered, failed, suppressed) older than the retention go; the
     log keeps no number, but a title and a time still say who was told what."""
+    repository.purge_questions(uow.session, now - retention)
     return repository.purge_sms(uow.session, sms.FINAL, now - retention)
 
 

@@ -1,6 +1,6 @@
 """SMS rules (a domain module, pure: no Flask, no SQL): the text as carriers count it, when a message
-may go out or is held back, what a delivery report or a resident's reply means, and the states a
-message moves through.
+may go out or is held back, what a delivery report means (a resident's reply: ``replies.py``), and the
+states a message moves through.
 
 Length is counted as Chinese carriers count it: a message is sent in UCS-2, every character
 (Chinese, Latin, digit or punctuation, the 【签名】 signature included) is one, a character outside
@@ -13,8 +13,6 @@ in the same UCS-2 message: each of its characters counts one.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -88,18 +86,20 @@ def compose_fitted(
     max_parts: int,
     shortenable: tuple[str, ...],
     link: str | None = None,
+    prompt: str = "",
 ) -> Text:
     """As ``compose``, but a text from an event is never refused: the free-text variables named in
     ``shortenable`` (a title, a reason) are cut, longest first, and end with an ellipsis until it fits.
     A ``link`` (the board's) ends the text (``domain.linked``) and counts as carriers count it, one
     per character (ASCII, but the message is UCS-2); it is never cut, and left out when even the
-    shortened text has no room for it."""
+    shortened text has no room for it. A question's ``prompt`` (``replies.prompt``: how to answer
+    it, with its code) follows the text, before the link, and is never cut or left out."""
     if link:
         try:
-            return _fitted(template, variables, signature, max_parts, shortenable, link)
+            return _fitted(template, variables, signature, max_parts, shortenable, link, prompt)
         except TooLong:
             pass  # no room for the link: the text without it
-    return _fitted(template, variables, signature, max_parts, shortenable, None)
+    return _fitted(template, variables, signature, max_parts, shortenable, None, prompt)
 
 
 def _fitted(
@@ -109,10 +109,11 @@ def _fitted(
     max_parts: int,
     shortenable: tuple[str, ...],
     link: str | None,
+    prompt: str = "",
 ) -> Text:
     values = shown(variables)  # redacted before shortening: a number cut in half would still show
     while True:
-        body = signed(signature, linked(template.render(values), link))
+        body = signed(signature, linked(template.render(values) + prompt, link))
         over = units(body) - capacity(max_parts)
         if over <= 0:
             return Text(body, parts(body))
@@ -176,7 +177,7 @@ def retry_at(attempts: int, delays: tuple[float, ...], now: datetime) -> datetim
     return now + timedelta(seconds=delays[attempts - 1])
 
 
-# -- what a delivery report or a reply means ------------------------------------------------------
+# -- what a delivery report means (a reply: ``replies.py``) -----------------------------------------
 
 # Kannel's delivery report types (%d of the dlr-url).
 KANNEL_REPORTS = {
@@ -196,22 +197,6 @@ def kannel_outcome(report_type: int, answer: str | None) -> tuple[str, str | Non
         return None
     answer = (answer or "").strip()
     return status, f"{reason}({answer})" if reason and answer else reason
-
-
-STOP_WORDS = frozenset({"T", "TD", "退订", "N", "退", "取消"})
-RESUME_WORDS = frozenset({"订阅", "DY"})
-STOP, RESUME = "stop", "resume"
-
-
-def reply_intent(text: str) -> str | None:
-    """``stop`` for an opt-out reply (T, TD, 退订, in any case or width, with spaces or
-    punctuation around it), ``resume`` for 订阅 or DY, else None (an ordinary reply)."""
-    word = re.sub(r"[\s\W_]+", "", unicodedata.normalize("NFKC", text or "")).upper()
-    if word in STOP_WORDS:
-        return STOP
-    if word in RESUME_WORDS:
-        return RESUME
-    return None
 
 
 def national(number: str) -> str:

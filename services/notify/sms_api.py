@@ -7,9 +7,11 @@ signature (``phones.PhoneVault.sign``): a report URL is signed for its one messa
 for its provider. A bad signature is a 403 and changes nothing. ``xieshang sms callback-urls``
 prints the replies URLs to configure (Kannel's ``sms-service`` ``get-url``).
 
-Replies: T, TD, 退订 (any case or width, ``sms.reply_intent``) put the number on the stop list:
-no SMS goes to it any more, from any community, whatever is already queued; 订阅 or DY takes it off.
-Other replies are acknowledged and not kept (they would hold personal text with a number).
+Replies (``replies.py``, the grammar; ``services.reply``): T, TD, 退订 (any case or width) put the
+number on the stop list (no SMS goes to it any more, from any community, whatever is already
+queued); 订阅 or DY takes it off; an answer to a question an SMS asked (co-sign, RSVP, rate, a
+duplicate's digit), 查询 and a matter raised by SMS are acted on once per number and question; the
+rest get one help SMS a day. ``xieshang sms receive`` simulates one on the embedded default.
 """
 
 from __future__ import annotations
@@ -152,5 +154,5 @@ def send_notice(data):
         return services.send_notice(
             uow, current_principal(), community_code=data["community_code"], variables=data["variables"],
             notice_id=data.get("notice_id"), signature=settings.sms_signature, max_parts=settings.sms_max_parts,
-            now=runtime.now(),
+            now=runtime.now(), proposal_id=data.get("proposal_id"),
         )  # fmt: skip

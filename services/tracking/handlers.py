@@ -1,15 +1,22 @@
 """What tracking consumes (the inbound event adapter): resolutions and referrals become tasks,
 consultations held count for coverage, and intake's and meetings' events say who is concerned by
-a matter (who may rate the tasks that carry it out)."""
+a matter (who may rate the tasks that carry it out); residents rate by SMS through notify's
+``notify.reply.received``."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from services.tracking import board, domain, services
 from services.tracking.workdays import is_workday
+from shared.clock import utcnow
 from shared.events import Envelope
+from shared.principal import Principal
+from shared.problems import Problem
 from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 def _at(event: Envelope) -> datetime:
@@ -72,6 +79,19 @@ def invitees(uow: UnitOfWork, event: Envelope) -> None:
     services.concerned(uow, "consultation", event.payload["consultation_id"], event.payload["invitee_ids"])
 
 
+def reply_received(uow: UnitOfWork, event: Envelope) -> None:
+    """A rating by SMS (notify read 1/2/3 or 满意…): the same use case as the app's, channel ``sms``,
+    once per person; a refusal (rated already, the window closed) changes nothing and is logged by ids."""
+    p = event.payload
+    if p["kind"] != "rating":
+        return
+    rater = Principal(p["person_id"], "resident", p["community_code"])
+    try:  # the use case refuses before it writes anything
+        services.rate(uow, rater, p["target_id"], utcnow(), choice=p["answer"], comment=None, channel="sms")
+    except Problem as refused:
+        log.info("sms rating refused", extra={"reply_id": p["reply_id"], "reason": refused.detail})
+
+
 HANDLERS = {
     "meetings.outcome.published": outcome_published,
     "meetings.consultation.held": consultation_held,
@@ -80,4 +100,5 @@ HANDLERS = {
     "intake.proposal.referred": proposal_referred,
     "intake.proposal.submitted": proposal_submitted,
     "intake.proposal.supported": proposal_supported,
+    "notify.reply.received": reply_received,
 }

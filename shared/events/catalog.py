@@ -47,6 +47,13 @@ class ProposalSubmitted(_Payload):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     origin = fields.String(required=True, validate=validate.OneOf(ORIGINS))
     submitted_at = Moment(required=True)
+    # A matter raised by SMS: the likely duplicates its receipt offers to co-sign instead (by digit).
+    similar = fields.List(fields.Nested(lambda: SimilarRecord()), load_default=list, validate=validate.Length(max=3))
+
+
+class SimilarRecord(Schema):
+    proposal_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    title = FreeText(required=True, validate=validate.Length(min=1, max=200))
 
 
 # -- division registry (owned by tracking, replicated to every service) -----------------------
@@ -381,3 +388,26 @@ class ContactsChanged(_Payload):
     keeps a replica to check that an invitation names a known person of the consultation's area."""
 
     contacts = fields.List(fields.Nested(ContactRecord), required=True, validate=validate.Length(min=1, max=500))
+
+
+REPLY_KINDS = ("support", "rsvp", "rating", "matter")
+
+
+@register("notify.reply.received")
+class ReplyReceived(_Payload):
+    """A resident's SMS reply, read by notify (``services/notify/replies.py``), for the service whose
+    use case it calls: co-sign a matter (intake; ``target_id`` the proposal), answer an invitation
+    (meetings; the consultation, ``answer`` accepted/declined), rate a task (tracking; the task,
+    ``answer`` the choice), raise a matter (intake; ``title`` and ``description`` the text, redacted).
+    ``person_id``: the contact's account, or ``contact:<contact id>`` for a person without one; never
+    the number. One event per (number, question): notify keeps the replies it acted on."""
+
+    reply_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    kind = fields.String(required=True, validate=validate.OneOf(REPLY_KINDS))
+    person_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    contact_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    community_code = fields.String(required=True, validate=DIVISION_CODE)
+    target_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+    answer = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+    title = FreeText(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    description = FreeText(load_default=None, allow_none=True, validate=validate.Length(min=1, max=4000))

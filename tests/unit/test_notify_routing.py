@@ -105,11 +105,13 @@ def test_the_routing_table_covers_exactly_the_documented_event_types():
     assert set(FACTS) == set(routing.ROUTES)
     assert set(routing.ROUTES) <= set(HANDLERS)
     assert set(routing.REPLICAS) == set(KEEPERS)
-    assert set(HANDLERS) == set(routing.ROUTES) | set(routing.REPLICAS) | {DIVISIONS_CHANGED}
+    assert set(HANDLERS) == set(routing.ROUTES) | set(routing.REPLICAS) | set(routing.MATTER_STATUS) | {
+        DIVISIONS_CHANGED
+    }
     routes = [route for routes in routing.ROUTES.values() for route in routes]
     assert {route.recipients for route in routes} | {routing.OPERATORS} == set(RECIPIENTS) == set(routing.RULES)
     extra = (routing.REMINDER, routing.DEAD_LETTERS, routing.NOTICE)
-    assert {route.template for route in (*routes, *extra)} == set(domain.TEMPLATES)
+    assert {route.template for route in (*routes, *extra)} | set(routing.REPLY_TEMPLATES) == set(domain.TEMPLATES)
 
 
 def test_each_route_provides_exactly_its_templates_variables():

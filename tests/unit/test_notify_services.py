@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.notify import domain, schemas, services, sms
+from services.notify import domain, replies, schemas, services, sms
 from services.notify.phones import vault_for
 from shared.config import load_settings
 from shared.principal import Principal
@@ -249,10 +249,12 @@ def test_a_rating_ask_is_told_once_per_rater_and_channel_its_sms_ending_with_the
 
     linked = ready("https://xieshang.chizhou.example")
     assert linked.phone == PHONE
+    # The SMS asks too: how to rate by reply, with the question's code (the app has its buttons).
+    asks = replies.prompt(replies.RATING, replies.code_of(domain.question_id(asked.id, "rating_requested")))
     assert linked.text.body == (
-        f"【池州社区协商】{ask}详见社区公示栏:https://xieshang.chizhou.example/public/{YANLIUYUAN}"
+        f"【池州社区协商】{ask}{asks}详见社区公示栏:https://xieshang.chizhou.example/public/{YANLIUYUAN}"
     )
-    assert ready(None).text.body == f"【池州社区协商】{ask}"  # unset: no link
+    assert ready(None).text.body == f"【池州社区协商】{ask}{asks}"  # unset: no link
 
 
 def test_a_stop_reply_stops_the_number_and_a_subscribe_reply_lifts_it(run, vault, clock, add, take):
@@ -274,7 +276,7 @@ def test_a_stop_reply_stops_the_number_and_a_subscribe_reply_lifts_it(run, vault
     resumed = submitted("p-2")
     take(resumed)
     assert [t["status"] for t in texts(run, event_id=resumed.id)] == [sms.QUEUED]
-    assert reply("好的,谢谢") == "ignored"
+    assert reply("好的,谢谢") == "help"  # no question open: how to reply (tests/unit/test_notify_replies_*)
 
 
 def test_a_notice_goes_to_the_subscribers_and_a_bad_one_writes_nothing(notify, run, clock, add):

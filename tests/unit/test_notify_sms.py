@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from services.notify import domain, handlers, sms
+from services.notify import domain, handlers, replies, sms
 from services.notify.models import notifications, sms_messages, sms_stops
 from services.notify.periodic.sender import RateLimit, SmsSender
 from services.notify.phones import vault_for
@@ -111,15 +111,6 @@ def test_the_link_is_never_cut_a_title_is_and_without_room_the_text_goes_without
     alone = sms.compose_fitted(template, {"title": TITLE, "closes_at": "12月11日"}, signature="池州社区协商",
                                max_parts=1, shortenable=domain.SHORTENABLE, link=BOARD)  # fmt: skip
     assert BOARD not in alone.body and alone.parts == 1 and TITLE in alone.body
-
-
-@pytest.mark.parametrize(
-    ("reply", "intent"),
-    [("TD", "stop"), (" td ", "stop"), ("T", "stop"), ("退订", "stop"), ("退订。", "stop"), ("ＴＤ", "stop"),
-     ("订阅", "resume"), ("dy", "resume"), ("好的,谢谢", None), ("", None), ("TDD", None)],
-)  # fmt: skip
-def test_opt_out_replies_are_recognised_in_any_case_and_width(reply, intent):
-    assert sms.reply_intent(reply) == intent
 
 
 def test_quiet_hours_hold_a_message_until_they_end_in_beijing_time():
@@ -452,15 +443,17 @@ def test_with_a_public_url_the_outcome_and_the_ask_end_with_the_boards_link(noti
     assert texts["community_outcome"] == (
         f"【池州社区协商】本社区“红光市场管网改造议事会”的协商结果已公布:已形成协商决定。详见社区公示栏:{BOARD}"
     )
+    [asked] = [row["question_id"] for row in queued(notify) if row["template"] == "rating_requested"]
+    how = replies.prompt(replies.RATING, replies.code_of(asked))  # the ask says how to rate by reply
     assert texts["rating_requested"] == (
-        f"【池州社区协商】您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+        f"【池州社区协商】您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。{how}"
         f"详见社区公示栏:{BOARD}"
     )
     assert BOARD not in texts["community_announced"]  # only the outcome and the ask are linked
     parts = {message.text: message.parts for message in carrier.sent}
-    assert parts[texts["rating_requested"]] == sms.parts(texts["rating_requested"]) == 2
+    assert parts[texts["rating_requested"]] == sms.parts(texts["rating_requested"]) == 3
     [row] = [row for row in queued(notify) if row["template"] == "rating_requested"]
-    assert (row["body"], row["parts"]) == (texts["rating_requested"], 2)  # the log keeps what was sent
+    assert (row["body"], row["parts"]) == (texts["rating_requested"], 3)  # the log keeps what was sent
 
 
 def test_without_a_public_url_the_texts_stay_as_they_were(notify, sender, outcome_and_ask):
@@ -470,8 +463,10 @@ def test_without_a_public_url_the_texts_stay_as_they_were(notify, sender, outcom
     assert texts["community_outcome"] == (
         "【池州社区协商】本社区“红光市场管网改造议事会”的协商结果已公布:已形成协商决定。详见社区公示栏。"
     )
+    [asked] = [row["question_id"] for row in queued(notify) if row["template"] == "rating_requested"]
     assert texts["rating_requested"] == (
         f"【池州社区协商】您关注的“{TASK_TITLE}”已办结,请在12月11日前评价:满意、基本满意或不满意。"
+        + replies.prompt(replies.RATING, replies.code_of(asked))
     )
     assert not any("http" in text for text in texts.values())
 
@@ -533,8 +528,8 @@ def test_a_td_reply_stops_further_sms_and_a_subscribe_reply_resumes_them(client,
     assert len(queued(notify)) == 1
 
 
-def test_ordinary_replies_are_ignored_and_unsigned_ones_refused(client, notify):
-    assert reply(client, notify, PHONE, "收到,谢谢").json == {"action": "ignored"}
+def test_a_number_without_a_contact_is_told_how_to_register_and_unsigned_replies_refused(client, notify):
+    assert reply(client, notify, PHONE, "收到,谢谢").json == {"action": "register"}
     assert reply(client, notify, PHONE, "TD", sig="0" * 32).status_code == 403
     with notify.db.sessions() as session:
         assert session.execute(select(sms_stops)).all() == []
