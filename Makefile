@@ -14,19 +14,21 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# The whole platform in one process: SQLite files under var/, the in-memory bus.
+# The whole platform in one process: SQLite files under var/, the in-memory bus. A trial: the
+# notice period is 0 days unless XIESHANG_NOTICE_DAYS says otherwise, so a consultation can be
+# announced and held the same day (a deployment keeps the 2015 procedure's 3 days).
 run: $(INSTALLED)
 	$(BIN)/xieshang db upgrade
 	$(BIN)/xieshang divisions load
 	@echo ""
-	@echo "Xieshang runs on http://127.0.0.1:$${PORT:-8080}/  (health: /healthz, readiness: /readyz)"
-	@echo "First administrator: create a city operator for 池州市 (scope 3417), typing a password of 10+ characters:"
+	@echo "Xieshang runs on http://127.0.0.1:$${PORT:-8080}/  (residents' web app at /, health: /healthz)"
+	@echo "Try it: in another terminal load 池阳街道's demo (accounts, the report's four matters, a year of history):"
+	@echo "  $(BIN)/xieshang demo        # prints who can sign in with which password, and where to look"
+	@echo "Or create a first administrator yourself (a city operator for 池州市, scope 3417, a password of 10+ characters):"
 	@echo "  $(BIN)/xieshang users create --username admin --role city_operator --scope 3417 --password-stdin"
-	@echo "then log in: curl -X POST http://127.0.0.1:$${PORT:-8080}/api/v1/auth/token \\"
-	@echo "  -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"...\"}'"
 	@echo "API documentation: http://127.0.0.1:$${PORT:-8080}/api/v1/docs"
 	@echo ""
-	exec $(BIN)/xieshang run --target all
+	XIESHANG_NOTICE_DAYS=$${XIESHANG_NOTICE_DAYS:-0} exec $(BIN)/xieshang run --target all
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

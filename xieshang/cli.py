@@ -387,6 +387,28 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
     )
 
 
+def cmd_demo(args) -> int:
+    """池阳街道's matters played through the running gateway (``make run``), once."""
+    from xieshang.demo import Demo, DemoError, http_transport, printed
+    from xieshang.platform import Platform
+
+    settings = _settings(args)
+    url = (args.url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    platform = Platform(settings)
+    try:
+        summary = Demo(http_transport(url), platform.gateway().accounts, settings.data_dir).run()
+    except DemoError as exc:
+        print(f"demo stopped: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot reach the gateway at {url} ({exc}); start it with `make run` first", file=sys.stderr)
+        return 1
+    finally:
+        platform.stop()
+    print(printed(summary, url))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xieshang", description="Xieshang community consultation platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -487,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--from", dest="sender", required=True, help="the resident's number, e.g. 13800138000")
     rc.add_argument("--text", required=True, help="what they wrote, e.g. 1, Y, 查询K472")
     rc.set_defaults(func=cmd_sms_receive)
+
+    demo = sub.add_parser("demo", help="load 池阳街道's demo through the running gateway (idempotent)")
+    demo.add_argument("--url", help="the gateway's base URL (default http://127.0.0.1:$PORT)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
