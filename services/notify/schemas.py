@@ -219,6 +219,9 @@ class KannelReplyQuery(_Callback):
     sig = _text(required=True)
     sender = _text(required=True, data_key="from")
     text = fields.String(load_default="")
+    # The number the resident wrote to (Kannel's %P, in ``xieshang sms callback-urls``): the service
+    # number, not used, but declared so the URL Kannel calls is accepted (shared.inbound).
+    receiver = fields.String(load_default=None, data_key="to")
 
 
 class HttpReplyIn(_Callback):
