@@ -61,6 +61,7 @@ KINDS = ("5xx", "schema", "invalid accepted", "no problem", "write on 4xx")
 # Writes a refusal makes by design: (operation, database.table) -> why.
 WRITES_ON_REFUSAL = {
     ("POST /api/v1/auth/token", "gateway.login_throttle"): "a refused login counts towards the lock-out",
+    ("POST /api/v1/auth/session", "gateway.login_throttle"): "a refused login counts towards the lock-out",
 }
 SCHEMA_CHECKS = [
     status_code_conformance,
