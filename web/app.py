@@ -73,7 +73,7 @@ def create_web(gateway, registration_area: str) -> Flask:
         return response
 
     def page(template: str, status: int = 200, **context):
-        return render_template(template, me=g.me, csrf=g.csrf, **context), status
+        return render_template(template, me=g.me, csrf=g.csrf, failed=status >= 400, **context), status
 
     def signed_in():
         if g.me is None:

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from services.intake.domain import MAX_DESCRIPTION, MAX_TITLE, RECORDED_CHANNELS, SIMILAR_LIMIT, STATUSES
 from services.intake.repository import SORTS
-from shared.fields import In, Moment, Whole
+from shared.fields import In, Moment, Text, Whole, length
 from shared.vocabulary import CHANNELS
 
 COMMUNITY_CODE = validate.Regexp(r"^\d{12}$", error="社区代码必须是12位数字")
@@ -20,10 +20,10 @@ class ProposalIn(In):
     """A matter raised. Its ``channel`` is not the caller's to send (an unknown field, refused):
     the platform decides it from the way in and the caller (``domain.channel_of``)."""
 
-    community_code = fields.String(required=True, validate=COMMUNITY_CODE)
-    title = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TITLE))
-    description = fields.String(required=True, validate=validate.Length(min=1, max=MAX_DESCRIPTION))
-    category = fields.String(required=True)
+    community_code = Text(required=True, validate=COMMUNITY_CODE)
+    title = Text(required=True, validate=length("事项标题", MAX_TITLE))
+    description = Text(required=True, validate=length("详细情况", MAX_DESCRIPTION))
+    category = Text(required=True)
     recorded_from = fields.String(
         load_default=None,
         validate=validate.OneOf(RECORDED_CHANNELS, error="未知的来源渠道,可选:{choices}"),

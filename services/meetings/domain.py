@@ -65,6 +65,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
@@ -134,6 +135,7 @@ DEFAULT_NOTICE_DAYS = 3
 HEARING_NOTICE_DAYS = 7
 DEFAULT_QUORUM = Fraction(1, 2)
 DEFAULT_THRESHOLD = Fraction(2, 3)
+BEIJING = ZoneInfo("Asia/Shanghai")
 SIGN_IN_OPENS = timedelta(hours=1)  # before the start
 # Cancelled consultations stay in the calendar feed this long, so subscribers see the cancellation.
 CANCELLED_IN_CALENDAR = timedelta(days=30)
@@ -540,7 +542,8 @@ def _fraction(field_name: str, label: str, value: Fraction | int | float | str |
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
+    """A moment as people read it in a refusal: Beijing time (stored and sent in UTC)."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") + "(北京时间)"
 
 
 # -- divisions and people ----------------------------------------------------------------------------

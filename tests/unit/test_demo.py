@@ -30,7 +30,7 @@ def test_the_demo_plays_the_reports_matters_to_their_end_once(gateway, platform_
     rated = gateway.get(
         f"/api/v1/tracking/tasks/{task}/ratings", headers={"Authorization": f"Bearer {resident['access_token']}"}
     )
-    assert rated.json["ratings"] == 2 and rated.json["mine"] == "satisfied"
+    assert rated.json["ratings"] == 1 and rated.json["mine"] == "satisfied"
     board = gateway.get(f"/public/{YANLIUYUAN}.json")
     assert board.status_code == 200
 

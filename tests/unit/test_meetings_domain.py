@@ -668,7 +668,7 @@ def test_postponing_keeps_announced_counts_the_notice_again_and_is_audited():
     postponed, transition = m.postpone(announced, WORKER, NOW, starts_at=later, reason="暴雨预警")
     assert postponed.status == "announced" and postponed.starts_at == later and postponed.announced_at == NOW
     assert (transition.from_status, transition.to_status) == ("announced", "announced")
-    assert "暴雨预警" in transition.reason and "2024-05-15 19:00" in transition.reason
+    assert "暴雨预警" in transition.reason and "2024-05-16 03:00(北京时间)" in transition.reason
     # Postponing two days before the start to a day later leaves three days of notice: not enough.
     two_days_before = START - timedelta(days=2)
     with pytest.raises(Invalid) as refused:
@@ -1656,3 +1656,10 @@ def test_the_mix_and_quality_of_a_recorded_consultation_come_from_its_attendance
     uncounted, _ = recorded(attendance={m.UNSPECIFIED: 25})  # a CSV total: categories unknown
     figures = m.quality(uncounted, [], [], [], [])
     assert (figures.attendees, figures.categories, figures.flags) == (25, (), ())
+
+
+def test_a_refusal_names_its_times_in_beijing_time():
+    w = world("announced")
+    with pytest.raises(Conflict) as refused:
+        m.start(w.consultation, WORKER, START - timedelta(hours=1))
+    assert "2024-05-14 03:00(北京时间)" in refused.value.detail  # START is 19:00 UTC

@@ -71,3 +71,8 @@ def test_a_matter_with_a_bad_field_is_refused_beside_it_and_nothing_is_saved(gat
                                               "category": "management", "place": "3栋"})  # fmt: skip
     assert made.status_code == 303 and made.headers["Location"].startswith("/matters/")
     assert "楼道堆物" in gateway.get(made.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_first_page_with_its_css_and_script_weighs_under_150_kb(gateway):
+    weights = [len(gateway.get(path).get_data()) for path in ("/login", "/static/app.css", "/static/app.js")]
+    assert sum(weights) < 150 * 1024 and all(weights)

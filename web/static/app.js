@@ -48,19 +48,28 @@
   }
 
   // -- the inbox, live ----------------------------------------------------------------------------
+  // Only the inbox page holds a stream open (each holds a server thread until its next write, and an
+  // account may hold two): elsewhere the unread count is asked once.
   var badge = document.querySelector("[data-unread]");
-  if (badge && window.EventSource) {
-    var inbox = document.querySelector("[data-live]");
+  var inbox = document.querySelector("[data-live]");
+  if (badge && !inbox) {
+    fetch("/api/v1/notify/inbox", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .then(function (answer) { badge.textContent = answer.unread ? String(answer.unread) : ""; })
+      .catch(function () {});
+  }
+  if (badge && inbox && window.EventSource) {
     var connect = function () {
       var stream = new EventSource("/api/v1/notify/inbox/stream");
       stream.addEventListener("unread", function (e) {
         var n = JSON.parse(e.data).unread;
         badge.textContent = n ? String(n) : "";
+        document.documentElement.setAttribute("data-inbox", "live");  // connected: what comes now is new
       });
       stream.addEventListener("notification", function (e) {
         var note = JSON.parse(e.data);
         badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
-        if (inbox) {
+        {
           var item = el("li", "", { class: "unread" });
           item.appendChild(el("span", "刚刚", { class: "muted" }));
           item.appendChild(el("br"));
