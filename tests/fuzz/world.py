@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
+from services.meetings.models import contacts
 from services.notify.models import notifications
 from shared.auth import TokenIssuer
 from shared.clock import FixedClock, SystemClock
@@ -38,7 +39,6 @@ SCOPES = {
     "system": "341702",
 }
 PRINCIPALS = {role: Principal(f"fuzz-{role.replace('_', '-')}", role, SCOPES[role]) for role in ROLES}
-WORKER = PRINCIPALS["community_worker"]
 RESIDENT = PRINCIPALS["resident"]
 CONSULTATION_STAGES = ("draft", "announced", "in_session")
 # A task of 烟柳园's property company at each stage; the department caller is one of the company
@@ -63,7 +63,7 @@ class World:
         # replicated to meetings.
         self.resident_contact = self.contact(app_user_id=RESIDENT.subject)
         wait_until(self._resident_in_meetings, what="the resident's contact in meetings' replica")
-        self._shared: dict[str, list[str]] = {}
+        self._shared: dict[str, object] = {}
 
     def _replicated(self, service: str) -> bool:
         runtime = self.platform.runtime(service)
@@ -72,8 +72,6 @@ class World:
             return get(session, table, matrix_tracking.ORGANISATION) is not None
 
     def _resident_in_meetings(self) -> bool:
-        from services.meetings.models import contacts
-
         with self.platform.runtime("meetings").db.sessions() as session:
             return session.scalar(select(contacts.c.contact_id).where(contacts.c.app_user_id == RESIDENT.subject))
 
