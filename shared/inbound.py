@@ -99,8 +99,10 @@ def _strings(document) -> Iterable[tuple[str, str]]:
 def pairs(values: Mapping) -> Iterable[tuple[str, str]]:
     """``(name, value)`` of a werkzeug MultiDict (query or form), every value of a repeated name."""
     for name, value in values.items(multi=True):
+        name = name or ""  # a multipart part may come without a name
         yield name, name
-        yield name, value
+        if isinstance(value, str):
+            yield name, value
 
 
 def refuse_unknown_query(given: Iterable[str], accepted: frozenset[str]) -> None:

@@ -45,8 +45,11 @@ def csv_text() -> str:
 
 def csv_rows(text: str, required: set[str]) -> list[tuple[int, dict]]:
     """(line number, row) of a CSV text with a header naming at least ``required``."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = required - set(reader.fieldnames or ())
-    if missing:
-        raise Invalid(f"CSV表头缺少列:{', '.join(sorted(missing))}", field="header")
-    return [(line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in enumerate(reader, start=2)]
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        missing = required - set(reader.fieldnames or ())
+        if missing:
+            raise Invalid(f"CSV表头缺少列:{', '.join(sorted(missing))}", field="header")
+        return [(line, {k: (v or "").strip() for k, v in row.items() if k}) for line, row in enumerate(reader, start=2)]
+    except csv.Error as broken:
+        raise Invalid(f"CSV文件格式有误(第{reader.line_num}行):{broken}", field="file") from None

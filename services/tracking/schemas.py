@@ -215,7 +215,8 @@ class CoverageOut(Schema):
     areas = fields.List(fields.Nested(AreaOut))
 
 
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份须为 YYYY-MM,如 2026-01")
+# A month of the years a request may name (shared.fields' window): 2000-01 to 2099-12.
+MONTH = validate.Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", error="月份须为 YYYY-MM(2000年至2099年),如 2026-01")
 
 
 class PeriodQuery(Schema):

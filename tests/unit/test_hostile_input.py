@@ -316,3 +316,30 @@ def test_the_servers_own_413_is_problem_json(served, resident):
         headers={**resident, "Content-Type": "application/json"},
     )
     assert response.status_code == 413 and response.headers["Content-Type"] == PROBLEM_JSON
+
+
+# -- found by the fuzzing suite ------------------------------------------------------------------------
+
+
+def test_out_of_range_months_are_refused(gateway, auth):
+    operator = auth("city_operator", "3417")
+    period = "/api/v1/tracking/coverage/period?since=0000-04&until=0420-06&level=street&scope=341702001"
+    assert "2000年至2099年" in refused(gateway.get(period, headers=operator), 422)["errors"]["query"]["since"][0]
+
+
+def test_small_inconsistencies_uploads_with_odd_parts_or_line_breaks_are_refused_not_failed(gateway, auth):
+    operator = auth("city_operator", "3417")
+    imports = "/api/v1/tracking/organisations/import"
+    boundary = "xsboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name=""\r\n\r\n{{"a": 1}}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="o.csv"\r\n\r\nid,kind\r\n'
+        f"--{boundary}--\r\n"
+    )
+    response = gateway.post(
+        imports, data=body, content_type=f"multipart/form-data; boundary={boundary}", headers=operator
+    )
+    assert 400 <= response.status_code < 500 and response.headers["Content-Type"] == PROBLEM_JSON
+    broken = "id,kind,name,scope\r\nx\rphysical,物业\r\n"  # a bare carriage return: a line break like any other
+    response = gateway.post(imports, data=broken.encode(), content_type="text/csv", headers=operator)
+    assert response.status_code == 200 and [error["line"] for error in response.json["errors"]] == [2, 3]
