@@ -133,9 +133,11 @@ def remove(session: Session, contact_id: str, now: datetime) -> None:
     )
 
 
-def get(session: Session, contact_id: str) -> tuple[Contact, bytes | None] | None:
-    """A live contact and its ciphertext."""
-    row = session.execute(select(contacts).where(k.id == contact_id, k.live.is_(True))).mappings().first()
+def get(session: Session, contact_id: str, *, for_update: bool = False) -> tuple[Contact, bytes | None] | None:
+    """A live contact and its ciphertext; ``for_update``: locked until commit, so changes of one
+    contact queue up (a second removal then finds it removed)."""
+    query = select(contacts).where(k.id == contact_id, k.live.is_(True))
+    row = session.execute(locked(session, query) if for_update else query).mappings().first()
     return None if row is None else (_contact(row), row["phone_cipher"])
 
 

@@ -146,7 +146,7 @@ def change_contact(
 ) -> dict:
     """Change a contact's channels, quiet hours and opt-outs (PreferencesIn data)."""
     _require_changes(changes)
-    contact, cipher = _visible(principal, repository.get(uow.session, contact_id))
+    contact, cipher = _visible(principal, repository.get(uow.session, contact_id, for_update=True))
     contact = domain.change_preferences(contact, changes, now)
     repository.save(uow.session, contact)
     return _shown(vault, contact, cipher)
@@ -154,7 +154,7 @@ def change_contact(
 
 def remove_contact(uow: UnitOfWork, principal: Principal, contact_id: str, now: datetime) -> dict:
     """Remove a contact: its number is erased now; only its hash and opt-outs are kept."""
-    contact, _ = _visible(principal, repository.get(uow.session, contact_id))
+    contact, _ = _visible(principal, repository.get(uow.session, contact_id, for_update=True))
     repository.remove(uow.session, contact.id, now)
     removed = Contact(**{**vars(contact), "updated_at": now, "removed_at": now})
     events.contacts_changed(uow, [removed])
