@@ -188,12 +188,7 @@ def _cases(scope: str, organisation_id: str | None, filters: dict):
             task_history.c.to_status == "completed",
             mentions(task_history.c.reason, q),
         )
-        conditions.append(
-            mentions(t.title, q)
-            | mentions(t.agreed, q)
-            | mentions(p.title, q)
-            | story
-        )
+        conditions.append(mentions(t.title, q) | mentions(t.agreed, q) | mentions(p.title, q) | story)
     joined = (
         tasks.outerjoin(organisations, organisations.c.id == t.organisation_id)
         .outerjoin(divisions, divisions.c.code == t.community_code)
