@@ -9,61 +9,23 @@ number while the others still get theirs.
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import create_engine, func, select
 
 from services.notify import domain, sms
 from services.notify.models import sms_messages, sms_stops
-from services.notify.phones import PhoneVault
 from tests.conftest import YANLIUYUAN
 from tests.integration.processes import Http
+from tests.integration.sms_platform import SIGNATURE, env, ok, platform_with_kannel  # noqa: F401 - fixtures
 from tests.kannel import SERVICE_NUMBER
-from tests.support import free_port, wait_until
+from tests.support import wait_until
 
 SUBMITTER_PHONE, SUBSCRIBER_PHONE, INVITEE_PHONE = "13800138001", "13800138002", "13800138003"
 TITLE = "红光市场3号楼地下管网堵塞"
 CONSULTATION = "红光市场管网改造议事会"
-SIGNATURE = "池州社区协商"
-PHONE_KEY = base64.b64encode(os.urandom(32)).decode()
 RSVP_PROMPT = re.compile(r"回复Y参加、N不参加\([A-Z]\d{3}\)。$")
-
-
-@pytest.fixture
-def env(env):
-    return {**env, "XIESHANG_NOTICE_DAYS": "0", "XIESHANG_RATE_LIMIT": "100000", "XIESHANG_NOTIFY_PHONE_KEY": PHONE_KEY,
-            "XIESHANG_SMS_POLL_SECONDS": "0.2", "XIESHANG_SMS_SIGNATURE": SIGNATURE}  # fmt: skip
-
-
-@pytest.fixture
-def platform_with_kannel(env, processes, with_divisions, start_kannel):
-    """Kannel, and the platform sending through it; returns (gateway URL, Kannel)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    vault = PhoneVault(base64.b64decode(PHONE_KEY))
-    replies = f"{base}/api/v1/notify/sms/replies/kannel?sig={vault.sign('replies:kannel')}&from=%p&to=%P&text=%a"
-    kannel = start_kannel(replies)
-    processes.start(
-        "all",
-        port=port,
-        XIESHANG_SMS_PROVIDER="kannel",
-        XIESHANG_SMS_URL=kannel.sendsms_url,
-        XIESHANG_SMS_USERNAME=kannel.username,
-        XIESHANG_SMS_PASSWORD=kannel.password,
-        XIESHANG_SMS_SENDER=SERVICE_NUMBER,
-        XIESHANG_SMS_CALLBACK_URL=f"{base}/api/v1/notify/sms",
-    )
-    return base, kannel
-
-
-def ok(result, status=200):
-    code, body = result
-    assert code == status, body
-    return body
 
 
 def signed(template: str, **variables) -> str:

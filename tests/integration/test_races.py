@@ -11,22 +11,11 @@ from sqlalchemy.exc import DBAPIError
 
 from tests import races
 from tests.support import probe_effects
-
-
-@pytest.fixture
-def env(env):
-    return {**env, **races.ENV}
-
-
-@pytest.fixture
-def world(settings, platform, with_divisions, token):
-    with races.serving(settings) as (url, running):
-        yield races.World(url, running, token)
-
-
-@pytest.mark.parametrize("move", races.MOVES, ids=races.move_id)
-def test_a_move_asked_at_once_happens_once(world, move):
-    races.check(world, move)
+from tests.unit.test_races import (  # noqa: F401 - the embedded default's suite, with PostgreSQL's env
+    env,
+    test_a_move_asked_at_once_happens_once,
+    world,
+)
 
 
 def test_writers_queue_up_and_each_reads_what_the_one_before_committed(pg_probe_db):
