@@ -3,11 +3,7 @@
 that grows with communities, people, ids or raw paths; so is the output of several gunicorn workers
 (multiprocess mode)."""
 
-import os
 import re
-import signal
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -16,8 +12,8 @@ from werkzeug.test import Client
 
 from shared.http import create_app
 from tests.conftest import YANLIUYUAN
-from tests.prometheus import ROOT, promtool
-from tests.support import free_port, wait_until
+from tests.integration.processes import Processes
+from tests.prometheus import promtool
 from xieshang.targets import TARGETS, assemble
 
 # Label names the platform's metrics may carry, each with a bounded set of values.
@@ -64,31 +60,14 @@ def test_the_gauges_of_a_district_are_exported_by_the_tracking_targets(platform,
     assert "xieshang_coverage_target_deadline_timestamp_seconds" in text
 
 
-def test_several_gunicorn_workers_give_clean_metrics(env, platform):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "xieshang.cli", "run", "--target", "intake-api"],
-        cwd=ROOT,
-        env={**os.environ, **env, "PORT": str(port), "XIESHANG_WEB_CONCURRENCY": "2", "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+def test_several_gunicorn_workers_give_clean_metrics(env, platform, tmp_path):
+    processes = Processes(env, tmp_path)
+    url = processes.start("intake-api", XIESHANG_WEB_CONCURRENCY="2")
     try:
-
-        def up():
-            try:
-                return requests.get(f"{url}/healthz", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        wait_until(up, timeout=60, interval=0.2, what="intake-api")
         for _ in range(10):
             requests.get(f"{url}/api/v1/intake/proposals/{YANLIUYUAN}", headers={"Connection": "close"}, timeout=5)
         text = requests.get(f"{url}/metrics", timeout=5).text
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
+        processes.stop_all()
     assert 'route="/api/v1/intake/proposals/<proposal_id>"' in text
     lint(text)

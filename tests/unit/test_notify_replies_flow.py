@@ -6,8 +6,6 @@ a day and a number without a contact one answer how to register, nothing kept bu
 
 from __future__ import annotations
 
-import base64
-import os
 from datetime import timedelta
 
 import pytest
@@ -15,36 +13,15 @@ from sqlalchemy import select
 
 from services.notify import domain, replies, services, sms
 from services.notify.models import sms_messages, sms_replies
-from services.notify.phones import vault_for
-from shared.config import load_settings
 from shared.principal import Principal
 from tests.conftest import YANLIUYUAN
 from tests.unit.notify_events import TITLE, event, rating_requested, submitted, topics
+from tests.unit.test_notify_services import notify, run, vault  # noqa: F401 - their fixtures
 
 PHONE, OTHER_PHONE, STRANGER_PHONE = "13812341234", "15900001111", "18622223333"
 WORKER = Principal("worker-1", "community_worker", YANLIUYUAN)
 SIGNING = {"signature": "池州社区协商", "max_parts": 4}
 REPLY = "notify.reply.received"
-
-
-@pytest.fixture
-def notify(memory_service):
-    return memory_service("notify")
-
-
-@pytest.fixture
-def vault(tmp_path):
-    key = base64.b64encode(os.urandom(32)).decode()
-    return vault_for(load_settings({"XIESHANG_DATA_DIR": str(tmp_path), "XIESHANG_NOTIFY_PHONE_KEY": key}))
-
-
-@pytest.fixture
-def run(notify):
-    def call(use_case, *args, **kwargs):
-        with notify.unit_of_work() as uow:
-            return use_case(uow, *args, **kwargs)
-
-    return call
 
 
 @pytest.fixture
