@@ -125,30 +125,28 @@ def _publish_now(platform, runtime) -> None:
     platform.stop()
 
 
-def cmd_organisations_resync(args) -> int:
-    from services.tracking import services
+def _resync(args, service: str, use_case: str, what: str) -> int:
+    """Publish a replicated registry again (``use_case`` of ``service``'s use cases), now."""
+    import importlib
+
     from xieshang.platform import Platform
 
+    services = importlib.import_module(f"services.{service}.services")
     platform = Platform(_settings(args))
-    runtime = platform.runtime("tracking")
+    runtime = platform.runtime(service)
     with runtime.unit_of_work() as uow:
-        count = services.resync_organisations(uow)
+        count = getattr(services, use_case)(uow)
     _publish_now(platform, runtime)
-    print(f"{count} organisations republished")
+    print(f"{count} {what} republished")
     return 0
+
+
+def cmd_organisations_resync(args) -> int:
+    return _resync(args, "tracking", "resync_organisations", "organisations")
 
 
 def cmd_contacts_resync(args) -> int:
-    from services.notify import services
-    from xieshang.platform import Platform
-
-    platform = Platform(_settings(args))
-    runtime = platform.runtime("notify")
-    with runtime.unit_of_work() as uow:
-        count = services.resync_contacts(uow)
-    _publish_now(platform, runtime)
-    print(f"{count} contacts republished")
-    return 0
+    return _resync(args, "notify", "resync_contacts", "contacts")
 
 
 def cmd_events_dead_letters(args) -> int:
