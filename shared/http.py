@@ -8,6 +8,7 @@ OpenAPI document from flask-smorest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, fields
+from marshmallow.fields import List
 from werkzeug.exceptions import HTTPException
 
 from shared import context, inbound, metrics
@@ -98,17 +100,20 @@ def _arguments(view) -> list[dict]:
     return getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
 
 
-def _accepted_query(view) -> frozenset[str] | None:
-    """The query parameters ``view`` documents (None: any, see ``open_query``)."""
+@functools.cache
+def _accepted_query(view) -> dict[str, bool] | None:
+    """The query parameters ``view`` documents, each with whether it may be repeated (a list); None:
+    any (see ``open_query``). Read once per view."""
     if getattr(view, "_open_query", False):
         return None
-    names: set[str] = set()
+    names: dict[str, bool] = {}
     for argument in _arguments(view):
         if argument["in"] == "query":
             schema = argument["schema"]
             schema = schema() if isinstance(schema, type) else schema
-            names.update(field.data_key or name for name, field in schema.load_fields.items())
-    return frozenset(names)
+            for name, field in schema.load_fields.items():
+                names[field.data_key or name] = isinstance(field, List)
+    return names
 
 
 def _takes_json(view) -> bool:
@@ -123,7 +128,7 @@ def _check_input(view) -> None:
     """The checks of ``shared.inbound`` on the current request, and a JSON route's media type."""
     accepted = _accepted_query(view)
     if accepted is not None:
-        inbound.refuse_unknown_query(request.args.keys(), accepted)
+        inbound.refuse_unknown_query(request.args, accepted)
     inbound.refuse_forbidden_text(inbound.pairs(request.args))
     inbound.refuse_forbidden_text((name, str(value)) for name, value in (request.view_args or {}).items())
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"

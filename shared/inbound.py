@@ -105,8 +105,13 @@ def pairs(values: Mapping) -> Iterable[tuple[str, str]]:
             yield name, value
 
 
-def refuse_unknown_query(given: Iterable[str], accepted: frozenset[str]) -> None:
-    unknown = sorted(set(given) - accepted)
+def refuse_unknown_query(given, accepted: Mapping[str, bool]) -> None:
+    """Refuse a query (a werkzeug MultiDict) naming a parameter not in ``accepted`` (name: whether it
+    may be repeated), or repeating one that takes a single value (which of the two would count?)."""
+    unknown = sorted(set(given.keys()) - set(accepted))
     if unknown:
         listed = "、".join(sorted(accepted)) if accepted else "无"
         raise BadRequest(f"不支持的查询参数:{'、'.join(unknown)};此接口接受:{listed}", unknown=unknown)
+    repeated = sorted(name for name, values in given.lists() if len(values) > 1 and not accepted[name])
+    if repeated:
+        raise BadRequest(f"查询参数只能给出一次:{'、'.join(repeated)}", repeated=repeated)

@@ -205,6 +205,9 @@ def test_small_inconsistencies_unknown_query_parameters_are_refused_naming_the_a
     body = refused(gateway.get("/api/v1/tracking/divisions?level=street", headers=operator), 400)
     assert body["unknown"] == ["level"] and body["detail"].endswith("此接口接受:parent")
     refused(gateway.get(f"{INTAKE}/nothing?parent_code=1", headers=operator), 400)
+    repeated = refused(gateway.get("/api/v1/tracking/tasks?organisation=a&organisation=b", headers=operator), 400)
+    assert repeated["repeated"] == ["organisation"]  # which of the two would count?
+    assert gateway.get(f"{INTAKE}?status=submitted&status=accepted", headers=operator).status_code == 200  # a list
     assert gateway.get("/open311/v2/services.json?jurisdiction_id=341700000000&first_name=x").status_code == 200
 
 
