@@ -196,7 +196,7 @@ def _refuse_deep_json(environ) -> None:
     """A JSON body nested too deep is refused here already: no upstream should have to parse it."""
     mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    if not length or not (mimetype == "application/json" or mimetype.endswith("+json")):
+    if not length or not inbound.is_json(mimetype):
         return
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)  # put it back for the service

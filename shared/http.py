@@ -120,10 +120,6 @@ def _takes_json(view) -> bool:
     return any(argument["in"] == "json" for argument in _arguments(view))
 
 
-def _is_json(mimetype: str) -> bool:
-    return mimetype == "application/json" or mimetype.endswith("+json")
-
-
 def _check_input(view) -> None:
     """The checks of ``shared.inbound`` on the current request, and a JSON route's media type."""
     accepted = _accepted_query(view)
@@ -134,7 +130,7 @@ def _check_input(view) -> None:
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding") == "chunked"
     if not has_body:
         return
-    if _is_json(request.mimetype):
+    if inbound.is_json(request.mimetype):
         # Parsed once here, depth first; the view's argument parser reads the cached bytes again.
         inbound.json_body(request.get_data(cache=True))
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):

@@ -34,6 +34,10 @@ _BRACKETS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _OPENING = frozenset(b"[{")
 
 
+def is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
 def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit`` (brackets inside
     strings do not count). Cheap: most bodies have fewer brackets than the limit in all."""
