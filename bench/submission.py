@@ -253,17 +253,11 @@ def closed_loop(url: str, requests: list[tuple[bytes, str]], threads: int) -> tu
     def work(client: Client) -> None:
         gate.wait()
         while (i := next(tickets)) < len(requests):
-            body, token = requests[i]
             started = time.perf_counter()
-            try:
-                status, data = client.send("POST", PROPOSALS_PATH, token, body)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                failures.append(repr(exc))
+            data = _submit(client, requests[i], failures)
+            if data is None:
                 return
             latencies.append(time.perf_counter() - started)
-            if status != 201:
-                failures.append(f"{status} {data[:200]!r}")
-                return
 
     workers = [threading.Thread(target=work, args=(c,)) for c in clients]
     for worker in workers:
@@ -278,6 +272,20 @@ def closed_loop(url: str, requests: list[tuple[bytes, str]], threads: int) -> tu
     if failures:
         raise RuntimeError(f"{len(failures)} failed submission(s), first: {failures[0]}")
     return len(requests) / elapsed, latencies
+
+
+def _submit(client: Client, request: tuple[bytes, str], failures: list[str]) -> bytes | None:
+    """POST one matter; its answer's body, or None with the failure recorded."""
+    body, token = request
+    try:
+        status, data = client.send("POST", PROPOSALS_PATH, token, body)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller
+        failures.append(repr(exc))
+        return None
+    if status != 201:
+        failures.append(f"{status} {data[:200]!r}")
+        return None
+    return data
 
 
 def open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> tuple[dict[str, float], list[float], float]:
@@ -302,16 +310,10 @@ def open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> tuple
             delay = slot - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            body, token = requests[i]
-            try:
-                status, data = client.send("POST", PROPOSALS_PATH, token, body)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                failures.append(repr(exc))
+            data = _submit(client, requests[i], failures)
+            if data is None:
                 return
             latencies.append(time.perf_counter() - slot)
-            if status != 201:
-                failures.append(f"{status} {data[:200]!r}")
-                return
             sent[json.loads(data)["id"]] = start_wall + i / rate
 
     workers = [threading.Thread(target=work, args=(c,)) for c in clients]

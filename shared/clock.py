@@ -6,6 +6,10 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# The zone of every time shown to people (pages, SMS, messages, calendars); times are stored in UTC.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):

@@ -24,13 +24,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy import func, insert, select, update
 
 from gateway.models import metadata as gateway_tables
-from shared.clock import FixedClock
+from shared.clock import BEIJING, FixedClock
 from shared.sql import locked
 from tests.conftest import YANLIUYUAN
 from tests.support import probe_effects, wait_until
@@ -42,7 +41,6 @@ ENV = {"XIESHANG_RATE_LIMIT": "100000", "XIESHANG_RELAY_INTERVAL": "0.05", "XIES
 P = "/api/v1/intake/proposals"
 C = "/api/v1/meetings/consultations"
 T = "/api/v1/tracking/tasks"
-BEIJING = ZoneInfo("Asia/Shanghai")
 ORGANISATION = "gc-housing"  # 贵池区住建局, registered in tracking, replicated to intake and meetings
 CLERK = "housing-clerk"  # its member (role department)
 RESIDENTS = ("resident-1", "resident-2", "resident-3")  # in 烟柳园, each a contact in notify's directory

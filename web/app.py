@@ -9,13 +9,12 @@ import hmac
 import secrets
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, abort, g, redirect, render_template, request
 
+from shared.clock import BEIJING
 from web.client import Answer, Api
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 FORM_COOKIE = "xs_form"
 STATUS = {
     "submitted": "已提交", "eligible": "附议已达标", "accepted": "已列为议题", "rejected": "未采纳", "merged": "已合并",

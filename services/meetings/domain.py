@@ -65,8 +65,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
+from shared.clock import BEIJING
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
 from shared.organisations import Organisation
@@ -135,7 +135,6 @@ DEFAULT_NOTICE_DAYS = 3
 HEARING_NOTICE_DAYS = 7
 DEFAULT_QUORUM = Fraction(1, 2)
 DEFAULT_THRESHOLD = Fraction(2, 3)
-BEIJING = ZoneInfo("Asia/Shanghai")
 SIGN_IN_OPENS = timedelta(hours=1)  # before the start
 # Cancelled consultations stay in the calendar feed this long, so subscribers see the cancellation.
 CANCELLED_IN_CALENDAR = timedelta(days=30)
@@ -1444,16 +1443,17 @@ def publish_outcome(
 # -- recorded afterwards (补录) ------------------------------------------------------------------------
 
 
-def _years_before(moment: datetime | date, years: int) -> datetime | date:
+def _years_later(moment: datetime | date, years: int) -> datetime | date:
+    """``moment`` ``years`` later (earlier when negative); 29 February becomes the 28th."""
     try:
-        return moment.replace(year=moment.year - years)
-    except ValueError:  # 29 February
-        return moment.replace(year=moment.year - years, day=28)
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
 
 
 def _planned(field_name: str, label: str, value: datetime | date, now: datetime | date) -> None:
     """Refuse a start or deadline more than ``PLANNED_WITHIN_YEARS`` ahead: a typo, not a plan."""
-    if value > _years_before(now, -PLANNED_WITHIN_YEARS):
+    if value > _years_later(now, PLANNED_WITHIN_YEARS):
         raise Invalid(f"{label}不能晚于{PLANNED_WITHIN_YEARS}年之后", field=field_name)
 
 
@@ -1461,7 +1461,7 @@ def _held_at(held_at: datetime, now: datetime) -> datetime:
     _moment("held_at", "举行时间", held_at)
     if held_at > now:
         raise Invalid("补录的协商须已经举行,举行时间不能晚于当前时间", field="held_at")
-    earliest = _years_before(now, RECORDED_WITHIN_YEARS)
+    earliest = _years_later(now, -RECORDED_WITHIN_YEARS)
     if held_at < earliest:
         raise Invalid(f"只能补录{RECORDED_WITHIN_YEARS}年内举行的协商", field="held_at", earliest=earliest.isoformat())
     return held_at

@@ -9,7 +9,6 @@ import io
 import re
 from datetime import datetime
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -41,6 +40,7 @@ from services.meetings.domain import (
     RecordedRow,
 )
 from services.meetings.repository import SORTS
+from shared.clock import BEIJING
 from shared.fields import COMMON, EARLIEST, LATEST, WINDOW, Day, Flag, In, Items, Moment, Text, Whole, length, one_of
 from shared.problems import Invalid
 
@@ -342,8 +342,6 @@ class RecordedImportOut(Schema):
 
 
 # -- the CSV of consultations recorded afterwards --------------------------------------------------------
-
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 class LocalMoment(fields.Field):

@@ -19,13 +19,11 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
+from shared.clock import BEIJING
 from shared.principal import Principal
 from shared.redaction import redact
 from shared.vocabulary import CONSULTATION_FORMS, CONTACT_KINDS
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # How the recipient relates to the proposal a message is about ({relation} in the templates).
 SUBMITTER = "提交"
@@ -234,7 +232,7 @@ def local_time(value: str | datetime) -> str:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is None:
         raise ValueError("event times are aware")
-    moment = moment.astimezone(SHANGHAI)
+    moment = moment.astimezone(BEIJING)
     return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
 
 
@@ -244,7 +242,7 @@ def local_day(value: str | datetime) -> str:
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is None:
         raise ValueError("event times are aware")
-    moment = moment.astimezone(SHANGHAI)
+    moment = moment.astimezone(BEIJING)
     if moment.time() == time(0):
         moment -= timedelta(days=1)
     return f"{moment.month}月{moment.day}日"
@@ -291,7 +289,7 @@ def place(venue: str | None, online_link: str | None) -> str:
 KINDS = CONTACT_KINDS
 CHANNELS = ("sms", "app")
 CATEGORIES = tuple(sorted({category(name) for name in TEMPLATES}))
-QUIET_START, QUIET_END = "22:00", "07:00"  # Beijing time (SHANGHAI)
+QUIET_START, QUIET_END = "22:00", "07:00"  # Beijing time (BEIJING)
 CONTACT_MANAGERS = ("community_worker", "street_admin", "district_admin", "city_operator")
 
 
@@ -446,7 +444,7 @@ def alert_id(service: str, now: datetime) -> str:
 
 
 def beijing_day(now: datetime) -> str:
-    return f"{now.astimezone(SHANGHAI):%Y-%m-%d}"
+    return f"{now.astimezone(BEIJING):%Y-%m-%d}"
 
 
 def reply_message_id(what: str, *parts: str) -> str:

@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from services.notify.domain import SHANGHAI, ContactEntry, Template, TemplateError, linked, shown, wants
+from services.notify.domain import ContactEntry, Template, TemplateError, linked, shown, wants
+from shared.clock import BEIJING
 
 COMMIT_MARK = "sms"  # a commit that queued SMS wakes the sender of the same process
 SINGLE = 70
@@ -145,7 +146,7 @@ def quiet_until(quiet_start: str, quiet_end: str, moment: datetime) -> datetime 
     """When the recipient's quiet hours end, if ``moment`` falls within them (Beijing time; the
     hours may span midnight); None when a message may go out now."""
     start, end = _hhmm(quiet_start), _hhmm(quiet_end)
-    local = moment.astimezone(SHANGHAI)
+    local = moment.astimezone(BEIJING)
     now = local.time().replace(second=0, microsecond=0)
     if start == end:
         return None

@@ -21,15 +21,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
+from shared.clock import BEIJING
 from shared.divisions import Division
 from shared.lifecycle import Actor, Lifecycle, Transition
 from shared.principal import Principal
 from shared.problems import Conflict, Forbidden, Invalid
 from shared.text import http_link, plain_text
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 IsWorkday = Callable[[date], bool]
 
 # -- the division registry --------------------------------------------------------------------------
