@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime
 from pathlib import Path
 
 from flask import Flask, Response, abort, g, redirect, render_template, request
 
-from shared.clock import BEIJING
+from web import pages
 from web.client import Answer, Api
+from web.pages import ask, page, signed_in
+from web.pages import items as _items
 
 FORM_COOKIE = "xs_form"
 STATUS = {
@@ -25,24 +26,12 @@ STANCES = {"support": "支持", "oppose": "反对", "concern": "担忧", "propos
 CHOICES = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
 
-def beijing(value) -> str:
-    """A stored UTC moment as people read it: Beijing time."""
-    if not value:
-        return "—"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = moment.astimezone(BEIJING)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def create_web(gateway, registration_area: str) -> Flask:
     app = Flask("web", template_folder=str(Path(__file__).parent / "templates"),
                 static_folder=str(Path(__file__).parent / "static"), static_url_path="/static")  # fmt: skip
-    app.jinja_env.filters["beijing"] = beijing
     app.jinja_env.globals.update(STATUS=STATUS, STANCES=STANCES, CHOICES=CHOICES)
     api = Api(gateway)
-
-    def ask(method: str, path: str, body=None, query=None) -> Answer:
-        return api.call(request, method, path, body, query, csrf=request.form.get("csrf") if method != "GET" else None)
+    pages.install(app, api)
 
     @app.before_request
     def _who():
@@ -70,14 +59,6 @@ def create_web(gateway, registration_area: str) -> Flask:
             response.set_cookie(FORM_COOKIE, g.csrf, httponly=True, samesite="Lax", path="/",
                                 secure=request.is_secure)  # fmt: skip
         return response
-
-    def page(template: str, status: int = 200, **context):
-        return render_template(template, me=g.me, csrf=g.csrf, failed=status >= 400, **context), status
-
-    def signed_in():
-        if g.me is None:
-            abort(redirect("/login"))
-        return g.me
 
     def anonymous_form_checked():
         sent, kept = request.form.get("csrf", ""), request.cookies.get(FORM_COOKIE, "")
@@ -261,13 +242,6 @@ def create_web(gateway, registration_area: str) -> Flask:
         return page("error.html", 404, message="页面不存在")
 
     return app
-
-
-def _items(answer: Answer) -> list:
-    if not answer.ok:
-        return []
-    body = answer.body
-    return body.get("items", []) if isinstance(body, dict) else body
 
 
 def _categories(ask) -> list:
