@@ -1,12 +1,13 @@
 """The Grafana dashboards, as code: ``python deploy/grafana/dashboards.py`` writes
 ``deploy/grafana/dashboards/*.json`` (provisioned by ``provisioning/dashboards/xieshang.yml``).
 
-Plain dictionaries in Grafana's dashboard JSON model (schemaVersion 39, Grafana 11): a helper per
-panel kind, so a panel is one line of title, query and unit. ``tests/unit/test_grafana_dashboards.py``
-checks the files are what this module writes, that their structure is sound, and that every query
-parses and names only metrics the platform exports or the recording rules define;
-``tests/integration/test_prometheus.py`` runs every query against a real Prometheus scraping a
-running platform and expects data.
+Built with Grafana's own grafana-foundation-sdk (its builders are generated from Grafana 11.6's
+dashboard schema, so a panel kind, option or unit the schema lacks does not build). A panel is one
+call: kind, title, queries (PromQL, legend) and unit. ``tests/unit/test_grafana_dashboards.py``
+checks the files are what this module writes, that they load back into the SDK's models, that
+their structure is sound, and that every query parses and names only metrics the platform exports
+or the recording rules define; ``tests/integration/test_prometheus.py`` runs every query against a
+real Prometheus scraping a running platform and expects data.
 """
 
 from __future__ import annotations
@@ -14,67 +15,46 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import BarGaugeDisplayMode, VizOrientation
+from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DataSourceRef
+
 FOLDER = Path(__file__).resolve().parent / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}  # provisioning/datasources/prometheus.yml
-WIDTH = 24
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")  # provisioning/datasources/prometheus.yml
+KINDS = {"timeseries": timeseries.Panel, "stat": stat.Panel, "bargauge": bargauge.Panel, "table": table.Panel}
 
 
 class Board:
     def __init__(self, uid: str, title: str, description: str):
-        self.uid, self.title, self.description = uid, title, description
-        self.panels: list[dict] = []
-        self._x = self._y = self._row_height = 0
-
-    def _place(self, width: int, height: int) -> dict:
-        if self._x + width > WIDTH:
-            self._x, self._y = 0, self._y + self._row_height
-            self._row_height = 0
-        position = {"x": self._x, "y": self._y, "w": width, "h": height}
-        self._x += width
-        self._row_height = max(self._row_height, height)
-        return position
+        self.builder = (
+            dashboard.Dashboard(title).uid(uid).description(description).tags(["xieshang"]).timezone("browser").readonly()
+            .tooltip(DashboardCursorSync.CROSSHAIR).refresh("1m").time("now-30d", "now")
+        )  # fmt: skip
+        self.panels = 0
 
     def panel(self, kind: str, title: str, targets: list[tuple[str, str]], *, unit: str = "short",
-              width: int = 12, height: int = 8, description: str = "", options: dict | None = None,
-              defaults: dict | None = None) -> None:  # fmt: skip
-        """A panel of ``kind`` (timeseries, stat, bargauge, table) showing ``targets``: (PromQL, legend)."""
-        self.panels.append({
-            "id": len(self.panels) + 1,
-            "type": kind,
-            "title": title,
-            "description": description,
-            "datasource": DATASOURCE,
-            "gridPos": self._place(width, height),
-            "targets": [
-                {"refId": chr(ord("A") + n), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend,
-                 "range": kind == "timeseries", "instant": kind != "timeseries"}
-                for n, (expr, legend) in enumerate(targets)
-            ],
-            "fieldConfig": {"defaults": {"unit": unit, **(defaults or {})}, "overrides": []},
-            "options": options or {},
-        })  # fmt: skip
+              width: int = 12, height: int = 8, description: str = "", percent: bool = False,
+              bars: BarGaugeDisplayMode | None = None) -> None:  # fmt: skip
+        """A panel of ``kind`` showing ``targets``: (PromQL, legend); a ``percent`` panel spans 0–1;
+        a bar gauge is drawn ``bars`` and horizontally."""
+        self.panels += 1
+        built = KINDS[kind]().id(self.panels).title(title).description(description).datasource(DATASOURCE)
+        built = built.span(width).height(height).unit(unit)
+        for n, (expr, legend) in enumerate(targets):
+            query = prometheus.Dataquery().ref_id(chr(ord("A") + n)).datasource(DATASOURCE).expr(expr)
+            query = query.legend_format(legend)
+            built = built.with_target(query.range() if kind == "timeseries" else query.instant())
+        if percent:
+            built = built.min(0).max(1)
+        if bars is not None:
+            built = built.display_mode(bars).orientation(VizOrientation.HORIZONTAL)
+        self.builder.with_panel(built)
 
     def json(self) -> dict:
-        return {
-            "uid": self.uid,
-            "title": self.title,
-            "description": self.description,
-            "tags": ["xieshang"],
-            "timezone": "browser",
-            "schemaVersion": 39,
-            "version": 1,
-            "editable": False,
-            "graphTooltip": 1,
-            "refresh": "1m",
-            "time": {"from": "now-30d", "to": "now"},
-            "templating": {"list": []},
-            "annotations": {"list": []},
-            "links": [],
-            "panels": self.panels,
-        }
+        return json.loads(json.dumps(self.builder.build(), cls=JSONEncoder))
 
 
-PERCENT = {"min": 0, "max": 1}
 DISTRICT = '{level="district"}'
 
 
@@ -85,7 +65,7 @@ def city_overview() -> Board:
     board.panel("timeseries", "覆盖率 by district against the target", [
         (f"area:xieshang_coverage_ratio:max{DISTRICT}", "{{area}}"),
         ("xieshang:coverage_target_ratio:max", "目标 target"),
-    ], unit="percentunit", width=16, height=9, defaults=PERCENT)  # fmt: skip
+    ], unit="percentunit", width=16, height=9, percent=True)  # fmt: skip
     board.panel("stat", "Deadline of the target", [
         ("xieshang:coverage_target_deadline_timestamp_seconds:max * 1000", "deadline"),
     ], unit="dateTimeAsIso", width=8, height=9)  # fmt: skip
@@ -96,8 +76,8 @@ def city_overview() -> Board:
             (f"area:xieshang_coverage_projected_ratio:max{DISTRICT}", "{{area}}"),
         ],
         unit="percentunit",
-        defaults=PERCENT,
-        options={"displayMode": "gradient", "orientation": "horizontal"},
+        percent=True,
+        bars=BarGaugeDisplayMode.GRADIENT,
     )
     board.panel(
         "table",
@@ -110,18 +90,18 @@ def city_overview() -> Board:
     )
     board.panel("timeseries", "Regularity (months with a consultation, over communities)", [
         (f"max by (area) (xieshang_coverage_regularity_ratio{DISTRICT})", "{{area}}"),
-    ], unit="percentunit", width=8, defaults=PERCENT)  # fmt: skip
+    ], unit="percentunit", width=8, percent=True)  # fmt: skip
     board.panel("timeseries", "Topics raised by residents (bottom-up)", [
         (f"max by (area) (xieshang_coverage_bottom_up_ratio{DISTRICT})", "{{area}}"),
-    ], unit="percentunit", width=8, defaults=PERCENT)  # fmt: skip
+    ], unit="percentunit", width=8, percent=True)  # fmt: skip
     board.panel("bargauge", "Communities silent for months", [
         (f"max by (area) (xieshang_coverage_silent_communities{DISTRICT})", "{{area}}"),
-    ], width=8, options={"displayMode": "basic", "orientation": "horizontal"})  # fmt: skip
+    ], width=8, bars=BarGaugeDisplayMode.BASIC)  # fmt: skip
     board.panel("timeseries", "响应率 · 解决率 · 满意率 (last 30 days)", [
         (f"max by (area) (xieshang_tasks_response_ratio{DISTRICT})", "响应率 {{area}}"),
         (f"max by (area) (xieshang_tasks_resolution_ratio{DISTRICT})", "解决率 {{area}}"),
         (f"max by (area) (xieshang_tasks_satisfaction_ratio{DISTRICT})", "满意率 {{area}}"),
-    ], unit="percentunit", width=16, defaults=PERCENT)  # fmt: skip
+    ], unit="percentunit", width=16, percent=True)  # fmt: skip
     board.panel("timeseries", "Open and overdue tasks", [
         (f"max by (area) (xieshang_tasks_open{DISTRICT})", "open {{area}}"),
         (f"area:xieshang_tasks_overdue:max{DISTRICT}", "overdue {{area}}"),
@@ -153,7 +133,7 @@ def pipeline_health() -> Board:
     ], width=8)  # fmt: skip
     board.panel("bargauge", "Waiting in the dead-letter queues", [
         ("max by (service) (xieshang_bus_dead_letters)", "{{service}}"),
-    ], width=8, options={"displayMode": "basic", "orientation": "horizontal"})  # fmt: skip
+    ], width=8, bars=BarGaugeDisplayMode.BASIC)  # fmt: skip
     board.panel("timeseries", "Notifications by channel and outcome", [
         ("sum by (channel, status) (rate(xieshang_notify_messages_total[5m]))", "{{channel}} {{status}}"),
     ], unit="ops", width=8)  # fmt: skip
