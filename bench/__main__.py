@@ -1,6 +1,7 @@
 """``python -m bench [--only bus|gateway|submission|duplicates|fanout|coverage] [--events N] [--requests N] [--rounds R]
-[--profile]``: print the bus, gateway, duplicate look-up, notify fan-out and tracking coverage benchmark figures
-(all by default, in one run)."""
+[--profile] [--results DIR]``: print the bus, gateway, submission, duplicate look-up, notify fan-out and tracking
+coverage benchmark figures (all by default, in one run). A run of all of them writes ``bench/results.json`` and
+the table ``bench/RESULTS.md`` (``bench/results.py``); ``--results DIR`` writes them elsewhere, also for one."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from bench import bus, coverage, duplicates, fanout, gateway, submission
 from bench.infra import add_database_url
+from bench.results import RESULTS
 
 BENCHES = ("bus", "gateway", "submission", "duplicates", "fanout", "coverage")
 
@@ -128,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         "fan-out); slower, and "
         "figures of the profiled runs are not comparable",
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="folder for results.json and RESULTS.md (default: bench/ when every benchmark runs, else none)",
+    )
     args = parser.parse_args(argv)
     if args.only not in (None, *BENCHES):
         parser.error(f"--only must be one of {', '.join(BENCHES)}")
@@ -189,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.rounds,
             database_url=args.database_url,
         )
+    folder = args.results or (None if args.only else Path(__file__).resolve().parent)
+    if folder is not None:
+        for path in RESULTS.write(folder):
+            print(f"wrote {path}", flush=True)
     return 0
 
 

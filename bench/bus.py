@@ -45,6 +45,7 @@ from sqlalchemy import func, select
 import services.intake.spec
 import services.notify.spec
 from bench.infra import BusAdmin, ScratchDatabases, bus_admin, run_id
+from bench.results import RESULTS, record
 from services.notify.models import notifications
 from shared.bus.broker import OutgoingMessage, Publisher
 from shared.bus.consumer import Consumer
@@ -415,6 +416,10 @@ def report(figures: Figures, postgres: str, rabbitmq: str) -> str:
         f"(untimed outbox writes: {median(figures.outbox_write):,.0f} ev/s with UnitOfWork.emit, "
         f"{WRITE_BATCH} per transaction)",
     ]
+    record("bus", "publish: outbox relay against raw windowed confirms", publish_ratio, "×", goal=PUBLISH_GOAL,
+           better="higher", note=f"{relay_publish:,.0f} against {raw_publish:,.0f} events/s")  # fmt: skip
+    record("bus", "consume: inbox consumer against raw consume+ack", consume_ratio, "×", goal=CONSUME_GOAL,
+           better="higher", note=f"{inbox_consume:,.0f} against {raw_consume:,.0f} events/s")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -451,6 +456,8 @@ def run(*, events: int, rounds: int, amqp_url: str, database_url: str, profile: 
                 figures = bench.run()
                 say("")
                 say(report(figures, scratch.server_version, admin.server_version))
+                RESULTS.versions.update(postgresql_version=scratch.server_version,
+                                        rabbitmq_version=admin.server_version)  # fmt: skip
                 if profile:
                     bench.profile()
             finally:

@@ -39,6 +39,7 @@ import psycopg
 from sqlalchemy import func, select, text
 
 from bench.infra import ScratchDatabases, add_database_url, run_id
+from bench.results import record
 from services.tracking import domain, repository, services
 from services.tracking.gauges import CoverageCollector
 from services.tracking.models import area_months, held_consultations
@@ -196,10 +197,12 @@ def run(*, communities: int, consultations: int, rounds: int, database_url: str)
             print(f"coverage benchmark: PostgreSQL, {communities:,} communities, {held_rows:,} consultations held")
             for label, (seconds, goal) in figures.items():
                 print(f"{label:32} {seconds * 1000:8.1f} ms  goal ≤ {goal * 1000:.0f} ms: {_verdict(seconds, goal)}")
+                record("coverage", f"{label}, {communities:,} communities", seconds * 1000, "ms", goal=goal * 1000)
             lines_scraped = payload.count(b"\n")
             print(f"{'scrape size':32} {len(payload):8,} bytes, {lines_scraped:,} lines")
             print(f"{'one new consultation counted':32} {update * 1000:8.1f} ms  (median of {max(rounds, 50)}; "
                   f"writes 1 row + 5 areas × 1-3 counters + 1 span: O(1), no rescan)")  # fmt: skip
+            record("coverage", "one new consultation counted", update * 1000, "ms", note="O(1): no rescan")
             platform.stop()
     finally:
         scratch.drop_all()

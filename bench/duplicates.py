@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from sqlalchemy import MetaData, func, select, text
 
 from bench.infra import ScratchDatabases, add_database_url, run_id
+from bench.results import record
 from services.intake.similarity import DuplicateIndex, DuplicateTables, Indexed, duplicate_tables
 from shared.db import Database
 
@@ -373,6 +374,9 @@ def run(
                 "p99_ms": p99,
                 "reworded_found": kinds["reworded"][3] / kinds["reworded"][0],
             }
+            record("duplicates", f"look-up p95, {proposals:,} proposals in {case}", p95, "ms", goal=GOAL_P95_MS)
+            record("duplicates", f"index per proposal, {case}", total / proposals, "bytes", goal=GOAL_BYTES)
+            record("duplicates", f"reworded matter found, {case}", 100 * figures[case]["reworded_found"], "%")
             if case == "one community" and trgm_lookups:
                 seconds = load_trgm(db, texts, matters)
                 with db.engine.connect() as conn:
@@ -397,6 +401,7 @@ def run(
                     f"{theirs['reworded'][3] / theirs['reworded'][0]:.0%} (pg_trgm); p95 {p95:.1f} vs {t95:.1f} ms"
                 )
                 figures["pg_trgm"] = {"p50_ms": t50, "p95_ms": t95}
+                record("duplicates", "pg_trgm look-up p95 beside it, one community", t95, "ms")
             db.engine.dispose()
     finally:
         scratch.drop_all()

@@ -54,6 +54,7 @@ from sqlalchemy import text
 
 from bench.bus import print_profile
 from bench.infra import ScratchDatabases, bus_admin, run_id
+from bench.results import RESULTS, peak_rss, record
 from shared.auth import TokenIssuer
 from shared.config import load_settings
 from shared.db import Database
@@ -196,6 +197,10 @@ class Servers:
         with contextlib.suppress(OSError):
             return (self.logs / f"{target}.log").read_text(errors="replace")[-chars:]
         return ""
+
+    def peaks(self) -> dict[str, int]:
+        """Peak resident memory (bytes) of each running target's largest process."""
+        return {target: peak_rss(process.pid) for target, process in self.running.items()}
 
     def stop_all(self) -> None:
         for process in self.running.values():
@@ -529,6 +534,9 @@ def report(figures: Figures, postgres: str, rabbitmq: str) -> str:
             f"added p50 {added50:.1f} ms  p99 {added99:.1f} ms (goal <= {ADDED_P99_GOAL_MS:g} ms)"
             f"{_verdict(ratio >= goal, added99 <= ADDED_P99_GOAL_MS)}"
         )
+        record("gateway", f"{kind}s through the gateway against direct", ratio, "×", goal=goal, better="higher",
+               note=f"{gateway_rate:,.0f} against {direct_rate:,.0f} per s, {figures.threads} clients")  # fmt: skip
+        record("gateway", f"{kind}s: p99 the gateway adds", added99, "ms", goal=ADDED_P99_GOAL_MS)
     if figures.single:
         parts = []
         for kind in KINDS:
@@ -629,6 +637,7 @@ def run(
                     bench.check_stored(settings.database_url("intake"))
                     say("")
                     say(report(figures, scratch.server_version, admin.server_version))
+                    RESULTS.peak_memory("gateway", servers.peaks())
                     say(
                         f"(1-minute load average before the run: {load_before:.2f}; other work on this machine "
                         "shows in the figures)"

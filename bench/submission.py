@@ -52,6 +52,7 @@ from sqlalchemy import func, insert, select, text
 from bench import duplicates
 from bench.gateway import PROPOSALS_PATH, Servers, group_cpu, percentile, say
 from bench.infra import ScratchDatabases, bus_admin, run_id
+from bench.results import RESULTS, record
 from shared.auth import TokenIssuer
 from shared.config import load_settings
 from shared.db import Database
@@ -554,6 +555,14 @@ def run(
                     f"{worst_e2e:.0f}: {verdict(worst_e2e <= GOALS['e2e_p99'] and not missing)}")  # fmt: skip
                 figures = {"rate": rate, "worst_rate": worst_rate, "submit_p50": p50, "similar_p95": s95,
                            "e2e_p99": worst_e2e}  # fmt: skip
+                record("submission", "submissions through the gateway, realistic, closed loop", rate, "per s",
+                       goal=GOALS["rate"], better="higher", note=f"{threads} clients")  # fmt: skip
+                record("submission", "submissions into one community, near-identical", worst_rate, "per s")
+                record("submission", "submission p50, one client", p50, "ms", goal=GOALS["submit_p50"])
+                record("submission", f"similar look-up p95 among {proposals:,}", s95, "ms", goal=GOALS["similar_p95"])
+                record("submission", f"end to end p99 at {RATES[-1]}/s (inbox and SMS)", worst_e2e, "ms",
+                       goal=GOALS["e2e_p99"], note=f"{missing} not arrived" if missing else "")  # fmt: skip
+                RESULTS.peak_memory("submission", servers.peaks())
     finally:
         scratch.drop_all()
     say(f"(total {time.perf_counter() - started:.0f} s; processes stopped, scratch databases and bus names removed)")
