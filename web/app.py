@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, g, redirect, render_template, request
 
-from web import pages
+from web import attend, console, department, pages, wizard
 from web.client import Answer, Api
 from web.pages import ask, page, signed_in
 from web.pages import items as _items
@@ -23,6 +23,9 @@ STATUS = {
     "resolved": "已办结", "closed": "已关闭",
 }  # fmt: skip
 STANCES = {"support": "支持", "oppose": "反对", "concern": "担忧", "proposal": "建议"}
+# Where staff land after signing in (residents stay on their community's page).
+WORKPLACES = {"community_worker": "/console", "street_admin": "/console", "district_admin": "/console",
+              "department": "/department"}  # fmt: skip
 CHOICES = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
 
@@ -32,6 +35,8 @@ def create_web(gateway, registration_area: str) -> Flask:
     app.jinja_env.globals.update(STATUS=STATUS, STANCES=STANCES, CHOICES=CHOICES)
     api = Api(gateway)
     pages.install(app, api)
+    for blueprint in (console.bp, wizard.bp, attend.bp, department.bp):  # the worker's console, the department's view
+        app.register_blueprint(blueprint)
 
     @app.before_request
     def _who():
@@ -128,6 +133,8 @@ def create_web(gateway, registration_area: str) -> Flask:
     @app.get("/")
     def home():
         me = signed_in()
+        if me["role"] in WORKPLACES:
+            return redirect(WORKPLACES[me["role"]], code=303)
         community = me.get("community") or me["scope"]
         matters = ask("GET", "/api/v1/intake/proposals", query={"community": community, "limit": "20"})
         meetings = ask("GET", "/api/v1/meetings/consultations",
