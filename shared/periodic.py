@@ -6,13 +6,15 @@ all ``Periodic``.
 failing pass is reported by ``failed(exc)`` (logged by default) and the next one waits the
 back-off, doubling from ``backoff[0]`` up to ``backoff[1]`` while passes keep failing (no back-off
 given: the interval). ``stop()`` ends the thread after the pass under way; a long pass waits on
-``stopping`` to notice it sooner.
+``stopping`` to notice it sooner. ``finish()`` runs once after ``stop_all`` has stopped every part
+of a process: the relay's last pass, publishing what the others' last passes committed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class Periodic:
         self.stopping.set()
         self._wake.set()
 
+    def finish(self) -> None:
+        """Work left once every part of the process has stopped (nothing by default)."""
+
     def stop(self, timeout: float = 5.0) -> None:
         self.signal_stop()
         if self._thread is not None:
@@ -76,9 +81,14 @@ class Periodic:
 
 def stop_all(parts: Iterable[Periodic], timeout: float = 5.0) -> None:
     """Stop several parts in reverse order of starting, all asked at once, so their last passes
-    (a consumer's broker poll, a sender's batch) end together rather than one after another."""
+    (a consumer's burst, a sender's batch) end together rather than one after another, within
+    ``timeout`` in all; then let each ``finish``: a consumer's last burst has committed its events
+    by then, so the relay's last pass publishes them."""
     parts = list(parts)[::-1]
+    deadline = time.monotonic() + timeout
     for part in parts:
         part.signal_stop()
     for part in parts:
-        part.stop(timeout)
+        part.stop(max(0.0, deadline - time.monotonic()))
+    for part in parts:
+        part.finish()

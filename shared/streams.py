@@ -20,7 +20,9 @@ with several gunicorn workers each worker bounds its own threads.
 A slot is held by the response body (``Slot.hold``) and given back when the body ends, fails or
 is closed — the WSGI server closes it when the client leaves, which the server notices the next
 time the stream writes (a keep-alive comment at least every 15 s) — or when the request fails
-before the body is handed over.
+before the body is handed over. A process that is stopping (SIGTERM) calls ``close``: every open
+stream then ends at its next chunk (a keep-alive at least every 15 s), and the client reconnects,
+to another replica, with ``Last-Event-ID``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class OpenStreams:
         # Slots of bodies collected unclosed, counted off under the lock at the next call: the garbage
         # collector may run a body's __del__ anywhere, even inside this lock (a deque's append is atomic).
         self._abandoned: deque[str] = deque()
+        self.closing = threading.Event()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> OpenStreams:
@@ -80,6 +83,10 @@ class OpenStreams:
                 raise TooManyRequests("实时消息连接已满,请稍后再试", retry_after=self.retry_after)
             self._open[subject] += 1
         return Slot(self, subject)
+
+    def close(self) -> None:
+        """The process is stopping: end every open stream at its next chunk. Safe in a signal handler."""
+        self.closing.set()
 
     def count(self, subject: str | None = None) -> int:
         """Streams open now: of ``subject``, or in total."""
@@ -111,6 +118,7 @@ class Slot:
 
     def __init__(self, streams: OpenStreams, subject: str):
         self._streams = streams
+        self.closing = streams.closing
         self.subject = subject
         self._held = False
         self._released = False
@@ -158,6 +166,9 @@ class _HeldBody:
         return self
 
     def __next__(self) -> bytes:
+        if self._slot.closing.is_set():  # the process is stopping: end here, the client reconnects
+            self.close()
+            raise StopIteration
         try:
             return next(self._chunks)
         except BaseException:  # the end (StopIteration) or an error: either way the stream is over

@@ -12,6 +12,17 @@ requests, streams included, one worker serves at once, and the process's ``OpenS
 (``shared.streams``) gives streams at most ``XIESHANG_STREAM_MAX_OPEN`` of them (half by default,
 always leaving two), so ``/healthz``, Open311 and every other request keep threads however many
 streams are asked for. The gateway's proxied streams count there as well.
+
+On SIGTERM a target drains within a bound the deployments grant it (``k8s/``: the pod's
+``terminationGracePeriodSeconds``, compose: ``stop_grace_period``; both checked against these
+constants by ``tests/unit/test_deploy_*.py``). An API target stops accepting, ends its open event
+streams (the client reconnects with ``Last-Event-ID``, to another replica), finishes the requests in
+flight within ``API_DRAIN_SECONDS``, then stops its relay, which publishes what those requests
+committed. A worker stops consuming, applies and acks the burst in hand (the deliveries it had not
+taken return to the queue when its channel closes), lets its other parts end their pass, and its
+relay publishes what the burst emitted, within ``WORKER_DRAIN_SECONDS``. Nothing depends on the drain
+for correctness: a process killed anyway leaves unacked messages to be redelivered (the inbox
+dedupes them) and unpublished rows to the next relay.
 """
 
 from __future__ import annotations
@@ -41,6 +52,10 @@ from xieshang.targets import Assembly, assemble
 log = logging.getLogger("xieshang.server")
 _assembly: Assembly | None = None
 
+PRESTOP_SECONDS = 5  # k8s: an API pod keeps serving this long after it is told to stop (preStop)
+API_DRAIN_SECONDS = 20  # gunicorn's graceful_timeout: in-flight requests, then the relay's last pass
+WORKER_DRAIN_SECONDS = 20  # a worker's last burst, its parts' last passes, the relay's last pass
+
 
 def build(settings: Settings, target: str) -> Assembly:
     assembly = assemble(Platform(settings), target)
@@ -49,10 +64,12 @@ def build(settings: Settings, target: str) -> Assembly:
     return assembly
 
 
-def shutdown(assembly: Assembly | None) -> None:
+def shutdown(assembly: Assembly | None, timeout: float = API_DRAIN_SECONDS) -> None:
+    """Stop the background parts (consumers first done with their burst, then the relays' last pass)
+    and close the runtimes."""
     if assembly is None:
         return
-    stop_all(assembly.background)
+    stop_all(assembly.background, timeout)
     assembly.platform.stop()
 
 
@@ -95,7 +112,14 @@ def refusal(exc: Exception) -> tuple[int, str]:
 
 class ProblemWorker(ThreadWorker):
     """gunicorn's gthread worker, answering what gunicorn refuses itself (a request line or headers
-    too long, a malformed request) in problem+json like every other error, instead of its HTML page."""
+    too long, a malformed request) in problem+json like every other error, instead of its HTML page.
+    On SIGTERM it also ends the open event streams, which would otherwise hold their threads, and
+    the worker's exit, until gunicorn's graceful timeout."""
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        if _assembly is not None:
+            _assembly.platform.streams.close()
 
     def handle_error(self, req, client, addr, exc):
         status, detail = refusal(exc)
@@ -129,7 +153,7 @@ class GunicornServer(BaseApplication):
             "worker_class": "xieshang.server.ProblemWorker",
             "threads": self.threads,
             "timeout": 60,
-            "graceful_timeout": 20,
+            "graceful_timeout": API_DRAIN_SECONDS,
             "keepalive": 5,
             "accesslog": None,  # the app writes its own JSON access log
             "errorlog": "-",
@@ -166,5 +190,7 @@ def run_worker(settings: Settings, target: str) -> None:
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     log.info("worker started", extra={"target": target, "port": settings.port})
     stopped.wait()
-    server.shutdown()
-    shutdown(assembly)
+    log.info("worker stopping", extra={"target": target})
+    shutdown(assembly, WORKER_DRAIN_SECONDS)
+    server.shutdown()  # /healthz answers while the parts drain
+    log.info("worker stopped", extra={"target": target})
