@@ -22,10 +22,13 @@ class Processes:
         self.running: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
 
-    def start(self, target: str, port: int | None = None, **extra: str) -> str:
+    def start(self, target: str, port: int | None = None, name: str | None = None, **extra: str) -> str:
+        """Start ``target`` (filed as ``name``, default the target: two of one target need two names);
+        its output is appended to ``<name>.log``, so a restarted target's log keeps the run before."""
+        name = name or target
         port = port or free_port()
-        log = (self.logs / f"{target}.log").open("w")
-        self.running[target] = subprocess.Popen(
+        log = (self.logs / f"{name}.log").open("a")
+        self.running[name] = subprocess.Popen(
             [sys.executable, "-m", "xieshang.cli", "run", "--target", target],
             cwd=ROOT,
             env={**self.env, **extra, "PORT": str(port)},
@@ -33,14 +36,14 @@ class Processes:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: gunicorn's workers go with it
         )
-        self.ports[target] = port
+        self.ports[name] = port
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: self._ready(url, target), timeout=60, interval=0.2, what=f"{target} ready")
+        wait_until(lambda: self._ready(url, name), timeout=60, interval=0.2, what=f"{name} ready")
         return url
 
-    def _ready(self, url: str, target: str) -> bool:
-        if self.running[target].poll() is not None:
-            raise AssertionError(f"{target} exited:\n{(self.logs / f'{target}.log').read_text()[-3000:]}")
+    def _ready(self, url: str, name: str) -> bool:
+        if self.running[name].poll() is not None:
+            raise AssertionError(f"{name} exited:\n{(self.logs / f'{name}.log').read_text()[-3000:]}")
         try:
             return requests.get(f"{url}/readyz", timeout=2).status_code == 200
         except requests.RequestException:
