@@ -75,6 +75,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:  # also refuses nan
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
 def _delays(raw: str) -> tuple[float, ...]:
     values = tuple(float(part) for part in raw.split(",") if part.strip())
     if not values or any(v <= 0 for v in values):
@@ -171,6 +178,13 @@ class ServerSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     log_level: str = setting("XIESHANG_LOG_LEVEL", _log_level, "INFO", "Log level (JSON logs on stderr)")
+    gauges_max_age: float = setting(
+        "XIESHANG_GAUGES_MAX_AGE_SECONDS",
+        _non_negative_float,
+        15.0,
+        "Seconds a scrape may answer with the last reading of a service's domain gauges (tracking's coverage) while "
+        "one newer is read in the background; 0 reads them at every scrape",
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ template, event type, district at most; never a community or a person.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import (
@@ -104,6 +107,61 @@ def multiprocess_enabled() -> bool:
 # files. They render their own text: at national scale (tens of thousands of samples)
 # prometheus_client's generic renderer was most of a scrape's time.
 _live: dict[str, Callable[[], str]] = {}
+log = logging.getLogger(__name__)
+
+
+class Snapshot:
+    """A live collector's last reading, so that a scrape does not wait for the database: the first
+    scrape reads, later ones answer with the last text and, when it is ``max_age`` seconds old or
+    older, start one new reading in the background (stale while revalidating, as postgres_exporter's
+    ``cache_seconds``). The database then sees at most one reading per ``max_age`` whatever the
+    number of Prometheus servers and their intervals; a figure is at most ``max_age`` plus one
+    scrape interval late. ``max_age`` 0 reads at every scrape."""
+
+    def __init__(self, read: Callable[[], str], max_age: float, clock: Callable[[], float] = time.monotonic):
+        self.read, self.max_age, self.clock = read, max_age, clock
+        self._text: str | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+        self._reading: threading.Thread | None = None
+
+    def __call__(self) -> str:
+        if self.max_age == 0:
+            return self.read()
+        with self._lock:
+            text, age = self._text, self.clock() - self._read_at
+            if text is not None and age >= self.max_age and self._reading is None:
+                self._reading = threading.Thread(target=self._refresh, name="gauges-snapshot", daemon=True)
+                self._reading.start()
+        if text is None:
+            return self._first()
+        return text
+
+    def _first(self) -> str:
+        with self._lock:  # concurrent first scrapes: one reads, the others get its text
+            if self._text is None:
+                self._store(self.read())
+            return self._text
+
+    def _refresh(self) -> None:
+        try:
+            text = self.read()
+        except Exception:
+            log.warning("domain gauges not refreshed", exc_info=True)
+            text = None
+        with self._lock:
+            if text is not None:
+                self._store(text)
+            self._reading = None
+
+    def _store(self, text: str) -> None:
+        self._text, self._read_at = text, self.clock()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the background reading in progress, if any, has finished (tests, shutdown)."""
+        reading = self._reading
+        if reading is not None:
+            reading.join(timeout)
 
 
 def add_live_collector(name: str, collector: Callable[[], str]) -> None:

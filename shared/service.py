@@ -116,11 +116,12 @@ class ServiceRuntime:
 
     def register_collectors(self) -> None:
         """Make the service's domain gauges part of this process's ``/metrics`` (replacing those of an
-        earlier runtime of the same service; removed again by ``stop``)."""
+        earlier runtime of the same service; removed again by ``stop``), each served from its last
+        reading (``metrics.Snapshot``)."""
         collectors = list(self.spec.collectors(self))
         self._collectors = [f"{self.name}.{index}" for index in range(len(collectors))]
         for name, collector in zip(self._collectors, collectors, strict=True):
-            metrics.add_live_collector(name, collector)
+            metrics.add_live_collector(name, metrics.Snapshot(collector, self.settings.gauges_max_age))
 
     def background(self) -> list:
         if self._background is None:

@@ -67,7 +67,9 @@ def env(env):
     deadline = date.today() + timedelta(days=30)
     return {**env, "XIESHANG_COVERAGE_TARGET": "0.9", "XIESHANG_COVERAGE_DEADLINE": deadline.isoformat(),
             "XIESHANG_NOTIFY_CLOCK_SECONDS": "1", "XIESHANG_RELAY_INTERVAL": "0.2", "XIESHANG_NOTICE_DAYS": "0",
-            "XIESHANG_RATE_LIMIT": "100000"}  # fmt: skip
+            "XIESHANG_RATE_LIMIT": "100000",
+            # Scrapes answer from a reading at most 1 s old (15 s by default), so each step shows promptly.
+            "XIESHANG_GAUGES_MAX_AGE_SECONDS": "1"}  # fmt: skip
 
 
 def test_prometheus_sees_coverage_by_district_and_the_district_left_behind(processes, auth, tmp_path):

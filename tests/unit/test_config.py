@@ -85,6 +85,7 @@ SAMPLE_ENVIRON = {
     "XIESHANG_WEB_CONCURRENCY": "4",
     "XIESHANG_WEB_THREADS": "16",
     "XIESHANG_LOG_LEVEL": "debug",
+    "XIESHANG_GAUGES_MAX_AGE_SECONDS": "30",
     "XIESHANG_AMQP_URL": "amqp://guest:guest@rabbit:5672//",
     "XIESHANG_BUS_NAMESPACE": "chizhou",
     "XIESHANG_QUORUM_QUEUES": "yes",
@@ -208,6 +209,7 @@ def test_parsed_values_have_the_declared_types(environ):
 def test_every_variable_set_is_parsed():
     settings = load_settings(SAMPLE_ENVIRON)
     assert settings.data_dir == Path("/srv/xieshang")
+    assert settings.gauges_max_age == 30.0
     assert settings.log_level == "DEBUG"
     assert settings.sms_provider == "kannel"
     assert settings.sms_rate == 5.0 and settings.sms_max_parts == 2
@@ -233,6 +235,7 @@ def test_bad_values_in_many_sections_give_one_error_naming_each():
     bad = {
         "XIESHANG_WEB_THREADS": "0",
         "XIESHANG_LOG_LEVEL": "loud",
+        "XIESHANG_GAUGES_MAX_AGE_SECONDS": "nan",
         "XIESHANG_PREFETCH": "-1",
         "XIESHANG_JWKS_URL": "ftp://keys",
         "XIESHANG_TRUSTED_ADDRESSES": "10.0.0.300",

@@ -1,8 +1,11 @@
 """Gauges rendered straight to the Prometheus text format parse back as what they say."""
 
+import threading
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.metrics import gauge_text, labels_text
+from shared.metrics import Snapshot, gauge_text, labels_text
 
 
 def test_gauge_text_parses_back_with_its_labels_values_and_help():
@@ -24,3 +27,79 @@ def test_gauge_text_parses_back_with_its_labels_values_and_help():
         ({"level": odd, "area": "1"}, 3.0),
         ({}, 1.0),
     ]
+
+
+class Readings:
+    """A collector that counts its readings and can be told to fail or to wait."""
+
+    def __init__(self):
+        self.count = 0
+        self.fail = False
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self) -> str:
+        self.release.wait(5)
+        if self.fail:
+            raise RuntimeError("database away")
+        self.count += 1
+        return f"xieshang_reading {self.count}\n"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def readings():
+    return Readings()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def test_a_snapshot_reads_at_the_first_scrape_and_answers_later_ones_from_it(readings, clock):
+    snapshot = Snapshot(readings, max_age=15, clock=clock)
+    assert snapshot() == "xieshang_reading 1\n"
+    clock.now += 14
+    assert snapshot() == "xieshang_reading 1\n"
+    assert readings.count == 1
+
+
+def test_an_old_snapshot_is_answered_while_a_newer_one_is_read_in_the_background(readings, clock):
+    snapshot = Snapshot(readings, max_age=15, clock=clock)
+    snapshot()
+    clock.now += 15
+    readings.release.clear()  # the database is slow: the scrape must not wait for it
+    assert snapshot() == "xieshang_reading 1\n"
+    assert snapshot() == "xieshang_reading 1\n"  # one reading in flight, not one per scrape
+    readings.release.set()
+    snapshot.wait(5)
+    assert snapshot() == "xieshang_reading 2\n"
+    assert readings.count == 2
+
+
+def test_a_failed_background_reading_keeps_the_last_text_and_is_tried_again(readings, clock):
+    snapshot = Snapshot(readings, max_age=15, clock=clock)
+    snapshot()
+    clock.now += 15
+    readings.fail = True
+    snapshot()
+    snapshot.wait(5)
+    assert snapshot() == "xieshang_reading 1\n"
+    snapshot.wait(5)
+    readings.fail = False
+    snapshot()
+    snapshot.wait(5)
+    assert snapshot() == "xieshang_reading 2\n"
+
+
+def test_max_age_zero_reads_at_every_scrape(readings, clock):
+    snapshot = Snapshot(readings, max_age=0, clock=clock)
+    assert [snapshot(), snapshot()] == ["xieshang_reading 1\n", "xieshang_reading 2\n"]
