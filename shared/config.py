@@ -208,6 +208,12 @@ class BusSettings:
         "Seconds between outbox polls when no commit woke the relay",
     )
     relay_batch: int = setting("XIESHANG_RELAY_BATCH", _positive_int, 500, "Outbox rows published per confirm window")
+    inbox_retention_days: int = setting(
+        "XIESHANG_INBOX_RETENTION_DAYS",
+        _positive_int,
+        7,
+        "Days a consumed event's id stays in the inbox, against redeliveries (published outbox rows stay 1 day)",
+    )
     broker_timeout: float = setting(
         "XIESHANG_BROKER_TIMEOUT",
         _positive_float,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -96,6 +96,7 @@ class ServiceRuntime:
                 publisher,
                 batch_size=self.settings.relay_batch,
                 interval=self.settings.relay_interval,
+                inbox_retention=timedelta(days=self.settings.inbox_retention_days),
             )
         return self._relay
 

@@ -81,6 +81,7 @@ class Relay(Periodic):
         batch_size: int = 500,
         interval: float = 1.0,
         retention: timedelta = timedelta(days=1),
+        inbox_retention: timedelta = timedelta(days=7),
     ):
         super().__init__(interval, backoff=(0.5, 10.0))
         self.name = f"relay-{service}"
@@ -89,7 +90,9 @@ class Relay(Periodic):
         self.table = tables.outbox
         self.publisher = publisher
         self.batch_size = batch_size
+        self.inbox = tables.inbox
         self.retention = retention
+        self.inbox_retention = inbox_retention
         self._last_purge = 0.0
         db.on_commit(COMMIT_MARK, self.wake)
 
@@ -158,13 +161,19 @@ class Relay(Periodic):
         except Exception:
             log.warning("could not record outbox failure", exc_info=True)
 
-    def purge(self) -> int:
-        cutoff = utcnow() - self.retention
+    def purge(self, now=None) -> tuple[int, int]:
+        """Retention, hourly: published outbox rows older than ``retention`` and inbox rows older
+        than ``inbox_retention`` leave (the service's relay does it for its consumer too: every
+        target that has a database has a relay). An inbox row only has to outlive the redeliveries of
+        its event, which come within minutes. Returns (outbox rows, inbox rows) deleted."""
+        now = now or utcnow()
+        o, i = self.table.c, self.inbox.c
         with self.db.transaction() as session:
-            result = session.execute(
-                delete(self.table).where(self.table.c.published_at.is_not(None), self.table.c.published_at < cutoff)
+            published = session.execute(
+                delete(self.table).where(o.published_at.is_not(None), o.published_at < now - self.retention)
             )
-        return result.rowcount or 0
+            consumed = session.execute(delete(self.inbox).where(i.processed_at < now - self.inbox_retention))
+        return published.rowcount or 0, consumed.rowcount or 0
 
     # -- the background loop (``Periodic``) ----------------------------------------------------------
     def tick(self) -> None:

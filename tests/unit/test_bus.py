@@ -2,6 +2,7 @@
 tests/integration)."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from shared.bus.broker import OutgoingMessage, Publisher, PublishError
 from shared.bus.consumer import Consumer
 from shared.bus.deadletters import list_dead_letters, replay_dead_letters
 from shared.bus.outbox import Outbox, Relay
+from shared.clock import utcnow
 from shared.events import new_event
 from shared.uow import unit_of_work
 from tests.conftest import probe_topology
@@ -197,3 +199,21 @@ def test_two_copies_in_one_burst_have_one_effect(probe_db, consumer):
     event = probe_event()
     assert consumer.apply_all([event, event]) == ["processed", "duplicate"]
     assert effect_count(probe_db) == 1
+
+
+def test_retention_takes_old_published_events_and_old_inbox_rows_and_keeps_the_rest(probe_db, relay, consumer):
+    outbox = Outbox(probe_db, probe_tables)
+    with unit_of_work(probe_db, outbox, "probe") as uow:
+        for n in range(3):
+            uow.emit(PROBE_EVENT, {"n": n}, division_code=None)
+    relay.drain()
+    with unit_of_work(probe_db, outbox, "probe") as uow:
+        uow.emit(PROBE_EVENT, {"n": 9}, division_code=None)  # not published yet: stays whatever its age
+    assert consumer.apply(probe_event(5).to_dict()) == "processed"
+
+    assert relay.purge(now=utcnow() + timedelta(hours=1)) == (0, 0)  # nothing old enough yet
+    assert relay.purge(now=utcnow() + timedelta(days=2)) == (3, 0)  # published a day ago and more
+    assert pending(probe_db) == 1
+    assert relay.purge(now=utcnow() + timedelta(days=8)) == (0, 1)  # consumed a week ago and more
+    with probe_db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(probe_tables.inbox)) == 0
