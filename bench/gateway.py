@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 
 from bench.bus import print_profile
-from bench.infra import ScratchDatabases, bus_admin, run_id
+from bench.infra import ScratchDatabases, bus_admin, group_processes, run_id
 from bench.results import RESULTS, peak_rss, record
 from shared.auth import TokenIssuer
 from shared.config import load_settings
@@ -116,19 +116,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def group_cpu(pgid: int) -> float:
     """CPU seconds (user + system) of the live processes of process group ``pgid``."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
+    return sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid)) / _TICK  # utime, stime
 
 
 def machine_busy() -> float:

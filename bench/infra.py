@@ -121,3 +121,19 @@ def bus_admin(url: str, topology: Topology) -> Iterator[BusAdmin]:
     finally:
         admin.delete_everything()
         admin.close()
+
+
+def group_processes(pgid: int) -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of each live process of
+    process group ``pgid``: a target's gunicorn master and workers."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
+            yield int(entry.name), fields

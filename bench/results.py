@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.infra import group_processes
+
 FOLDER = Path(__file__).resolve().parent
 
 
@@ -126,19 +128,13 @@ def peak_rss(pgid: int) -> int:
     """The largest peak resident memory (VmHWM, bytes) among the live processes of group ``pgid``:
     a gunicorn master's workers are measured one by one, the largest one reported."""
     peak = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+    for pid, _ in group_processes(pgid):
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read()
-            if int(stat[stat.rfind(b")") + 2 :].split()[2]) != pgid:
-                continue
-            with open(f"/proc/{entry.name}/status") as fh:
+            with open(f"/proc/{pid}/status") as fh:
                 for line in fh:
                     if line.startswith("VmHWM:"):
                         peak = max(peak, int(line.split()[1]) * 1024)
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue  # gone meanwhile
     return peak
 
