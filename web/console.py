@@ -41,9 +41,14 @@ LABELS = {
     "escalations": {0: "", 1: "已催办", 2: "已督办(街道)", 3: "已通报(区县)"},
 }  # fmt: skip
 RATES_DAYS = 365  # the 三率 shown: tasks assigned in the last year
+# Rows a page shows: each row asks the API once more (its duplicates, its ratings), and the gateway
+# limits how many requests a client makes in a burst; the rest are on the next page.
+PER_PAGE = 20
+EXTENSION_DECIDERS = ("street_admin", "district_admin")  # tracking's, among the console's organisers
 DONE = {
     "accepted": "已列为议题,可在协商中安排", "rejected": "已说明理由并告知提出人", "merged": "已合并,附议人一并转入",
     "referred": "已转交责任单位办理,形成任务", "recorded": "补录已保存,成果将形成任务", "sent": "通知已发送",
+    "extension": "延期申请已审批,责任单位和居民会收到通知", "closed": "任务已关闭",
 }  # fmt: skip
 
 
@@ -66,6 +71,15 @@ def show(template: str, status: int = 200, **context):
 
 def back(to: str, done: str | None = None):
     return redirect(f"{to}?done={done}" if done else to, code=303)
+
+
+def cursor() -> dict:
+    """The page of a listing the link asked for (the API's opaque cursor)."""
+    return {"cursor": request.args["cursor"]} if request.args.get("cursor") else {}
+
+
+def next_cursor(answer) -> str | None:
+    return answer.body.get("next_cursor") if answer.ok and isinstance(answer.body, dict) else None
 
 
 def done_message() -> str | None:
@@ -112,16 +126,17 @@ def home():
 def _triage(status: int = 200, message: str | None = None, errors: dict | None = None):
     me = organiser()
     code = area(me)
-    waiting = items(ask("GET", "/api/v1/intake/proposals",
-                        query={"community": code, "status": ["eligible", "submitted"], "sort": "-supporters",
-                               "limit": "50"}))  # fmt: skip
+    listing = ask("GET", "/api/v1/intake/proposals", query={
+        "community": code, "status": ["eligible", "submitted"], "sort": "-supporters", "limit": str(PER_PAGE),
+        **cursor()})  # fmt: skip
+    waiting = items(listing)
     for matter in waiting:
         similar = ask("GET", "/api/v1/intake/proposals/similar", query={
             "community": matter["community_code"], "title": matter["title"],
             "description": matter["description"][:500], "limit": "4"})  # fmt: skip
         matter["duplicates"] = [d for d in items(similar) if d["id"] != matter["id"]][:3]
     return show("console/triage.html", status, waiting=waiting, organisations=organisations(),
-                message=message or done_message(), errors=errors or {})  # fmt: skip
+                message=message or done_message(), errors=errors or {}, more=next_cursor(listing))  # fmt: skip
 
 
 @bp.get("/triage")
@@ -166,7 +181,9 @@ def refer(proposal_id: str):
 def tasks():
     me = organiser()
     code = area(me)
-    found = items(ask("GET", "/api/v1/tracking/tasks", query={"community": code, "sort": "deadline", "limit": "100"}))
+    listing = ask("GET", "/api/v1/tracking/tasks",
+                  query={"community": code, "sort": "deadline", "limit": str(PER_PAGE), **cursor()})  # fmt: skip
+    found = items(listing)
     names = {o["id"]: o["name"] for o in organisations()}
     for task in found:
         task["organisation_name"] = names.get(task["organisation_id"], task["organisation_id"])
@@ -175,20 +192,47 @@ def tasks():
     now = datetime.now(BEIJING)
     since = (now - timedelta(days=RATES_DAYS)).isoformat()
     rates = ask("GET", "/api/v1/tracking/rates", query={"scope": code, "since": since, "until": now.isoformat()})
-    return show("console/tasks.html", code=code, tasks=found, rates=rates.body if rates.ok else None)
+    return show("console/tasks.html", code=code, tasks=found, rates=rates.body if rates.ok else None,
+                more=next_cursor(listing))  # fmt: skip
 
 
-@bp.get("/tasks/<task_id>")
-def task(task_id: str):
-    organiser()
+def _task(task_id: str, status: int = 200, **context):
+    me = organiser()
     found = ask("GET", f"/api/v1/tracking/tasks/{task_id}")
     if not found.ok:
         return show("error.html", found.status, message=found.message())
     names = {o["id"]: o["name"] for o in organisations()}
-    return show("console/task.html", t=found.body, organisation=names.get(found.body["organisation_id"]),
+    context.setdefault("message", done_message())
+    return show("console/task.html", status, t=found.body, organisation=names.get(found.body["organisation_id"]),
                 history=items(ask("GET", f"/api/v1/tracking/tasks/{task_id}/history")),
                 progress=items(ask("GET", f"/api/v1/tracking/tasks/{task_id}/progress")),
-                rating=ask("GET", f"/api/v1/tracking/tasks/{task_id}/ratings").body)  # fmt: skip
+                rating=ask("GET", f"/api/v1/tracking/tasks/{task_id}/ratings").body,
+                decides_extensions=me["role"] in EXTENSION_DECIDERS, **context)  # fmt: skip
+
+
+@bp.get("/tasks/<task_id>")
+def task(task_id: str):
+    return _task(task_id)
+
+
+@bp.post("/tasks/<task_id>/extension")
+def decide_extension(task_id: str):
+    """The supervising level (street, district) approves or refuses a request for more time."""
+    organiser()
+    body = {"approve": request.form.get("approve") == "1", "note": request.form.get("note", "").strip()}
+    answer = ask("POST", f"/api/v1/tracking/tasks/{task_id}/extension/decision", body)
+    if not answer.ok:
+        return _task(task_id, answer.status, message=answer.message())
+    return back(f"/console/tasks/{task_id}", "extension")
+
+
+@bp.post("/tasks/<task_id>/close")
+def close_task(task_id: str):
+    organiser()
+    answer = ask("POST", f"/api/v1/tracking/tasks/{task_id}/close")
+    if not answer.ok:
+        return _task(task_id, answer.status, message=answer.message())
+    return back(f"/console/tasks/{task_id}", "closed")
 
 
 # -- community notices by hand (SMS with its preview and parts) ---------------------------------------

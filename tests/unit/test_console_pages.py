@@ -48,6 +48,11 @@ def text(response) -> str:
 
 
 @pytest.fixture
+def env(env):
+    return {**env, "XIESHANG_NOTICE_DAYS": "0"}  # a trial's notice period (as make run): the day comes within a test
+
+
+@pytest.fixture
 def community(platform_all, auth):
     """烟柳园社区: a worker, two residents in notify's directory, 池阳街道城管办 with a member account."""
     accounts = platform_all.platform.gateway().accounts
@@ -213,3 +218,62 @@ def test_a_notice_is_previewed_with_its_parts_before_it_is_sent(community, worke
     assert sent.status_code == 200 and "通知已发送" in text(sent) and "已发给 2 位订阅居民" in text(sent)
     empty = worker.post("/console/notices", {"content": "", "action": "preview"})
     assert empty.status_code == 422 and 'id="e-content"' in text(empty)
+
+
+def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, worker):
+    api, ids = community["api"], community["ids"]
+    starts = datetime.now(UTC) + timedelta(minutes=30)
+    draft = {"division_code": YANLIUYUAN, "title": "5栋楼道堆物怎么清理", "form": "community_council",
+             "mode": "offline", "starts_at": starts.isoformat(), "venue": "烟柳园议事室",
+             "materials": ["https://docs.example/5.pdf"]}  # fmt: skip
+    made = api.post("/api/v1/meetings/consultations", headers=community["worker"], json=draft)
+    cid = made.json["id"]
+    api.post(f"/api/v1/meetings/consultations/{cid}/topics", headers=community["worker"],
+             json={"title": "楼道堆物清理方案", "origin": "top_down"})  # fmt: skip
+    invited = {"person_id": ids["resident1"], "category": "resident_representative"}
+    invite = f"/api/v1/meetings/consultations/{cid}/participants"
+    wait_until(lambda: api.post(invite, json=invited, headers=community["worker"]).status_code == 201,
+               what="the directory in meetings")  # fmt: skip
+    worker.get(f"/console/consultations/{cid}/notice")
+    assert worker.post(f"/console/consultations/{cid}/announce").status_code == 303
+    session = text(worker.get(f"/console/consultations/{cid}/session"))
+    code = re.search(r'class="code">(\d+)<', session).group(1)
+    listing = text(worker.get(f"/console/consultations/{cid}/sign-in-list"))
+    assert "已签到 <strong>0</strong> / 受邀 <strong>1</strong> 人" in listing
+
+    resident = Visitor(community["platform"]).sign_in("resident.1")
+    resident.get(f"/attend/{cid}")
+    wrong = resident.post(f"/attend/{cid}/sign-in", {"code": "000000" if code != "000000" else "111111"})
+    assert wrong.status_code == 422 and "签到码不正确" in text(wrong) and 'id="e-code"' in text(wrong)
+    signed = resident.post(f"/attend/{cid}/sign-in", {"code": code})
+    assert signed.status_code == 303 and "签到成功" in text(resident.get(signed.headers["Location"]))
+    listing = text(worker.get(f"/console/consultations/{cid}/sign-in-list"))
+    assert "已签到 <strong>1</strong> / 受邀 <strong>1</strong> 人" in listing and "139****0001" in listing
+    early = worker.post(f"/console/consultations/{cid}/start")
+    assert early.status_code == 409 and "尚未到公告的开始时间" in text(early)
+
+
+def test_a_street_administrator_decides_an_extension_in_the_console(community):
+    accounts = community["platform"].platform.gateway().accounts
+    accounts.create_user("chiyang.street", PASSWORD, "street_admin", CHIYANG, "池阳街道")
+    matter = raise_matter(community, "resident1", "路灯不亮", "3栋门口的路灯坏了一个星期。")
+    api = community["api"]
+    assert api.post(f"/api/v1/intake/proposals/{matter}/refer", headers=community["worker"],
+                    json={"department_id": ORGANISATION, "note": "请维修"}).status_code == 200  # fmt: skip
+    office = community["auth"]("department", CHIYANG, subject=community["ids"]["department"])
+    task = wait_until(lambda: next(iter(api.get("/api/v1/tracking/tasks", headers=office).json["items"]), None),
+                      what="the referral's task")  # fmt: skip
+    assert api.post(f"/api/v1/tracking/tasks/{task['id']}/accept", headers=office).status_code == 200
+    asked = api.post(f"/api/v1/tracking/tasks/{task['id']}/extension", headers=office,
+                     json={"days": 5, "reason": "灯具需要订货"})  # fmt: skip
+    assert asked.status_code == 200, asked.json
+
+    street = Visitor(community["platform"]).sign_in("chiyang.street")
+    page = text(street.get(f"/console/tasks/{task['id']}"))
+    assert "申请延期 5 天:灯具需要订货" in page and "同意延期" in page
+    worker = Visitor(community["platform"]).sign_in("worker.yly")
+    assert "同意延期" not in text(worker.get(f"/console/tasks/{task['id']}"))  # the street decides, not the community
+    approved = street.post(f"/console/tasks/{task['id']}/extension", {"approve": "1", "note": "同意"})
+    assert approved.status_code == 303
+    after = api.get(f"/api/v1/tracking/tasks/{task['id']}", headers=office).json
+    assert after["extension_requested"] is None and after["deadline"] > task["deadline"]
