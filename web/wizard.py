@@ -30,6 +30,7 @@ STEPS = {
     "decision": "表决与决定",
     "outcome": "公开结果与落实",
 }
+INPUT = "%Y-%m-%dT%H:%M:%S"  # a datetime-local input's value (Beijing time)
 PREPARING = ("topics", "participants", "arrangements", "notice")
 # The report's mix (problem 1, narrow participation): more than one kind of participant, people of
 # working age and social organisations, not the same retirees every time.
@@ -50,20 +51,21 @@ def _current(c: dict, missing: set[str]) -> str:
     if c["status"] == "draft":
         order = {"topics": "topics", "participants": "participants", "materials": "arrangements", "notice": "notice"}
         return next((step for item, step in order.items() if item in missing), "notice")
-    return {"announced": "session", "in_session": "session", "decided": "outcome",
-            "no_consensus": "outcome"}.get(c["status"], "outcome")  # fmt: skip
+    return {"announced": "session", "in_session": "decision"}.get(c["status"], "outcome")
 
 
 def _state(c: dict, step: str, missing: set[str]) -> str:
-    """done, current or todo, for the stepper."""
+    """done, current or todo, for the stepper: where the consultation stands (not the page shown)."""
     level = BEFORE[c["status"]]
     if step in PREPARING:
         if level >= 1 or c["recorded_afterwards"]:
             return "done"
+        if step == "notice":
+            return "todo"  # until announced
         item = {"arrangements": "materials"}.get(step, step)
         return "todo" if item in missing else "done"
     reached = {"session": 1, "decision": 2, "outcome": 3}[step]
-    finished = {"session": 3, "decision": 3, "outcome": 4}[step]
+    finished = {"session": 2, "decision": 3, "outcome": 4}[step]
     if c["recorded_afterwards"] or level >= finished:
         return "done"
     return "current" if level >= reached else "todo"
@@ -97,9 +99,12 @@ def _render(consultation_id: str, step: str | None = None, status: int = 200, **
     c = found.body
     checklist = ask("GET", f"/api/v1/meetings/consultations/{consultation_id}/checklist")
     missing = {m["item"]: m["message"] for m in checklist.body.get("missing", [])} if checklist.ok else {}
-    step = step if step in STEPS else _current(c, set(missing))
-    steps = [{"key": key, "name": name, "state": "current" if key == step else _state(c, key, set(missing))}
-             for key, name in STEPS.items()]  # fmt: skip
+    at = _current(c, set(missing))
+    step = step if step in STEPS else at
+    states = {key: _state(c, key, set(missing)) for key in STEPS}
+    if states[at] != "done":
+        states[at] = "current"
+    steps = [{"key": key, "name": name, "state": states[key]} for key, name in STEPS.items()]
     notice_days = checklist.body.get("notice_days") if checklist.ok else None
     now = datetime.now(BEIJING)
     context = {
@@ -120,8 +125,8 @@ def _render(consultation_id: str, step: str | None = None, status: int = 200, **
         deliberation = ask("GET", f"/api/v1/meetings/consultations/{consultation_id}/opinions")
         context["rounds"] = deliberation.body.get("rounds", []) if deliberation.ok else []
         context["opinions"] = items(deliberation)
-        context["now"] = now.strftime("%Y-%m-%dT%H:%M")
-        context["starts"] = datetime.fromisoformat(c["starts_at"]).astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
+        context["now"] = now.strftime(INPUT)
+        context["starts"] = datetime.fromisoformat(c["starts_at"]).astimezone(BEIJING).strftime(INPUT)
     if step in ("decision", "outcome"):
         quality = ask("GET", f"/api/v1/meetings/consultations/{consultation_id}/quality")
         context["quality"] = quality.body if quality.ok else None

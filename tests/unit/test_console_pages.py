@@ -158,6 +158,9 @@ def test_the_wizard_shows_what_is_missing_and_the_notice_date_in_beijing_time(co
     assert worker.post(f"/console/consultations/{cid}/topics", {"title": "楼道堆物清理方案"}).status_code == 303
     notice = text(worker.get(f"/console/consultations/{cid}/notice"))
     assert "议题:已具备" in notice and "参会人:还需邀请参会人" in notice and "协商材料:还需协商材料" in notice
+    stepper = re.findall(r'<li class="(\w+)"><a href="/console/consultations/[^/]+/(\w+)"', notice)
+    assert stepper[:4] == [("done", "topics"), ("current", "participants"), ("todo", "arrangements"),
+                           ("todo", "notice")]  # fmt: skip
     earliest = datetime.now(BEIJING) + timedelta(days=settings.notice_days)
     assert f"提前公告期 <strong>{settings.notice_days}</strong> 天" in notice
     assert f"开始时间不得早于 <strong>{earliest.year}年{earliest.month}月{earliest.day}日" in notice
