@@ -326,10 +326,12 @@ def postgres_cluster(owner: str) -> dict:
             "primaryUpdateStrategy": "unsupervised",
             "enableSuperuserAccess": False,
             "bootstrap": {"initdb": {"database": owner, "owner": owner, "secret": {"name": f"xieshang-db-{owner}"}}},
-            "postgresql": {"parameters": {"max_connections": "200", "shared_buffers": "256MB"}},
+            # Each process of a target pools up to about its threads' worth of connections: an API pod
+            # 2 x (8 + 2), a worker a few; 20 API pods and 12 workers stay below 500 (docs: Scale).
+            "postgresql": {"parameters": {"max_connections": "500", "shared_buffers": "512MB"}},
             "storage": {"size": "20Gi"},
             "walStorage": {"size": "5Gi"},
-            "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+            "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
             "affinity": {"enablePodAntiAffinity": True, "topologyKey": "kubernetes.io/hostname"},
             # Continuous WAL archiving and base backups to an object store (docs/operations.md: Back up).
             "backup": {

@@ -402,3 +402,31 @@ def test_each_service_reaches_only_its_own_database(pods):
         assert pods.admits("xieshang-migrate", f"pg-{owner}", 5432)
         assert pods.admits("cnpg-system", f"pg-{owner}", 8000)
         assert not pods.admits("elsewhere", f"pg-{owner}", 5432)
+
+
+def secret_names(node) -> set[str]:
+    """Every Secret an object names: env and volume references, TLS, credentials of the operators."""
+    found = set()
+    if isinstance(node, dict):
+        for field, value in node.items():
+            if field in ("secretKeyRef", "s3Credentials") or (field == "secret" and "secretName" in value):
+                refs = value.values() if field == "s3Credentials" else [value]
+                found |= {ref.get("name") or ref.get("secretName") for ref in refs}
+            elif field == "secretName" and isinstance(value, str):
+                found.add(value)
+            elif field == "secretTargetRef":
+                found |= {ref["name"] for ref in value}
+            found |= secret_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= secret_names(item)
+    return found
+
+
+def test_operations_says_how_each_secret_the_manifests_name_is_made():
+    names = secret_names(rendered("prod"))
+    assert {"xieshang-gateway-keys", "xieshang-backup-s3", "xieshang-tls", "xieshang-notify"} <= names
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    made_per_owner = {f"xieshang-db-{owner}" for owner in DATABASES}
+    assert "xieshang-db-$owner" in guide and "for owner in intake meetings tracking notify gateway" in guide
+    assert [name for name in sorted(names - made_per_owner) if name not in guide] == []
