@@ -57,6 +57,9 @@ class Ledger:
                 time.sleep(0.5)
         return []
 
+    def inbox_size(self, service: str) -> int:
+        return self._rows(service, "SELECT count(*) FROM inbox")[0][0]
+
     def check(self, writes: list[Write]) -> Check:
         result = Check(accepted=len(writes))
         proposals = [w for w in writes if w.kind == "proposal"]

@@ -25,6 +25,7 @@ from tests.conftest import YANLIUYUAN
 
 SUBJECTS = ("楼道灯不亮", "垃圾分类点异味", "电动车充电桩不够", "健身器材损坏", "井盖松动", "绿化带被占", "路灯不亮")
 STANCES = ("support", "concern", "proposal")
+SERIALS = itertools.count(100001)  # one numbering for every load of the run: markers never repeat
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,6 @@ class Load:
         self.timeout = timeout
         self.phase = "warm-up"
         self.tally = Tally()
-        self._serial = itertools.count(100001)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool: list[threading.Thread] = []
@@ -116,13 +116,37 @@ class Load:
                 return
             self._send(kind)
 
+    def burst(self, count: int, threads: int = 8) -> threading.Thread:
+        """``count`` submissions at once on top of the steady load (in the background); join the
+        returned thread to wait for their answers."""
+        tickets = iter(range(count))
+        lock = threading.Lock()
+
+        def send() -> None:
+            while True:
+                with lock:
+                    if next(tickets, None) is None:
+                        return
+                self._send("proposal")
+
+        def run() -> None:
+            senders = [threading.Thread(target=send, daemon=True) for _ in range(threads)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+
+        runner = threading.Thread(target=run, daemon=True, name="burst")
+        runner.start()
+        return runner
+
     # -- requests --------------------------------------------------------------------------------------
 
     def _resident(self):
         return self.residents[next(self._spread) % len(self.residents)]
 
     def _request(self, kind: str):
-        serial = next(self._serial)
+        serial = next(SERIALS)
         resident = self._resident()
         cid = self.consultation["id"]
         if kind == "proposal":
