@@ -12,7 +12,9 @@ from web.pages import ask, page, signed_in
 
 bp = Blueprint("attend", __name__, url_prefix="/attend")
 
-DONE = {"signed": "签到成功,欢迎参加协商", "joined": "已加入线上协商", "voted": "表决已记录"}
+DONE = {"signed": "签到成功,欢迎参加协商", "joined": "已加入线上协商", "voted": "表决已记录",
+        "profile": "谢谢,仅用于统计参与面"}  # fmt: skip
+PROFILE = ("age_band", "occupation", "stakeholder_type")
 
 
 def _page(consultation_id: str, status: int = 200, **context):
@@ -47,6 +49,12 @@ def sign_in(consultation_id: str):
 @bp.post("/<consultation_id>/join")
 def join(consultation_id: str):
     return _act(consultation_id, "join", None, "joined")
+
+
+@bp.post("/<consultation_id>/profile")
+def profile(consultation_id: str):
+    """Her own profile, each part optional: only ever counted in the participation figures."""
+    return _act(consultation_id, "profile", {k: request.form.get(k) or None for k in PROFILE}, "profile")
 
 
 @bp.post("/<consultation_id>/votes")

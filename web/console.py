@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from fractions import Fraction
 
 from flask import Blueprint, abort, make_response, redirect, request
 
@@ -35,6 +36,10 @@ LABELS = {
     },
     "rsvp": {"pending": "未答复", "accepted": "参加", "declined": "不参加"},
     "votes": {"support": "赞成", "oppose": "反对", "abstain": "弃权", "block": "阻止"},
+    "age_bands": {"under_30": "30岁以下", "30_44": "30至44岁", "45_59": "45至59岁", "60_plus": "60岁及以上"},
+    "occupations": {"employed": "在职", "retired": "退休", "student": "学生", "other": "其他"},
+    "stakeholder_types": {"owner": "业主", "tenant": "租户", "merchant": "商户", "organisation": "驻区单位或社会组织",
+                          "public_body": "公共部门", "other": "其他"},
     "kinds": {"resident": "居民", "department_contact": "部门联系人", "operator": "运营人员"},
     "tasks": {"assigned": "已交办", "accepted": "已签收", "in_progress": "办理中", "completed": "已办结",
               "evaluated": "已评价", "reopened": "已重新办理", "closed": "已关闭"},
@@ -351,3 +356,11 @@ def local_input(value) -> str:
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@bp.app_template_filter("fraction")
+def fraction(value) -> str:
+    """An exact share of the API ("2/3"; none without a denominator) as a percentage."""
+    if value is None:
+        return "—"
+    return percent(float(Fraction(str(value))))

@@ -250,6 +250,8 @@ def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, wor
     assert wrong.status_code == 422 and "签到码不正确" in text(wrong) and 'id="e-code"' in text(wrong)
     signed = resident.post(f"/attend/{cid}/sign-in", {"code": code})
     assert signed.status_code == 303 and "签到成功" in text(resident.get(signed.headers["Location"]))
+    declared = resident.post(f"/attend/{cid}/profile", {"age_band": "30_44", "occupation": "", "stakeholder_type": ""})
+    assert declared.status_code == 303 and declared.headers["Location"].endswith("done=profile")
     listing = text(worker.get(f"/console/consultations/{cid}/sign-in-list"))
     assert "已签到 <strong>1</strong> / 受邀 <strong>1</strong> 人" in listing and "139****0001" in listing
     early = worker.post(f"/console/consultations/{cid}/start")
