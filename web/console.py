@@ -43,7 +43,7 @@ LABELS = {
     "kinds": {"resident": "居民", "department_contact": "部门联系人", "operator": "运营人员"},
     "tasks": {"assigned": "已交办", "accepted": "已签收", "in_progress": "办理中", "completed": "已办结",
               "evaluated": "已评价", "reopened": "已重新办理", "closed": "已关闭"},
-    "escalations": {0: "", 1: "已催办", 2: "已督办(街道)", 3: "已通报(区县)"},
+    "escalations": {0: "", 1: "已督办(街道)", 2: "已通报,督办到区县"},
 }  # fmt: skip
 RATES_DAYS = 365  # the 三率 shown: tasks assigned in the last year
 # Rows a page shows: each row asks the API once more (its duplicates, its ratings), and the gateway

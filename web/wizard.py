@@ -40,7 +40,8 @@ DONE = {
     "revised": "安排已保存", "announced": "已发布公告,参会人已收到通知", "round": "意见征集轮次已安排",
     "summary": "轮次总结已发布", "started": "协商已开始", "decided": "已按事先确定的方式形成决定",
     "no_consensus": "已记录未达成共识,议题转入继续协商", "published": "结果已公开,决议已交办责任单位",
-    "closed": "协商已结束", "cancelled": "协商已取消", "recorded": "补录已保存,成果将形成任务",
+    "closed": "协商已结束", "cancelled": "协商已取消",
+    "postponed": "已延期并重新公告,受邀人已收到通知", "recorded": "补录已保存,成果将形成任务",
 }  # fmt: skip
 BEFORE = {"draft": 0, "announced": 1, "in_session": 2, "decided": 3, "no_consensus": 3, "outcome_published": 4,
           "closed": 5, "cancelled": -1}  # fmt: skip
@@ -256,6 +257,14 @@ def revise(consultation_id: str):
 @bp.post("/<consultation_id>/announce")
 def announce(consultation_id: str):
     return _step(consultation_id, "announce", None, "session", "announced")
+
+
+@bp.post("/<consultation_id>/postpone")
+def postpone(consultation_id: str):
+    """A later start, announced again with the full notice period; everyone invited is told why."""
+    starts = request.form.get("starts_at", "")
+    body = {"starts_at": local_moment(starts) or starts, "reason": request.form.get("reason", "").strip()}
+    return _step(consultation_id, "postpone", body, "notice", "postponed")
 
 
 @bp.post("/<consultation_id>/cancel")

@@ -257,6 +257,14 @@ def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, wor
     early = worker.post(f"/console/consultations/{cid}/start")
     assert early.status_code == 409 and "尚未到公告的开始时间" in text(early)
 
+    later = (starts + timedelta(days=1)).astimezone(BEIJING)
+    unexplained = worker.post(f"/console/consultations/{cid}/postpone", {"starts_at": later.strftime("%Y-%m-%dT%H:%M")})
+    assert unexplained.status_code == 422
+    postponed = worker.post(f"/console/consultations/{cid}/postpone",
+                            {"starts_at": later.strftime("%Y-%m-%dT%H:%M"), "reason": "议事室维修"})  # fmt: skip
+    assert postponed.status_code == 303 and "已延期并重新公告" in text(worker.get(postponed.headers["Location"]))
+    assert f"{later.month}月{later.day}日 {later:%H:%M}" in text(worker.get(f"/console/consultations/{cid}/notice"))
+
 
 def test_a_street_administrator_decides_an_extension_in_the_console(community):
     accounts = community["platform"].platform.gateway().accounts
