@@ -5,6 +5,7 @@ the API, a refusal shown with the API's Chinese message and nothing saved."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -223,22 +224,27 @@ def test_a_notice_is_previewed_with_its_parts_before_it_is_sent(community, worke
     assert empty.status_code == 422 and 'id="e-content"' in text(empty)
 
 
-def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, worker):
-    api, ids = community["api"], community["ids"]
-    starts = datetime.now(UTC) + timedelta(minutes=30)
+def prepared(community, worker, starts: datetime) -> str:
+    """A draft of 烟柳园 with its topic, a resident invited and materials, announced in the console."""
+    api, headers = community["api"], community["worker"]
     draft = {"division_code": YANLIUYUAN, "title": "5栋楼道堆物怎么清理", "form": "community_council",
              "mode": "offline", "starts_at": starts.isoformat(), "venue": "烟柳园议事室",
              "materials": ["https://docs.example/5.pdf"]}  # fmt: skip
-    made = api.post("/api/v1/meetings/consultations", headers=community["worker"], json=draft)
-    cid = made.json["id"]
-    api.post(f"/api/v1/meetings/consultations/{cid}/topics", headers=community["worker"],
+    cid = api.post("/api/v1/meetings/consultations", headers=headers, json=draft).json["id"]
+    api.post(f"/api/v1/meetings/consultations/{cid}/topics", headers=headers,
              json={"title": "楼道堆物清理方案", "origin": "top_down"})  # fmt: skip
-    invited = {"person_id": ids["resident1"], "category": "resident_representative"}
+    invited = {"person_id": community["ids"]["resident1"], "category": "resident_representative"}
     invite = f"/api/v1/meetings/consultations/{cid}/participants"
-    wait_until(lambda: api.post(invite, json=invited, headers=community["worker"]).status_code == 201,
+    wait_until(lambda: api.post(invite, json=invited, headers=headers).status_code == 201,
                what="the directory in meetings")  # fmt: skip
     worker.get(f"/console/consultations/{cid}/notice")
     assert worker.post(f"/console/consultations/{cid}/announce").status_code == 303
+    return cid
+
+
+def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, worker):
+    starts = datetime.now(UTC) + timedelta(minutes=30)
+    cid = prepared(community, worker, starts)
     session = text(worker.get(f"/console/consultations/{cid}/session"))
     code = re.search(r'class="code">(\d+)<', session).group(1)
     listing = text(worker.get(f"/console/consultations/{cid}/sign-in-list"))
@@ -290,3 +296,24 @@ def test_a_street_administrator_decides_an_extension_in_the_console(community):
     assert approved.status_code == 303
     after = api.get(f"/api/v1/tracking/tasks/{task['id']}", headers=office).json
     assert after["extension_requested"] is None and after["deadline"] > task["deadline"]
+
+
+def test_without_consensus_the_outcome_explains_what_comes_next_and_assigns_nothing(community, worker):
+    starts = datetime.now(UTC) + timedelta(seconds=2)
+    cid = prepared(community, worker, starts)
+    time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.2)  # the announced start
+    assert worker.post(f"/console/consultations/{cid}/start").status_code == 303
+    worker.get(f"/console/consultations/{cid}/decision")
+    unexplained = worker.post(f"/console/consultations/{cid}/no-consensus", {"reason": ""})
+    assert unexplained.status_code == 422
+    ended = worker.post(f"/console/consultations/{cid}/no-consensus", {"reason": "意见分歧较大,需听取物业意见"})
+    assert ended.status_code == 303 and "议题转入继续协商" in text(worker.get(ended.headers["Location"]))
+    outcome = text(worker.get(f"/console/consultations/{cid}/outcome"))
+    assert "决议:" not in outcome and "公开结果" in outcome  # no adopted topic: nothing to assign
+    refused = worker.post(f"/console/consultations/{cid}/publish", {"minutes": "到会1人,未达成共识。"})
+    assert refused.status_code == 422 and 'id="e-explanation"' in text(refused)
+    published = worker.post(f"/console/consultations/{cid}/publish",
+                            {"minutes": "到会1人,未达成共识。", "explanation": "下月邀请物业再议"})  # fmt: skip
+    assert published.status_code == 303
+    page = text(worker.get(published.headers["Location"]))
+    assert "说明:下月邀请物业再议" in page and "结果已公开" in page
