@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request
 
-from web.console import LABELS
+from web.labels import LABELS
 from web.pages import ask, page, signed_in
 
 bp = Blueprint("attend", __name__, url_prefix="/attend")

@@ -14,10 +14,23 @@ from werkzeug.test import Client
 from shared.clock import BEIJING
 from tests.conftest import YANLIUYUAN
 from tests.support import wait_until
+from web.labels import LABELS
 
 PASSWORD = "烟柳园-社区协商-2026"
 CHIYANG = YANLIUYUAN[:9]
 ORGANISATION = "chiyang-office"
+
+
+def test_the_pages_name_every_code_the_services_know():
+    from services.meetings import domain as meetings
+    from services.tracking import domain as tracking
+
+    named = {"categories": meetings.CATEGORIES, "modes": meetings.MODES, "votes": meetings.CHOICES,
+             "rsvp": meetings.RSVP_ANSWERS, "age_bands": meetings.AGE_BANDS, "occupations": meetings.OCCUPATIONS,
+             "stakeholder_types": meetings.STAKEHOLDER_TYPES, "forms": meetings.FORMS,
+             "tasks": tracking.STATUS_NAMES}  # fmt: skip
+    assert {key: LABELS[key] for key in named} == named
+    assert LABELS["methods"].keys() == meetings.METHODS.keys()  # the pages say more of what each means
 
 
 class Visitor:
