@@ -176,3 +176,17 @@ def test_a_sigterm_under_load_loses_nothing_and_applies_nothing_twice(env, proce
             select(notifications.c.event_id, func.count()).group_by(notifications.c.event_id)
         ).all()
     assert len(per_event) == len(accepted) and {n for _, n in per_event} == {1}
+
+
+def test_an_open_inbox_stream_is_ended_cleanly_when_its_api_is_told_to_stop(processes, auth):
+    """The stream ends with its last chunk (a complete chunked response), not cut by a kill at the
+    end of gunicorn's graceful timeout; the browser's EventSource then reconnects elsewhere."""
+    notify = processes.start("notify-api")
+    headers = {**auth("resident", YANLIUYUAN, subject="resident-8"), "Accept": "text/event-stream"}
+    with requests.get(f"{notify}/api/v1/notify/inbox/stream", headers=headers, stream=True, timeout=60) as stream:
+        assert stream.status_code == 200
+        chunks = stream.iter_content(chunk_size=None)
+        assert b"event: unread" in next(chunks)
+        assert terminate(processes, "notify-api", API_DRAIN_SECONDS) == 0
+        rest = b"".join(chunks)  # raises ChunkedEncodingError if the connection was cut mid-response
+    assert b"event:" not in rest
