@@ -5,7 +5,10 @@ per service, and Prometheus loading the rule files k8s/'s PrometheusRule is gene
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 
 import jsonschema
 import pytest
@@ -152,3 +155,24 @@ def test_only_the_gateway_publishes_a_port_and_every_volume_is_named(compose):
                 assert volume.endswith(":ro"), f"{name} mounts {source} writable"
             else:
                 assert source in compose["volumes"], f"{name}: volume {source} is not declared"
+
+
+@pytest.mark.skipif(shutil.which("envsubst") is None, reason="envsubst (gettext-base) is not installed")
+def test_kannels_entrypoint_renders_the_template_opening_only_sendsms_to_the_network(compose, tmp_path):
+    service = compose["services"]["kannel"]
+    conf = tmp_path / "kannel.conf"
+    env = {
+        **{name: str(value) for name, value in service["environment"].items()},
+        "PATH": os.environ["PATH"],
+        "KANNEL_CONF": str(conf),
+        "KANNEL_TEMPLATE": str(ROOT / "deploy" / "kannel" / "kannel.conf.template"),
+    }
+    entrypoint = ROOT / "deploy" / "compose" / "kannel" / "entrypoint.sh"
+    subprocess.run(["sh", str(entrypoint), "true"], env=env, check=True)  # render, then run `true`
+    text = conf.read_text(encoding="utf-8")
+    settings = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in settings if "$" in line], "every placeholder replaced"
+    assert "sendsms-port = 13013" in settings and not [s for s in settings if s.startswith("sendsms-interface")]
+    assert 'user-allow-ip = "*.*.*.*"' in settings
+    assert "box-allow-ip = 127.0.0.1" in settings and "admin-allow-ip = 127.0.0.1" in settings
+    assert "smsbox-port = 13001" in settings and "port = 13010" in settings

@@ -5,10 +5,11 @@
 # between them; only sendsms is opened to the compose network, for notify-worker.
 set -eu
 
-conf=/etc/kannel/kannel.conf
+conf=${KANNEL_CONF:-/etc/kannel/kannel.conf}
+template=${KANNEL_TEMPLATE:-/etc/kannel/kannel.conf.template}
 # shellcheck disable=SC2016 # the names envsubst replaces, not expansions
 envsubst '$admin_port $admin_password $smsbox_port $sendsms_port $fake_port $replies_port $log_level $log_dir $spool_dir $username $password $mo_url' \
-  < /etc/kannel/kannel.conf.template \
+  < "$template" \
   | sed -e '/^sendsms-interface = /d' -e 's/^user-allow-ip = .*/user-allow-ip = "*.*.*.*"/' > "$conf"
 
 case "${1:-bearerbox}" in
