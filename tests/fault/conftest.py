@@ -18,7 +18,7 @@ from tests.kannel import kannel_available
 
 RESIDENTS = 10  # twenty registrations an hour per address is the gateway's limit
 PHONE_PREFIX = "1391919"
-RATES = {"submissions": 4.0, "opinions": 2.0, "reads": 2.0}  # per second
+RATES = {"submissions": 4.0, "opinions": 2.0, "accepts": 1.0, "reads": 2.0}  # per second
 
 
 def pytest_collection_modifyitems(items):
@@ -68,6 +68,7 @@ def ledger(stack):
 @pytest.fixture
 def load(stack):
     """The steady load, running for the test."""
-    load = Load(stack.gateways, stack.residents, stack.consultation, **RATES).start()
+    worker = stack.token("community_worker", subject="fault-organiser")
+    load = Load(stack.gateways, stack.residents, stack.consultation, worker, **RATES).start()
     yield load
     load.stop()

@@ -30,8 +30,8 @@ SERIALS = itertools.count(100001)  # one numbering for every load of the run: ma
 
 @dataclass(frozen=True)
 class Write:
-    kind: str  # "proposal" or "opinion"
-    marker: str  # a title (proposal) or text (opinion) no other write of the run has
+    kind: str  # "proposal", "opinion" or "accept" (the community accepts a submitted matter)
+    marker: str  # a title (proposal, accept) or text (opinion) no other write of the run has
     phase: str
     at: float  # time.monotonic() of the answer
     id: str
@@ -57,12 +57,15 @@ class Load:
     ``gateways`` is a list the driver reads at every request (round robin), so a rollout can put a
     new gateway in and take the old one out, as a load balancer does before stopping it."""
 
-    def __init__(self, gateways: list[str], residents, consultation: dict, *, submissions: float,
-                 opinions: float, reads: float, threads: int = 12, timeout: float = 30.0):  # fmt: skip
+    def __init__(self, gateways: list[str], residents, consultation: dict, worker_token: str, *,
+                 submissions: float, opinions: float, accepts: float, reads: float, threads: int = 12,
+                 timeout: float = 30.0):  # fmt: skip
         self.gateways = gateways
         self.residents = residents
         self.consultation = consultation
-        self.rates = {"proposal": submissions, "opinion": opinions, "read": reads}
+        self.worker_token = worker_token
+        self.rates = {"proposal": submissions, "opinion": opinions, "accept": accepts, "read": reads}
+        self._to_accept: list[Write] = []  # submitted matters the community has not accepted yet
         self.threads = threads
         self.timeout = timeout
         self.phase = "warm-up"
@@ -116,8 +119,8 @@ class Load:
                 return
             self._send(kind)
 
-    def burst(self, count: int, threads: int = 8) -> threading.Thread:
-        """``count`` submissions at once on top of the steady load (in the background); join the
+    def burst(self, count: int, kind: str = "proposal", threads: int = 8) -> threading.Thread:
+        """``count`` writes of ``kind`` at once on top of the steady load (in the background); join the
         returned thread to wait for their answers."""
         tickets = iter(range(count))
         lock = threading.Lock()
@@ -127,7 +130,7 @@ class Load:
                 with lock:
                     if next(tickets, None) is None:
                         return
-                self._send("proposal")
+                self._send(kind)
 
         def run() -> None:
             senders = [threading.Thread(target=send, daemon=True) for _ in range(threads)]
@@ -158,6 +161,11 @@ class Load:
             marker = f"建议分时段收费,优先本小区居民 意见{serial}"
             body = {"topic_id": self.consultation["topic_id"], "stance": self._rng.choice(STANCES), "text": marker}
             return "POST", f"/api/v1/meetings/consultations/{cid}/opinions", body, marker, resident
+        if kind == "accept":
+            with self._lock:
+                matter = self._to_accept.pop(0) if self._to_accept else None
+            if matter is not None:
+                return "POST", f"/api/v1/intake/proposals/{matter.id}/accept", {}, matter.marker, None
         mine = [w for w in self.tally.writes[-50:] if w.kind == "proposal"]
         target = f"/api/v1/intake/proposals/{mine[-1].id}" if mine else f"/api/v1/meetings/consultations/{cid}"
         return "GET", target, None, "", resident
@@ -167,7 +175,8 @@ class Load:
         phase = self.phase
         gateways = list(self.gateways)
         base = gateways[next(self._spread) % len(gateways)]
-        headers = {"Authorization": f"Bearer {resident.token}", "Connection": "close"}
+        token = resident.token if resident is not None else self.worker_token
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
         try:
             response = requests.request(method, base + path, json=body, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
@@ -178,10 +187,13 @@ class Load:
             self.tally.answers[(phase, kind, status)] += 1
         if 200 <= status < 300:
             if method == "POST":
-                write = Write(kind, marker, phase, time.monotonic(), response.json()["id"], resident.account_id)
+                author = resident.account_id if resident is not None else "community worker"
+                write = Write(kind, marker, phase, time.monotonic(), response.json()["id"], author)
                 with self._lock:
                     self.tally.writes.append(write)
                     self.tally.last_ok = write.at
+                    if kind == "proposal":
+                        self._to_accept.append(write)
             return
         if status == 503 and response.headers.get("Retry-After"):
             return
