@@ -148,7 +148,8 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
     for n, username in enumerate(("resident.001.1", "resident.001.2")):
         phone = screens(username)
         sign_in(phone, username)
-        resident = phone.go(f"/attend/{cid}")
+        resident = phone.go(f"/consultations/{cid}")  # the consultation's page leads to the day's
+        resident.get_by_role("link", name="参会签到与表决").click()
         resident.get_by_label("签到码").fill(code)
         resident.get_by_role("button", name="签到", exact=True).click()
         assert resident.get_by_text("签到成功").is_visible()
