@@ -163,8 +163,9 @@ def refer(proposal_id: str):
 def tasks():
     me = organiser()
     code = area(me)
-    listing = ask("GET", "/api/v1/tracking/tasks",
-                  query={"community": code, "sort": "deadline", "limit": str(PER_PAGE), **cursor()})  # fmt: skip
+    overdue = request.args.get("overdue") == "1"
+    query = {"community": code, "sort": "deadline", "limit": str(PER_PAGE), **cursor()}
+    listing = ask("GET", "/api/v1/tracking/tasks", query={**query, "overdue": "true"} if overdue else query)
     found = items(listing)
     names = {o["id"]: o["name"] for o in organisations()}
     for task in found:
@@ -175,7 +176,7 @@ def tasks():
     since = (now - timedelta(days=RATES_DAYS)).isoformat()
     rates = ask("GET", "/api/v1/tracking/rates", query={"scope": code, "since": since, "until": now.isoformat()})
     return show("console/tasks.html", code=code, tasks=found, rates=rates.body if rates.ok else None,
-                more=next_cursor(listing))  # fmt: skip
+                more=next_cursor(listing), overdue=overdue)  # fmt: skip
 
 
 def _task(task_id: str, status: int = 200, **context):

@@ -222,6 +222,7 @@ def test_a_consultation_held_offline_is_recorded_and_its_task_carried_out_by_the
 
     tasks = text(worker.get("/console/tasks"))
     assert "池阳街道城管办" in tasks and "已办结" in tasks and "响应率" in tasks
+    assert "5栋楼道堆物" not in text(worker.get("/console/tasks?overdue=1"))  # done on time: not among the late
     assert "已清理一半" in text(worker.get(f"/console/tasks/{task}"))
 
 
