@@ -13,6 +13,7 @@ from flask import Flask, Response, abort, g, redirect, render_template, request
 
 from web import attend, console, department, pages, wizard
 from web.client import Answer, Api
+from web.operator import coverage as coverage_view
 from web.pages import ask, page, signed_in
 from web.pages import items as _items
 
@@ -37,6 +38,7 @@ def create_web(gateway, registration_area: str) -> Flask:
     pages.install(app, api)
     for blueprint in (console.bp, wizard.bp, attend.bp, department.bp):  # the worker's console, the department's view
         app.register_blueprint(blueprint)
+    app.register_blueprint(coverage_view)  # the operators' coverage view, /coverage (web/operator.py)
 
     @app.before_request
     def _who():

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 40
+WIDTH, HEIGHT = 560, 300
+LEFT, RIGHT, TOP, BOTTOM = 48, 24, 24, 40
 SERIES_COLOURS = 8  # .series-0 … .series-7 in app.css; the total is drawn in its own class
 
 
@@ -69,7 +69,7 @@ def chart(months: list[str], lines: list[tuple[str, list[float | None]]], target
             for i, (month, r) in enumerate(zip(months, ratios, strict=True))
         )
         series.append(Series(name, points, "total" if n == 0 else f"series-{(n - 1) % SERIES_COLOURS}"))
-    step = max(1, len(months) // 6)  # at most about six labels fit under a phone's chart
+    step = max(1, len(months) // 4)  # about four labels fit under a phone's chart
     x_labels = tuple((_x(i, len(months)), month_label(m, i == 0)) for i, m in enumerate(months) if i % step == 0)
     y_ticks = tuple((_y(v / 100), f"{v}%") for v in (0, 25, 50, 75, 100))
-    return Chart(WIDTH, HEIGHT, tuple(series), x_labels, y_ticks, _y(target), f"目标 {target:.0%}")
+    return Chart(WIDTH, HEIGHT, tuple(series), x_labels, y_ticks, _y(target), f"目标 {target * 100:g}%")

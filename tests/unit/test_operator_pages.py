@@ -125,7 +125,7 @@ def test_the_city_view_shows_the_coverage_apis_figures(gateway, history):
 def test_the_chart_is_coverage_of_the_window_ending_each_month(gateway, history):
     sign_in(gateway, "chizhou.op")
     text = gateway.get("/coverage").get_data(as_text=True)
-    assert '<svg viewBox="0 0 640 300" role="img"' in text and "目标 100%" in text  # the tests' default target
+    assert '<svg viewBox="0 0 560 300" role="img"' in text and "目标 100%" in text  # the tests' default target
     # The data behind the chart: per month, the city's, 贵池区's and 东至县's coverage.
     by_month = {month: cells[1:] for month, cells in Cells(text).rows["history"].items()}
     today = beijing_date(datetime.now(UTC))
