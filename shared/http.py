@@ -19,6 +19,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, fields
 from marshmallow.fields import List
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from shared import context, inbound, metrics
@@ -26,6 +27,7 @@ from shared.auth import TokenVerifier, bearer_token
 from shared.principal import Principal
 from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, UnsupportedMediaType, problem_body
 
+DATABASE_RETRY_AFTER = 1  # seconds: a lost connection is replaced by the next request
 log = logging.getLogger("xieshang.http")
 access_log = logging.getLogger("xieshang.access")
 
@@ -256,6 +258,17 @@ def create_app(
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return problem_response(problem_body(500, instance=request.path))
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError):
+        # The connection was lost under the request (the database restarted or cut it): the pool
+        # has dropped it and the next request gets a fresh one, so the service is unavailable for a
+        # moment, which the client may retry. Any other database error is still the server's fault.
+        if not exc.connection_invalidated:
+            return _unexpected(exc)
+        log.warning("database connection lost", extra={"error": type(exc.orig).__name__})
+        body = problem_body(503, instance=request.path, detail="数据库连接中断,请稍后重试")
+        return problem_response(body, {"Retry-After": str(DATABASE_RETRY_AFTER)})
 
     @app.get("/healthz")
     @public

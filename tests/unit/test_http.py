@@ -90,6 +90,30 @@ def test_an_unexpected_error_is_a_500_problem_without_details(platform, auth):
     assert "secret" not in response.get_data(as_text=True)
 
 
+def test_a_database_connection_lost_mid_request_is_a_503_to_retry(platform, auth):
+    """What psycopg raises when PostgreSQL's pg_terminate_backend cuts the connection under a request
+    (found by the fault suite: it was a 500); another database error stays a 500."""
+    from sqlalchemy.exc import OperationalError
+
+    app = platform.runtime("intake").create_api()
+    terminated = Exception("terminating connection due to administrator command")
+
+    @app.get("/cut")
+    def cut():
+        raise OperationalError("SELECT 1", {}, terminated, connection_invalidated=True)
+
+    @app.get("/broken")
+    def broken():
+        raise OperationalError("SELECT nonsense", {}, Exception("syntax error"))
+
+    client = app.test_client()
+    response = client.get("/cut", headers=auth())
+    assert response.status_code == 503 and response.mimetype == PROBLEM_JSON
+    assert response.headers["Retry-After"] == "1"
+    assert "terminating" not in response.get_data(as_text=True)
+    assert client.get("/broken", headers=auth()).status_code == 500
+
+
 def test_oversized_body_is_413(intake_client, auth):
     response = intake_client.post(
         "/api/v1/intake/proposals",
