@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from services.meetings import calendar, domain, services
 from services.meetings.schemas import (
     AttendanceCodeOut,
+    CheckInIn,
     ChecklistOut,
     ConsultationIn,
     ConsultationOut,
@@ -231,6 +232,21 @@ def attendance_code(consultation_id: str):
     """The code participants sign in with at the venue (organisers only)."""
     with current_runtime().unit_of_work() as uow:
         return services.attendance_code(uow, current_principal(), consultation_id)
+
+
+@blp.post("/consultations/<consultation_id>/attendance")
+@blp.arguments(CheckInIn)
+@blp.response(200, ParticipantOut)
+@requires(*ORGANISERS)
+def check_in(data, consultation_id: str):
+    """Tick an invited person in at the venue, for one without a phone to sign in with (organisers
+    only; the same window as the attendance code: from one hour before the start, and in session).
+    Recorded as ticked in by the caller; ticking again, or one already signed in, changes nothing.
+    Someone not invited is refused (422), as is an online consultation (409)."""
+    runtime = current_runtime()
+    with runtime.unit_of_work() as uow:
+        return services.check_in(uow, current_principal(), consultation_id, person_id=data["person_id"],
+                                 now=runtime.now())  # fmt: skip
 
 
 # -- the procedure -------------------------------------------------------------------------------------

@@ -319,6 +319,9 @@ class Participant:
     attended_at: datetime | None = None
     attended_via: str | None = None  # "offline" (attendance code) or "online" (joined)
     profile: Profile | None = None
+    # The organiser who ticked them in at the venue (someone without a phone of their own); None
+    # when they signed in or joined themselves.
+    checked_in_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1115,6 +1118,24 @@ def join_online(
     if participant.attended:
         return participant
     return replace(participant, attended=True, attended_at=now, attended_via="online")
+
+
+def check_in(
+    consultation: Consultation, participant: Participant | None, principal: Principal, now: datetime, person_id: str
+) -> Participant:
+    """An organiser ticks an invited person in at the venue, for whoever has no phone to sign in
+    with: the same window as the attendance code, and it counts as attending there. Only invited
+    people (the quorum and the mix are shares of the invitations). Ticking again, or ticking one
+    who signed in themselves, changes nothing."""
+    _organiser(consultation, principal)
+    if consultation.mode == "online":
+        raise Conflict("线上协商:参会人加入会议即为签到,无需现场签到")
+    _attending(consultation, now)
+    if participant is None:
+        raise Invalid("该人员不是本次协商的受邀参会人", field="person_id", person_id=person_id)
+    if participant.attended:
+        return participant
+    return replace(participant, attended=True, attended_at=now, attended_via="offline", checked_in_by=principal.subject)
 
 
 # -- deliberation (居民议事) --------------------------------------------------------------------------

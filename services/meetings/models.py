@@ -84,6 +84,7 @@ participants = Table(
     Column("attended", Boolean, nullable=False),
     Column("attended_at", UTCDateTime(), nullable=True),
     Column("attended_via", String(16), nullable=True),
+    Column("checked_in_by", String(64), nullable=True),  # the organiser who ticked them in
     Column("age_band", String(16), nullable=True),
     Column("occupation", String(16), nullable=True),
     Column("stakeholder_type", String(16), nullable=True),

@@ -147,7 +147,9 @@ def started_at(session: Session, consultation_id: str) -> datetime | None:
 
 # -- participants ------------------------------------------------------------------------------------
 
-_PARTICIPANT = ("category", "invited_at", "rsvp", "rsvp_at", "attended", "attended_at", "attended_via")
+_PARTICIPANT = (
+    "category", "invited_at", "rsvp", "rsvp_at", "attended", "attended_at", "attended_via", "checked_in_by",
+)  # fmt: skip
 
 
 def _participant(row) -> Participant:

@@ -503,6 +503,9 @@ class ParticipantOut(Schema):
     attended = fields.Boolean()
     attended_at = fields.DateTime(allow_none=True)
     attended_via = fields.String(allow_none=True)
+    checked_in_by = fields.String(
+        allow_none=True, metadata={"description": "代为签到的组织者账号;本人签到或加入会议时为空"}
+    )
 
 
 class ProfileOut(Schema):
@@ -530,6 +533,14 @@ class ProfileIn(In):
 
 class SignInIn(In):
     code = Text(required=True, validate=length("签到码", 16))
+
+
+class CheckInIn(In):
+    person_id = Text(
+        required=True,
+        validate=length("参会人编号", MAX_ID),
+        metadata={"description": "受邀人的账号编号(参会人名单中的 person_id)"},
+    )
 
 
 # -- deliberation ---------------------------------------------------------------------------------------

@@ -211,6 +211,20 @@ def attendance_code(uow: UnitOfWork, principal: Principal, consultation_id: str)
     return domain.attendance(consultation)
 
 
+def check_in(
+    uow: UnitOfWork, principal: Principal, consultation_id: str, *, person_id: str, now: datetime
+) -> Participant:
+    """An organiser ticks an invited person in at the venue (``domain.check_in``): one without a
+    phone to sign in with. Ticking again changes nothing. Nothing is emitted, as for signing in:
+    the start and the held consultation tell the attendance (``domain.attendees``)."""
+    consultation = _load(uow, principal, consultation_id, for_update=True)
+    invitation = repository.get_participant(uow.session, consultation.id, person_id)
+    checked = domain.check_in(consultation, invitation, principal, now, person_id)
+    if checked != invitation:
+        repository.save_participant(uow.session, checked)
+    return checked
+
+
 # -- the procedure -------------------------------------------------------------------------------------
 
 Act = Callable[[Consultation, list[Participant], list[Vote]], tuple[Consultation, Transition]]

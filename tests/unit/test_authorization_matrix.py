@@ -292,6 +292,7 @@ MEETING_SCENARIOS: dict[tuple[str, str], Scenario] = {
         _meeting("starting", "{id}/sign-in", lambda c: {"code": c.attendance_code}, participant=True)
     ),
     ("POST", f"{ONE}/join"): Scenario(_meeting("starting", "{id}/join", participant=True)),
+    ("POST", f"{ONE}/attendance"): Scenario(_meeting("starting", "{id}/attendance", {"person_id": "invitee-1"})),
     ("POST", f"{ONE}/rounds"): Scenario(
         _meeting(
             "draft",

@@ -765,6 +765,46 @@ def test_listing_follows_scope_filters_and_pages(client, auth, worker, draft):
     assert client.get(C, headers=auth("city_operator", "3401")).json["items"] == []
 
 
+def test_the_worker_ticks_in_an_invited_person_without_a_phone(client, auth, worker, draft, meetings, clock):
+    cid = _announced_with_topics(client, worker, draft, [], people=("r-1", "r-2"))
+    tick = f"{C}/{cid}/attendance"
+    early = client.post(tick, json={"person_id": "r-1"}, headers=worker)
+    assert early.status_code == 409 and early.mimetype == "application/problem+json"
+    clock.set(START - timedelta(minutes=20))
+    ticked = client.post(tick, json={"person_id": "r-1"}, headers=worker)
+    assert ticked.status_code == 200, ticked.json
+    assert {k: ticked.json[k] for k in ("person_id", "attended", "checked_in_by")} == {
+        "person_id": "r-1", "attended": True, "checked_in_by": "worker-1"
+    }  # fmt: skip
+    before = snapshot(meetings)
+    again = client.post(tick, json={"person_id": "r-1"}, headers=auth("street_admin", CHIYANG))
+    assert again.json == ticked.json and snapshot(meetings) == before  # twice counts once
+
+    for headers, body, status in [
+        (worker, {"person_id": "r-3"}, 422),  # in the directory, not invited
+        (worker, {}, 422),
+        (worker, {"person_id": "r-2", "code": "123456"}, 422),  # a tick takes no code
+        (auth("community_worker", XIJIE), {"person_id": "r-2"}, 404),
+        (auth("district_admin", "341721"), {"person_id": "r-2"}, 404),
+        (person(auth, "r-2"), {"person_id": "r-2"}, 403),  # nobody ticks themselves in
+        (auth("supervisor", "341702"), {"person_id": "r-2"}, 403),
+    ]:
+        refused = client.post(tick, json=body, headers=headers)
+        assert refused.status_code == status and refused.mimetype == "application/problem+json", (headers, body)
+    assert client.post(tick, json={"person_id": "r-3"}, headers=worker).json["field"] == "person_id"
+    assert snapshot(meetings) == before
+
+    listed = {p["person_id"]: p["checked_in_by"] for p in client.get(f"{C}/{cid}/participants", headers=worker).json}
+    assert listed == {"r-1": "worker-1", "r-2": None}
+    clock.set(START)
+    assert client.post(f"{C}/{cid}/start", headers=worker).status_code == 200
+    (started,) = (e["payload"] for e in published(meetings) if e["type"] == "meetings.consultation.started")
+    assert started["attendees"] == 1
+    spec = client.get(f"{M}/openapi.json").json
+    operation = spec["paths"]["/api/v1/meetings/consultations/{consultation_id}/attendance"]["post"]
+    assert {"200", "422"} <= set(operation["responses"]) and "requestBody" in operation
+
+
 def test_an_invited_outsider_sees_and_takes_part(client, auth, worker, draft, clock):
     cid = _announced_with_topics(client, worker, draft, [], people=("expert-9",))
     expert = auth("resident", QIUPU_COMMUNITY, subject="expert-9")  # lives elsewhere

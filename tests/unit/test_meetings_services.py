@@ -477,6 +477,67 @@ def test_the_directory_replica_keeps_notifys_latest_telling_and_removal_is_final
 # -- resolutions name a registered organisation --------------------------------------------------------
 
 
+# -- ticked in by an organiser ---------------------------------------------------------------------
+
+
+def test_an_organiser_ticks_in_whoever_has_no_phone_and_the_attendance_counts_them(
+    meetings, run, clock, announced, refused
+):
+    cid = announced()
+    problem = refused(Conflict, services.check_in, WORKER, cid, person_id="r-2", now=clock.now())
+    assert "签到尚未开始" in problem.detail  # the attendance code's window: from an hour before the start
+    clock.advance(WEEK - timedelta(minutes=30))
+    code = run(services.attendance_code, WORKER, cid).attendance_code
+    run(services.sign_in, person("r-1"), cid, code=code, now=clock.now())
+    emitted = len(meetings.events)
+
+    ticked = run(services.check_in, WORKER, cid, person_id="r-2", now=clock.now())
+    assert (ticked.attended, ticked.attended_via, ticked.checked_in_by) == (True, "offline", "worker-1")
+    assert ticked.attended_at == clock.now()
+
+    clock.advance(timedelta(minutes=5))
+    again = run(services.check_in, STREET_ADMIN, cid, person_id="r-2", now=clock.now())
+    assert again == ticked  # ticked twice counts once, by whoever ticked first
+    themselves = run(services.check_in, WORKER, cid, person_id="r-1", now=clock.now())
+    assert themselves.checked_in_by is None  # signed in with the code: stays their own
+    assert len(meetings.events) == emitted  # as signing in, nothing told until the start
+
+    listed = {p.id: (p.attended, p.checked_in_by) for p in run(services.list_participants, WORKER, cid)}
+    assert listed == {"r-1": (True, None), "r-2": (True, "worker-1"), "o-1": (False, None)}
+    clock.advance(timedelta(minutes=30))
+    run(services.check_in, DISTRICT_ADMIN, cid, person_id="o-1", now=clock.now())  # in session, too
+    run(services.start, WORKER, cid, now=clock.now())
+    assert [p["attendees"] for p in meetings.emitted("meetings.consultation.started")] == [3]
+    assert run(services.quality, WORKER, cid).online_attendees == 0
+
+
+def test_ticking_in_is_refused_to_others_outside_the_day_and_for_anyone_not_invited(
+    run, clock, draft, announced, refused
+):
+    community, street = announced(), announced(STREET_ADMIN, CHIYANG)
+    online = draft(mode="online", venue=None, online_link="https://meet.example/a", form="online")
+    run(services.add_topic, WORKER, online, title="夜间施工时间", now=clock.now())
+    run(services.invite, WORKER, online, person_id="r-1", category="resident_representative", now=clock.now())
+    run(services.announce, WORKER, online, now=clock.now(), **NOTICE)
+    cancelled = announced()
+    run(services.cancel, WORKER, cancelled, reason="场地不可用", now=clock.now())
+    clock.advance(WEEK)
+
+    refused(NotFound, services.check_in, OTHER_WORKER, community, person_id="r-1", now=clock.now())
+    problem = refused(Forbidden, services.check_in, WORKER, street, person_id="r-1", now=clock.now())
+    assert problem.detail == "该协商不在您的管辖范围内"  # a street's consultation: the street ticks
+    problem = refused(Forbidden, services.check_in, person("r-2"), community, person_id="r-1", now=clock.now())
+    assert problem.detail == "只有社区工作者或街道、区级管理员可以组织协商"
+    problem = refused(Invalid, services.check_in, WORKER, community, person_id="r-x", now=clock.now())
+    assert problem.detail == "该人员不是本次协商的受邀参会人" and problem.extra["field"] == "person_id"
+    problem = refused(Conflict, services.check_in, WORKER, online, person_id="r-1", now=clock.now())
+    assert "加入会议即为签到" in problem.detail
+    problem = refused(Conflict, services.check_in, WORKER, cancelled, person_id="r-1", now=clock.now())
+    assert problem.extra["status_now"] == "cancelled"
+    in_draft = draft()
+    refused(Conflict, services.check_in, WORKER, in_draft, person_id="r-1", now=clock.now())
+
+
 @pytest.fixture
 def decided(run, clock, announced):
     """A consultation decided (its one topic adopted); returns (id, topic id)."""
