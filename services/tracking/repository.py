@@ -239,10 +239,11 @@ def open_tasks_by_area(session: Session, digits: int, today: date) -> dict[str, 
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in session.execute(query)}
 
 
-def rates_by_area(session: Session, digits: int, since: datetime, until: datetime) -> dict[str, domain.Rates]:
+def rates_by_area(session: Session, digits: int, since: datetime, until: datetime,
+                  scope: str = "") -> dict[str, domain.Rates]:  # fmt: skip
     """The counts of the 三率 (``domain.rates``: response, resolution, satisfaction; not the on-time
-    rate) by area of ``digits``, over the tasks assigned and the ratings given in [since, until),
-    counted in the database (one row per area)."""
+    rate) by area of ``digits`` within ``scope``, over the tasks assigned and the ratings given in
+    [since, until), counted in the database (one row per area)."""
     t, r = tasks.c, ratings.c
     if session.get_bind().dialect.name == "sqlite":  # no interval arithmetic: Julian days
         waited = (func.julianday(t.accepted_at) - func.julianday(t.assigned_at)) * 86400
@@ -254,13 +255,14 @@ def rates_by_area(session: Session, digits: int, since: datetime, until: datetim
     resolved = func.sum(case((t.status.in_(("evaluated", "closed")), 1), else_=0))
     query = (
         select(area, func.count(), responded, resolved)
-        .where(t.assigned_at >= since, t.assigned_at < until)
+        .where(within(t.community_code, scope), t.assigned_at >= since, t.assigned_at < until)
         .group_by(area)
     )
     counts = {row[0]: [int(row[1]), int(row[2] or 0), int(row[3] or 0), 0, 0] for row in session.execute(query)}
     rated_area = func.substr(r.community_code, 1, digits)
     satisfied = func.sum(case((r.choice.in_(sorted(domain.SATISFIED)), 1), else_=0))
-    query = select(rated_area, func.count(), satisfied).where(r.at >= since, r.at < until).group_by(rated_area)
+    in_period = and_(within(r.community_code, scope), r.at >= since, r.at < until)
+    query = select(rated_area, func.count(), satisfied).where(in_period).group_by(rated_area)
     for row in session.execute(query):
         counts.setdefault(row[0], [0, 0, 0, 0, 0])[3:] = [int(row[1]), int(row[2] or 0)]
     return {

@@ -248,6 +248,35 @@ class RatesQuery(Schema):
     until = Moment(required=True)
 
 
+class AreaRatesQuery(Schema):
+    scope = Text(load_default=None, validate=digits("范围"))
+    level = Text(load_default="district", validate=one_of(("district", "street", "community"), "汇总层级"))
+    since = Moment(required=True)
+    until = Moment(required=True)
+
+
+class AreaRatesOut(Schema):
+    code = fields.String()
+    name = fields.String(allow_none=True)
+    assigned = fields.Integer()
+    responded = fields.Integer(metadata={"description": "tasks accepted (签收) within 24 h of assignment"})
+    resolved = fields.Integer(metadata={"description": "tasks evaluated or closed"})
+    ratings = fields.Integer()
+    satisfied = fields.Integer(metadata={"description": "ratings 满意 or 基本满意"})
+    response_rate = fields.Float(allow_none=True)
+    resolution_rate = fields.Float(allow_none=True)
+    satisfaction_rate = fields.Float(allow_none=True)
+
+
+class RatesByAreaOut(Schema):
+    scope = fields.String()
+    level = fields.String()
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    total = fields.Nested(AreaRatesOut)
+    areas = fields.List(fields.Nested(AreaRatesOut))
+
+
 class RatesOut(Schema):
     scope = fields.String()
     since = fields.AwareDateTime()

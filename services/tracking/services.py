@@ -543,6 +543,37 @@ def rates_by_area(uow: UnitOfWork, digits: int, since: datetime, until: datetime
     return repository.rates_by_area(uow.session, digits, since, until)
 
 
+@dataclass(frozen=True)
+class AreaRates:
+    code: str
+    name: str | None
+    rates: domain.Rates  # the 三率's counts (not the on-time rate's)
+
+
+def rates_by_level(uow: UnitOfWork, principal: Principal, *, scope: str | None, level_digits: int, since: datetime,
+                   until: datetime) -> list[AreaRates]:  # fmt: skip
+    """The 三率 of the caller's scope (first), then of each of its areas of ``level_digits`` (every
+    area with communities, none left out for having no task), over the tasks assigned and the
+    ratings given in [since, until): one grouped count per level, where ``rates`` per area would
+    be a request each."""
+    scope = _scope(principal, scope)
+    if level_digits < len(scope):
+        raise Invalid("汇总层级不能高于所选范围", field="level")
+    if until <= since:
+        raise Invalid("结束时间须晚于开始时间", field="until")
+    session = uow.session
+    lines = []
+    for digits in dict.fromkeys((len(scope), level_digits)):
+        found = repository.rates_by_area(session, digits, since, until, scope=scope)  # digits 0: the country's
+        areas = [scope] if digits == len(scope) else sorted(repository.area_communities(session, scope, digits))
+        names = repository.division_names(session, [code.ljust(12, "0") for code in areas])
+        lines += [AreaRates(code, names.get(code.ljust(12, "0")), found.get(code, NO_RATES)) for code in areas]
+    return lines
+
+
+NO_RATES = domain.Rates(assigned=0, responded=0, resolved=0, due=0, on_time=0, ratings=0, satisfied=0)
+
+
 def rates(uow: UnitOfWork, principal: Principal, *, scope: str | None, since: datetime, until: datetime,
           now: datetime) -> domain.Rates:  # fmt: skip
     """The 三率 and the on-time rate of tasks assigned, and ratings given, in [since, until)."""

@@ -95,6 +95,7 @@ def scenarios(Scenario, Request) -> dict:
         return any(item["community_code"] == YANLIUYUAN for item in body["items"])
 
     since = "2020-01-01T00:00:00%2B08:00"
+    area_rates = f"scope={YANLIUYUAN}&level=community&since={since}&until=2099-12-31T00:00:00Z"
     return {
         ("GET", f"{TRACKING}/organisations"): Scenario(
             lambda w, p: Request("GET", f"{TRACKING}/organisations"),
@@ -159,5 +160,8 @@ def scenarios(Scenario, Request) -> dict:
         ),
         ("GET", f"{TRACKING}/rates"): Scenario(
             lambda w, p: Request("GET", f"{TRACKING}/rates?scope={YANLIUYUAN}&since={since}&until=2099-12-31T00:00:00Z")
+        ),
+        ("GET", f"{TRACKING}/rates/areas"): Scenario(
+            lambda w, p: Request("GET", f"{TRACKING}/rates/areas?{area_rates}")
         ),
     }

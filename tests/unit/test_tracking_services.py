@@ -304,6 +304,26 @@ def test_rates_over_a_period(tracking, assigned, clock):
     assert figures.satisfaction_rate == Fraction(1)
 
 
+def test_the_three_rates_by_area_are_each_areas_own_rates(tracking, assigned, clock):
+    completed(tracking, assigned, clock)
+    period = {"since": clock.now() - timedelta(days=1), "until": clock.now() + timedelta(days=1)}
+    with tracking.unit_of_work() as uow:
+        services.rate(uow, RESIDENT, assigned.id, clock.now(), choice="basically_satisfied", comment=None)
+        lines = services.rates_by_level(uow, street_admin(), scope=None, level_digits=12, **period)
+        each = {
+            line.code: services.rates(uow, street_admin(), scope=line.code, now=clock.now(), **period) for line in lines
+        }
+    assert [line.code for line in lines] == [CHIYANG, *(f"{CHIYANG}{n:03d}" for n in (1, 2, 3, 4))]
+    counts = ("assigned", "responded", "resolved", "ratings", "satisfied")
+    for line in lines:  # every community listed, the quiet ones with zeros
+        assert [getattr(line.rates, c) for c in counts] == [getattr(each[line.code], c) for c in counts]
+    assert (lines[0].rates.assigned, lines[1].rates.satisfied, lines[1].name) == (1, 1, "烟柳园社区")
+    with pytest.raises(Forbidden), tracking.unit_of_work() as uow:
+        services.rates_by_level(uow, street_admin(), scope="341702", level_digits=9, **period)
+    with pytest.raises(Invalid), tracking.unit_of_work() as uow:
+        services.rates_by_level(uow, street_admin(), scope=YANLIUYUAN, level_digits=9, **period)
+
+
 def test_the_gauges_give_coverage_and_tasks_by_district_and_city(tracking, assigned, clock, settings):
     from services.tracking.gauges import CoverageCollector
 
