@@ -7,7 +7,9 @@ Every figure is tracking's own answer, asked with the operator's session (so a d
 operator sees only the district, as the API scopes it): the rolling figures from
 ``/tracking/coverage``, the line over time from ``/tracking/coverage/period`` (the coverage of
 month M is the communities covered in the window ending with M: the same definition), the 三率
-from ``/tracking/rates`` over the window. Nothing is computed here but the chart's geometry."""
+from ``/tracking/rates/areas`` over the window (each area's ``/tracking/rates``, in one request:
+a street's thirty communities would otherwise be thirty requests against the gateway's
+per-client burst). Nothing is computed here but the chart's geometry."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from web.client import Answer
 from web.coverage_chart import chart
 from web.pages import ask, page, signed_in
 
-COVERAGE, PERIOD, RATES = "/api/v1/tracking/coverage", "/api/v1/tracking/coverage/period", "/api/v1/tracking/rates"
+COVERAGE, PERIOD = "/api/v1/tracking/coverage", "/api/v1/tracking/coverage/period"
+AREA_RATES = "/api/v1/tracking/rates/areas"
 # The level below a scope of so many digits (a province's or city's districts, a district's
 # streets, a street's communities); a community has none.
 LEVELS = ((6, "district", "区县"), (9, "street", "街道(乡镇)"), (12, "community", "社区(村)"))
@@ -113,9 +116,11 @@ def figures(scope: str, months: str) -> tuple[dict, list[dict]]:
     below = child_level(scope)
     found = read(COVERAGE, scope=scope, months=months, level=below[0] if below else "community")
     since, until = rates_period(date.fromisoformat(found["as_of"]), found["window_months"])
+    rates = read(AREA_RATES, scope=scope, level=below[0] if below else "community", since=since, until=until)
+    by_code = {r["code"]: r for r in (rates["total"], *rates["areas"])}
     lines = [dict(area) for area in (found["total"], *found["areas"])]
     for line in lines:
-        answer = read(RATES, scope=line["code"], since=since, until=until)
+        answer = by_code.get(line["code"], {})
         line["rates"] = Rates(**{k: v for k, v in answer.items() if k in Rates.__dataclass_fields__})
     return {**found, "rates_since": since, "rates_until": until, "level": below}, lines
 
