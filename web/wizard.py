@@ -42,6 +42,7 @@ DONE = {
     "no_consensus": "已记录未达成共识,议题转入继续协商", "published": "结果已公开,决议已交办责任单位",
     "closed": "协商已结束", "cancelled": "协商已取消",
     "postponed": "已延期并重新公告,受邀人已收到通知", "recorded": "补录已保存,成果将形成任务",
+    "checked_in": "已代为签到",
 }  # fmt: skip
 BEFORE = {"draft": 0, "announced": 1, "in_session": 2, "decided": 3, "no_consensus": 3, "outcome_published": 4,
           "closed": 5, "cancelled": -1}  # fmt: skip
@@ -208,19 +209,45 @@ def wizard_step(consultation_id: str, step: str):
     return _render(consultation_id, step)
 
 
-@bp.get("/<consultation_id>/sign-in-list")
-def sign_in_list(consultation_id: str):
-    """The day's sign-in on a tablet at the door: the code large, who is invited and who is in."""
+def _sign_in_page(consultation_id: str, status: int = 200, message: str | None = None):
     organiser()
     found = ask("GET", f"/api/v1/meetings/consultations/{consultation_id}")
     if not found.ok:
         return show("error.html", found.status, message=found.message())
     code = ask("GET", f"/api/v1/meetings/consultations/{consultation_id}/attendance-code")
     participants = items(ask("GET", f"/api/v1/meetings/consultations/{consultation_id}/participants"))
-    return show("console/sign_in.html", c=found.body, code=code.body if code.ok else None,
+    c = found.body
+    # Meetings refuses a tick outside the attendance code's window or online; the page offers none there.
+    opens = code.body.get("sign_in_opens_at") if code.ok else None
+    on_the_day = c["status"] == "in_session" or (
+        c["status"] == "announced" and opens is not None and datetime.fromisoformat(opens) <= datetime.now(BEIJING)
+    )
+    return show("console/sign_in.html", status, c=c, code=code.body if code.ok else None,
                 code_problem=None if code.ok else code.message(), participants=participants,
-                contacts=_contacts(found.body["division_code"]),
-                attended=sum(p["attended"] for p in participants))  # fmt: skip
+                contacts=_contacts(c["division_code"]),
+                attended=sum(p["attended"] for p in participants),
+                ticked=sum(bool(p.get("checked_in_by")) for p in participants),
+                ticking=c["mode"] != "online" and on_the_day,
+                message=message or DONE.get(request.args.get("done", "")))  # fmt: skip
+
+
+@bp.get("/<consultation_id>/sign-in-list")
+def sign_in_list(consultation_id: str):
+    """The day's sign-in on a tablet at the door: the code large, who is invited and who is in
+    (signed in on their own phone, or ticked in here by the worker)."""
+    return _sign_in_page(consultation_id)
+
+
+@bp.post("/<consultation_id>/check-in")
+def check_in(consultation_id: str):
+    """The worker ticks in one invited person without a phone of their own; back to the list, or
+    meetings' refusal shown on it."""
+    organiser()
+    body = {"person_id": request.form.get("person_id", "")}
+    answer = ask("POST", f"/api/v1/meetings/consultations/{consultation_id}/attendance", body)
+    if not answer.ok:
+        return _sign_in_page(consultation_id, answer.status, answer.message())
+    return redirect(f"/console/consultations/{consultation_id}/sign-in-list?done=checked_in", code=303)
 
 
 # -- preparing (确定议题和参与人、提前通报) ------------------------------------------------------------------

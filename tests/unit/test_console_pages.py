@@ -286,6 +286,53 @@ def test_the_day_s_sign_in_list_shows_who_signed_in_with_the_code(community, wor
     assert f"{later.month}月{later.day}日 {later:%H:%M}" in text(worker.get(f"/console/consultations/{cid}/notice"))
 
 
+def how_signed_in(listing: str, masked_phone: str) -> str | None:
+    """What the tablet list says of how the one with this (masked) number came to be signed in."""
+    found = re.search(
+        rf'{re.escape(masked_phone)}</span> <strong>已签到 [^<]+</strong> <span class="how">([^<]+)<', listing
+    )
+    return found.group(1) if found else None
+
+
+def test_the_worker_ticks_in_a_resident_without_a_phone_on_the_tablet_list(community, worker):
+    api, headers, ids = community["api"], community["worker"], community["ids"]
+    later = prepared(community, worker, datetime.now(UTC) + timedelta(days=2))
+    assert "/check-in" not in text(worker.get(f"/console/consultations/{later}/sign-in-list"))  # not the day yet
+    early = worker.post(f"/console/consultations/{later}/check-in", {"person_id": ids["resident1"]})
+    assert early.status_code == 409 and "签到尚未开始" in text(early)  # and meetings refuses it
+
+    cid = prepared(community, worker, datetime.now(UTC) + timedelta(minutes=30))
+    invite = f"/api/v1/meetings/consultations/{cid}/participants"
+    invited = {"person_id": ids["resident2"], "category": "party_member"}
+    assert api.post(invite, json=invited, headers=headers).status_code == 201
+    tick = f'action="/console/consultations/{cid}/check-in"'
+    assert text(worker.get(f"/console/consultations/{cid}/sign-in-list")).count(tick) == 2
+    code = api.get(f"/api/v1/meetings/consultations/{cid}/attendance-code", headers=headers).json["attendance_code"]
+    resident1 = community["auth"]("resident", YANLIUYUAN, subject=ids["resident1"])
+    signed = api.post(f"/api/v1/meetings/consultations/{cid}/sign-in", json={"code": code}, headers=resident1)
+    assert signed.status_code == 200
+
+    forged = worker.post(f"/console/consultations/{cid}/check-in", {"person_id": ids["resident2"]}, csrf=False)
+    assert forged.status_code == 403
+    stranger = worker.post(f"/console/consultations/{cid}/check-in", {"person_id": "someone-else"})
+    assert stranger.status_code == 422 and "该人员不是本次协商的受邀参会人" in text(stranger)
+    listing = text(worker.get(f"/console/consultations/{cid}/sign-in-list"))
+    assert listing.count(tick) == 1 and "已签到 <strong>1</strong> / 受邀 <strong>2</strong> 人" in listing
+
+    ticked = worker.post(f"/console/consultations/{cid}/check-in", {"person_id": ids["resident2"]})
+    assert ticked.status_code == 303 and ticked.headers["Location"].endswith("sign-in-list?done=checked_in")
+    assert worker.post(f"/console/consultations/{cid}/check-in", {"person_id": ids["resident2"]}).status_code == 303
+    listing = text(worker.get(ticked.headers["Location"]))
+    assert "已代为签到" in listing and tick not in listing
+    assert "已签到 <strong>2</strong> / 受邀 <strong>2</strong> 人(其中工作人员代签 1 人)" in listing  # twice, once
+    assert (how_signed_in(listing, "139****0001"), how_signed_in(listing, "139****0002")) == ("本人签到", "由您代签")
+    assert "已签到(工作人员代签)" in text(worker.get(f"/console/consultations/{cid}/participants"))
+    participants = api.get(invite, headers=headers).json
+    assert {p["person_id"]: p["checked_in_by"] for p in participants} == {
+        ids["resident1"]: None, ids["resident2"]: ids["worker"]
+    }  # fmt: skip
+
+
 def test_a_street_administrator_decides_an_extension_in_the_console(community):
     accounts = community["platform"].platform.gateway().accounts
     accounts.create_user("chiyang.street", PASSWORD, "street_admin", CHIYANG, "池阳街道")
