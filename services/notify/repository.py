@@ -653,6 +653,8 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
             m.division_code,
             m.question_id,
             m.phone_cipher,
+            m.status,  # as they were before this claim: a stopping sender puts back what it did not send
+            m.lease_until,
         )
         .where(due)
         .order_by(m.not_before)
@@ -666,6 +668,22 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
             .values(status=sms.SENDING, lease_until=lease_until, attempts=m.attempts + 1, updated_at=now)
         )
     return rows
+
+
+def release_sms(session: Session, claims: Iterable, lease_until: datetime, now: datetime) -> int:
+    """Put claimed messages back as they were before the claim (status, lease), those still under
+    this claim (``lease_until``) only: one settled or taken over since stays as it is."""
+    released = 0
+    for claim in claims:
+        released += (
+            session.execute(
+                update(sms_messages)
+                .where(m.id == claim.id, m.status == sms.SENDING, m.lease_until == lease_until)
+                .values(status=claim.status, lease_until=claim.lease_until, attempts=m.attempts - 1, updated_at=now)
+            ).rowcount
+            or 0
+        )
+    return released
 
 
 def sms_recipient(session: Session, contact_id: str) -> tuple[ContactEntry, bytes | None] | None:

@@ -411,6 +411,48 @@ def test_a_claim_whose_lease_ran_out_is_sent_again(notify, sender, one_queued, d
         assert session.execute(select(m.status, m.attempts)).one() == (sms.SENT, 2)
 
 
+class StoppedWhileSending(Carrier):
+    """A carrier during whose first send the sender is told to stop (SIGTERM mid-batch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sender = None
+
+    def send(self, message):
+        self.sender.signal_stop()
+        return super().send(message)
+
+
+def test_a_sender_stopped_mid_batch_puts_back_what_it_had_not_handed_over(notify, sender, add_contact):
+    for i in range(3):
+        add_contact(f"1380000001{i}")
+    apply(notify, announced([]))
+    carrier = StoppedWhileSending()
+    carrier.sender = sending = sender(carrier)
+    assert sending.send_due() == 3
+    [handed_over] = carrier.sent
+    rows = {row["id"]: row for row in queued(notify)}
+    assert (rows[handed_over.message_id]["status"], rows[handed_over.message_id]["attempts"]) == (sms.SENT, 1)
+    put_back = [row for message_id, row in rows.items() if message_id != handed_over.message_id]
+    assert [(row["status"], row["lease_until"], row["attempts"]) for row in put_back] == [(sms.QUEUED, None, 0)] * 2
+    sending.finish()  # the stop's backstop finds nothing more in hand
+    assert sender(Carrier()).send_due() == 2  # the next sender takes them at once, not after the lease
+
+
+def test_a_message_being_handed_over_when_the_stop_gives_up_waiting_is_left_to_its_report(notify, sender, one_queued):
+    class Slow(Carrier):
+        def send(self, message):
+            sending.finish()  # stop_all's finish, while this send is still under way
+            return super().send(message)
+
+    carrier = Slow(Accepted(reference="r-1"))
+    sending = sender(carrier)
+    sending.send_due()
+    [row] = queued(notify)
+    assert (row["status"], row["provider_reference"]) == (sms.SENT, "r-1")
+    assert len(carrier.sent) == 1
+
+
 def test_the_file_provider_writes_masked_numbers_and_counts_as_delivered(notify, sender, one_queued, tmp_path):
     outbox = tmp_path / "sms-outbox.jsonl"
     sender(FileProvider(outbox), sms_callback_url=None).send_due()

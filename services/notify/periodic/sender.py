@@ -9,7 +9,14 @@ since the message was queued), the text is composed with the signature (and the 
 is called outside any transaction, and its answer is committed at once (``services.sms_accepted`` /
 ``sms_refused``).
 
-A sender killed mid-batch leaves its claimed messages ``sending``. Those it had not handed over are
+A sender stopped mid-batch (SIGTERM) puts back at once, in one transaction, the claimed messages it
+had not handed to the provider (``queued``/``deferred`` as they were, lease cleared,
+``services.release_sms``), when its pass notices the stop and again from ``finish`` for a pass
+still blocked when ``stop_all`` gave up waiting; the one it is handing over is left to its delivery
+report. A message is handed over only if it is still in hand, under a lock ``release`` also holds,
+so none is both put back and sent.
+
+A sender killed mid-batch (SIGKILL) leaves its claimed messages ``sending``. Those it had not handed over are
 sent by the next pass once their lease ends: nothing is lost. One it had handed over is not sent
 again: the provider's delivery report (Kannel reports "accepted by the SMSC" within moments)
 reaches notify's API, which marks it ``sent`` before the lease ends. The lease
@@ -19,6 +26,7 @@ without reports (the file provider) may repeat a message handed over just before
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -80,19 +88,49 @@ class SmsSender(Periodic):
         self.batch = max(1, min(200, int(settings.sms_rate * min(5.0, settings.sms_lease_seconds / 2))))
         self.retention = timedelta(days=settings.sms_retention_days)
         self._last_gauge = self._last_purge = 0.0
+        self._hand_lock = threading.Lock()
+        self._in_hand: dict[str, object] = {}  # claimed, not yet handed over nor settled, by id
+        self._claimed_at: datetime | None = None
         db.on_commit(sms.COMMIT_MARK, self.wake)  # a commit that queued SMS wakes this sender
 
     # -- one pass -----------------------------------------------------------------------------------
 
     def send_due(self) -> int:
         """Claim and send one batch of due messages; return how many were claimed."""
+        now = self.clock.now()
         with self.unit_of_work() as uow:
-            claimed = services.claim_due_sms(uow, batch=self.batch, lease=self.lease, now=self.clock.now())
+            claimed = services.claim_due_sms(uow, batch=self.batch, lease=self.lease, now=now)
+        with self._hand_lock:
+            self._in_hand, self._claimed_at = {message.id: message for message in claimed}, now
         for message in claimed:
             if self.stopping.is_set():
-                break  # the rest stay claimed; their lease ends and the next pass takes them
+                break
             self._send(message)
+        if self.stopping.is_set():
+            self.release()
         return len(claimed)
+
+    def release(self) -> int:
+        """Put back the claimed messages not handed over (stopping); how many were."""
+        with self._hand_lock:
+            claims, self._in_hand = list(self._in_hand.values()), {}
+            if not claims:
+                return 0
+            with self.unit_of_work() as uow:
+                return services.release_sms(uow, claims, lease=self.lease, claimed_at=self._claimed_at,
+                                            now=self.clock.now())  # fmt: skip
+
+    def _settled(self, message) -> None:
+        with self._hand_lock:
+            self._in_hand.pop(message.id, None)
+
+    def _hand_over(self, message) -> bool:
+        """Take a message out of hand to give it to the provider; False if ``release`` put it back."""
+        with self._hand_lock:
+            return self._in_hand.pop(message.id, None) is not None
+
+    def finish(self) -> None:
+        self.release()  # a pass blocked past the stop's timeout (a slow provider) left its claims
 
     def drain(self) -> int:
         total = 0
@@ -110,11 +148,14 @@ class SmsSender(Periodic):
                 public_url=self.public_url, now=self.clock.now(),
             )  # fmt: skip
         if ready is None:  # settled: suppressed, failed or put back until the quiet hours end
+            self._settled(message)
             return
         text = ready.text
         while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
             if self.stopping.wait(wait):
-                return  # stopping: the claim's lease ends and another pass sends it
+                return  # stopping: still in hand, put back by ``release``
+        if not self._hand_over(message):
+            return
         outgoing = Outgoing(message.id, ready.phone, text.body, text.parts, self._report_url(message.id))
         try:
             accepted = self.provider.send(outgoing)
