@@ -92,10 +92,14 @@ class OwnBroker:
         self.process = subprocess.Popen(
             [SERVER], env=self.env, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        # await_startup needs the node registered with epmd first: until then it fails at once.
-        wait_until(self._pings, timeout=60, interval=0.5, what="the suite's RabbitMQ node to run")
-        self.ctl("await_startup", timeout=120)
-        self.wait_accepting()
+        try:
+            # await_startup needs the node registered with epmd first: until then it fails at once.
+            wait_until(self._pings, timeout=60, interval=0.5, what="the suite's RabbitMQ node to run")
+            self.ctl("await_startup", timeout=120)
+            self.wait_accepting()
+        except BaseException:
+            self.stop()  # a node that failed to come up is not left running
+            raise
         return self
 
     def _pings(self) -> bool:

@@ -11,6 +11,7 @@ A write is *lost* when one of these is missing, *duplicated* when one is there t
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from xieshang.platform import load_specs
 
 # What each kind of write sets off: the event intake emits, the template notify sends for it, and
 # words of that template's text that tell its SMS at the carrier from the other one about the matter.
+QUOTED = re.compile(r"“([^”]*)”")  # a matter's title in an SMS
 EFFECTS = {
     "proposal": ("intake.proposal.submitted", "proposal_received", "已收到"),
     "accept": ("intake.proposal.accepted", "proposal_accepted", "已被列为协商议题"),
@@ -56,7 +58,7 @@ class Ledger:
         for engine in self.engines.values():
             engine.dispose()
 
-    def _rows(self, service: str, sql: str, **params) -> list:
+    def rows(self, service: str, sql: str, **params) -> list:
         for attempt in (1, 2):  # the suite cuts these databases' connections too
             try:
                 with self.engines[service].connect() as conn:
@@ -68,7 +70,7 @@ class Ledger:
         return []
 
     def inbox_size(self, service: str) -> int:
-        return self._rows(service, "SELECT count(*) FROM inbox")[0][0]
+        return self.rows(service, "SELECT count(*) FROM inbox")[0][0]
 
     def check(self, writes: list[Write]) -> Check:
         result = Check(accepted=len(writes))
@@ -77,21 +79,21 @@ class Ledger:
         proposals = [w for w in writes if w.kind == "proposal"]
         if proposals:
             stored = "SELECT title, count(*) FROM proposal WHERE title = ANY(:t) GROUP BY title"
-            for title, n in self._rows("intake", stored, t=[w.marker for w in proposals]):
+            for title, n in self.rows("intake", stored, t=[w.marker for w in proposals]):
                 found[("proposal", title)]["stored"] += n
         opinions = [w for w in writes if w.kind == "opinion"]
         if opinions:
             stored = "SELECT text, count(*) FROM opinion WHERE text = ANY(:t) GROUP BY text"
-            for body, n in self._rows("meetings", stored, t=[w.marker for w in opinions]):
+            for body, n in self.rows("meetings", stored, t=[w.marker for w in opinions]):
                 found[("opinion", body)]["stored"] += n
         for kind, (event_type, template, words) in EFFECTS.items():
             of_kind = {w.id: found[(kind, w.marker)] for w in writes if w.kind == kind}
             if of_kind:
                 self._effects(event_type, template, of_kind)
+            at_carrier = Counter(title for text in received if words in text for title in QUOTED.findall(text))
             for w in writes:
                 if w.kind == kind:  # the matter's title is the write's marker, and no other write's
-                    texts = (t for t in received if f"“{w.marker}”" in t and words in t)
-                    found[(kind, w.marker)]["SMS at the carrier"] += sum(1 for _ in texts)
+                    found[(kind, w.marker)]["SMS at the carrier"] += at_carrier[w.marker]
         for w in writes:
             counts, expected = found[(w.kind, w.marker)], self.expected(w.kind)
             missing = [what for what in expected if counts[what] < 1]
@@ -106,7 +108,7 @@ class Ledger:
         """Count, for each proposal id of ``counts``, its ``event_type`` in intake's outbox, the event in
         the consumers' inboxes, notify's in-app message and SMS of ``template``."""
         event_of: dict[str, Counter] = {}
-        for event_id, proposal_id, published in self._rows(
+        for event_id, proposal_id, published in self.rows(
             "intake",
             "SELECT event_id, (body::json)->'payload'->>'proposal_id', published_at IS NOT NULL FROM outbox "
             "WHERE event_type = :type AND (body::json)->'payload'->>'proposal_id' = ANY(:ids)",
@@ -118,13 +120,13 @@ class Ledger:
             event_of[event_id] = counts[proposal_id]
         events = list(event_of)
         for service in self.consumers[event_type]:
-            for (event_id,) in self._rows(service, "SELECT event_id FROM inbox WHERE event_id = ANY(:e)", e=events):
+            for (event_id,) in self.rows(service, "SELECT event_id FROM inbox WHERE event_id = ANY(:e)", e=events):
                 event_of[event_id][f"consumed by {service}"] += 1
         messages = "SELECT event_id, count(*) FROM notification WHERE template = :t AND event_id = ANY(:e) GROUP BY 1"
-        for event_id, n in self._rows("notify", messages, t=template, e=events):
+        for event_id, n in self.rows("notify", messages, t=template, e=events):
             event_of[event_id]["in-app message"] += n
         sms = "SELECT event_id, sent_at IS NOT NULL FROM sms_message WHERE template = :t AND event_id = ANY(:e)"
-        for event_id, sent in self._rows("notify", sms, t=template, e=events):
+        for event_id, sent in self.rows("notify", sms, t=template, e=events):
             event_of[event_id]["SMS queued"] += 1
             event_of[event_id]["SMS sent"] += 1 if sent else 0
 

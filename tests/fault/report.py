@@ -1,4 +1,4 @@
-"""The per-fault table the fault suite prints at the end of the pytest output."""
+"""The per-fault table the fault suite prints at the end of the pytest output, and the soak's lines."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Row:
 
 
 ROWS: list[Row] = []
+SOAK: list[str] = []  # the soak's lines (tests/soak)
 
 
 def table(rows: list[Row]) -> list[str]:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psycopg
 import requests
+from kombu import Connection, Exchange
+from kombu import Queue as KombuQueue
 from sqlalchemy.engine import make_url
 
 from shared.auth import TokenIssuer
@@ -168,6 +170,7 @@ class Stack:
         platform.migrate()
         platform.stop()
         self.kannel = Kannel(self.workdir / "kannel", "http://127.0.0.1:9/unused").start()
+        self._observe_events()
         for target in (*APIS, *WORKERS):
             self.start_target(target)
         self.gateways.append(self.start_gateway())
@@ -221,6 +224,31 @@ class Stack:
             self.kannel.stop()
         self.databases.drop()
 
+    # -- what the platform published --------------------------------------------------------------------
+
+    @property
+    def observer_queue(self) -> str:
+        return f"{self.env['XIESHANG_BUS_NAMESPACE']}.scan"
+
+    def _observe_events(self) -> None:
+        """A durable queue bound to every event of the stack's exchange (it outlives the broker's
+        restart), read by the personal-data scan."""
+        with Connection(self.env["XIESHANG_AMQP_URL"]) as conn:
+            channel = conn.channel()
+            exchange = Exchange(f"{self.env['XIESHANG_BUS_NAMESPACE']}.events", type="topic", durable=True)
+            exchange(channel).declare()
+            KombuQueue(self.observer_queue, exchange, routing_key="#", durable=True)(channel).declare()
+
+    def published_events(self) -> list[tuple[dict, str]]:
+        """Every event published so far (headers and body as they crossed the broker), taken off the queue."""
+        taken = []
+        with Connection(self.env["XIESHANG_AMQP_URL"]) as conn:
+            channel = conn.channel()
+            while (message := channel.basic_get(self.observer_queue, no_ack=True)) is not None:
+                body = message.body if isinstance(message.body, str) else message.body.decode(errors="replace")
+                taken.append(({**message.properties, **message.headers}, body))
+        return taken
+
     # -- people --------------------------------------------------------------------------------------
 
     def token(self, role: str, scope: str = YANLIUYUAN, subject: str | None = None, ttl: int = 7200) -> str:
@@ -273,7 +301,7 @@ class Stack:
         for r in self.residents:
             login = self.ok("POST", "/api/v1/auth/token", json={"username": r.username, "password": PASSWORD})
             fresh.append(Resident(r.username, r.display_name, r.phone, r.account_id, login["access_token"]))
-        self.residents = fresh
+        self.residents[:] = fresh  # in place: a running load reads this list
 
     def _open_consultation(self) -> None:
         """An online consultation of 烟柳园 announced with one topic and a round open for hours."""
