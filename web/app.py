@@ -26,7 +26,7 @@ STATUS = {
 STANCES = {"support": "支持", "oppose": "反对", "concern": "担忧", "proposal": "建议"}
 # Where staff land after signing in (residents stay on their community's page).
 WORKPLACES = {"community_worker": "/console", "street_admin": "/console", "district_admin": "/console",
-              "department": "/department"}  # fmt: skip
+              "department": "/department", "city_operator": "/coverage", "supervisor": "/coverage"}  # fmt: skip
 CHOICES = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
 
 
