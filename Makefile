@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-fuzz lint bench clean
+.PHONY: install run test test-unit test-fuzz test-fault test-soak lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ test-unit: $(INSTALLED)
 # on the embedded default and on PostgreSQL + RabbitMQ; prints a table per run.
 test-fuzz: $(INSTALLED)
 	XIESHANG_FUZZ_PROFILE=full $(BIN)/pytest tests/fuzz tests/integration/test_fuzz.py
+
+# The fault suite (tests/fault): every target in its own process under a steady load while the
+# broker, workers, PostgreSQL connections and APIs fail and every target is rolled out, then the
+# scan of everything it produced for personal data; prints writes accepted/lost/duplicated and
+# recovery seconds per fault. `make test` runs it too, with the soak's short profile.
+test-fault: $(INSTALLED)
+	$(BIN)/pytest tests/fault
+
+# The soak's full profile: 30 minutes at 20 submissions/s (tests/soak; `make test` runs a minute).
+test-soak: $(INSTALLED)
+	XIESHANG_SOAK_PROFILE=full $(BIN)/pytest tests/soak
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
