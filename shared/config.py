@@ -358,6 +358,15 @@ class NotifySettings:
         "created on first use; keep it with backups, without it the stored numbers cannot be read",
         secret=True,
     )
+    notify_phone_key_previous: bytes | None = setting(
+        "XIESHANG_NOTIFY_PHONE_KEY_PREVIOUS",
+        _aes_key,
+        None,
+        "During a rotation of the phone key only: the key being retired (base64 of 32 bytes). Numbers and "
+        "hashes it wrote are still read and matched until `xieshang contacts rekey` has moved them to "
+        "XIESHANG_NOTIFY_PHONE_KEY; unset it afterwards (docs/operations.md)",
+        secret=True,
+    )
     sms_provider: str = setting(
         "XIESHANG_SMS_PROVIDER",
         _choice(("file", "kannel", "http")),

@@ -80,8 +80,9 @@ def selector(target: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "xieshang", "app.kubernetes.io/component": target}
 
 
-def secret_env(name: str, secret: str, key: str) -> dict:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+def secret_env(name: str, secret: str, key: str, *, optional: bool = False) -> dict:
+    ref = {"name": secret, "key": key, **({"optional": True} if optional else {})}
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
 
 
 def cluster_name(owner: str) -> str:
@@ -115,6 +116,9 @@ def environment(target: str) -> list[dict]:
         env.append({"name": "XIESHANG_JWT_KEYS_DIR", "value": "/var/lib/xieshang/keys"})
     if service == "notify":  # the API stores numbers, the worker sends to them: one key for both
         env.append(secret_env("XIESHANG_NOTIFY_PHONE_KEY", "xieshang-notify", "phone-key"))
+        # Only during a rotation of the phone key (docs/operations.md): absent, the variable is unset.
+        env.append(secret_env("XIESHANG_NOTIFY_PHONE_KEY_PREVIOUS", "xieshang-notify", "phone-key-previous",
+                              optional=True))  # fmt: skip
         env.append(secret_env("XIESHANG_SMS_PASSWORD", "xieshang-notify", "sms-password"))
     return env
 

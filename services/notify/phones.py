@@ -15,6 +15,12 @@ Numbers are shown only masked (``138****1234``) and never logged or put in event
 
 A third sub-key signs the URLs SMS providers call back (delivery reports, replies): a provider
 cannot present a token, so each URL carries an HMAC of what it may report on (``sign``).
+
+Rotation: with ``XIESHANG_NOTIFY_PHONE_KEY_PREVIOUS`` set to the key being retired, everything new
+is written under the current key; a ciphertext is read under the current key, else the previous one
+(AES-GCM's tag tells which: no guessing), a number is looked up under both hashes (``digests``) and
+a callback URL signed with either is accepted, until ``xieshang contacts rekey`` has moved every
+stored ciphertext and hash to the current key (``services.notify.rekey``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import re
 import threading
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -52,32 +59,79 @@ def _subkey(material: bytes, purpose: bytes) -> bytes:
     )
 
 
-class PhoneVault:
+class _Keys:
+    """The three sub-keys of one key material."""
+
     def __init__(self, material: bytes):
         if len(material) != 32:
             raise ValueError("the phone key must be 32 bytes")
-        self._aead = AESGCM(_subkey(material, b"encrypt"))
-        self._mac_key = _subkey(material, b"lookup")
-        self._callback_key = _subkey(material, b"callback")
+        self.aead = AESGCM(_subkey(material, b"encrypt"))
+        self.mac = _subkey(material, b"lookup")
+        self.callback = _subkey(material, b"callback")
+
+    def decrypt(self, blob: bytes, contact_id: str) -> str:
+        return self.aead.decrypt(bytes(blob[:12]), bytes(blob[12:]), contact_id.encode()).decode()
+
+    def digest(self, phone: str) -> str:
+        return hmac.new(self.mac, phone.encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, subject: str) -> str:
+        return hmac.new(self.callback, subject.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class PhoneVault:
+    def __init__(self, material: bytes, previous: bytes | None = None):
+        self._current = _Keys(material)
+        self._previous = _Keys(previous) if previous and previous != material else None
+
+    @property
+    def rotating(self) -> bool:
+        """A previous key is configured: what it wrote is still read and matched."""
+        return self._previous is not None
 
     def encrypt(self, phone: str, contact_id: str) -> bytes:
         nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, phone.encode(), contact_id.encode())
+        return nonce + self._current.aead.encrypt(nonce, phone.encode(), contact_id.encode())
 
     def decrypt(self, blob: bytes, contact_id: str) -> str:
-        return self._aead.decrypt(bytes(blob[:12]), bytes(blob[12:]), contact_id.encode()).decode()
+        try:
+            return self._current.decrypt(blob, contact_id)
+        except InvalidTag:
+            if self._previous is None:
+                raise
+            return self._previous.decrypt(blob, contact_id)
+
+    def reading(self, blob: bytes, contact_id: str) -> tuple[str, bool] | None:
+        """The number and whether the current key wrote it; None when neither key opens it."""
+        for keys in (self._current, self._previous):
+            if keys is not None:
+                try:
+                    return keys.decrypt(blob, contact_id), keys is self._current
+                except InvalidTag:
+                    continue
+        return None
 
     def digest(self, phone: str) -> str:
-        return hmac.new(self._mac_key, phone.encode(), hashlib.sha256).hexdigest()
+        """The number's look-up hash under the current key: the one written."""
+        return self._current.digest(phone)
+
+    def digests(self, phone: str) -> tuple[str, ...]:
+        """The hashes a number may be stored under: the current key's first, then the previous key's
+        while a rotation is under way (rows ``rekey`` has not reached yet)."""
+        if self._previous is None:
+            return (self._current.digest(phone),)
+        return self._current.digest(phone), self._previous.digest(phone)
 
     def sign(self, subject: str) -> str:
         """The signature of a callback URL about ``subject`` (e.g. ``report:<message id>``)."""
-        return hmac.new(self._callback_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._current.sign(subject)
 
     def verify(self, subject: str, signature: str | None) -> bool:
-        return bool(signature) and hmac.compare_digest(
-            self.sign(subject).encode(), signature.encode()
-        )  # bytes: any text compares
+        """Signed with the current key, or the previous one during a rotation (URLs given out before)."""
+        if not signature:
+            return False
+        keys = (self._current,) if self._previous is None else (self._current, self._previous)
+        return any(hmac.compare_digest(k.sign(subject).encode(), signature.encode()) for k in keys)  # bytes: any text
 
 
 def _key_file_material(path: Path) -> bytes:
@@ -96,15 +150,16 @@ def _key_file_material(path: Path) -> bytes:
     return material
 
 
-_vaults: dict[object, PhoneVault] = {}
+_vaults: dict[tuple, PhoneVault] = {}
 _lock = threading.Lock()
 
 
 def vault_for(settings) -> PhoneVault:
-    """The vault of these settings (the configured key, else the installation's key file)."""
-    configured = settings.notify_phone_key
+    """The vault of these settings (the configured key, else the installation's key file; and the
+    previous key during a rotation)."""
+    configured, previous = settings.notify_phone_key, settings.notify_phone_key_previous
     source = ("key", configured) if configured else ("file", (Path(settings.data_dir) / KEY_FILE).resolve())
     with _lock:
-        if source not in _vaults:
-            _vaults[source] = PhoneVault(configured or _key_file_material(source[1]))
-        return _vaults[source]
+        if (source, previous) not in _vaults:
+            _vaults[source, previous] = PhoneVault(configured or _key_file_material(source[1]), previous)
+        return _vaults[source, previous]

@@ -30,7 +30,7 @@ Rules of ``domain`` mirrored in queries here, for lists and bulk writes:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Boolean, Integer, String, Text, case, cast, delete, func, insert, literal, select, update
@@ -146,11 +146,11 @@ def by_app_user(session: Session, app_user_id: str) -> tuple[Contact, bytes | No
     return None if row is None else (_contact(row), row["phone_cipher"])
 
 
-def by_phone(session: Session, community_code: str, phone_hash: str) -> Contact | None:
-    """The live contact of a number in a community."""
+def by_phone(session: Session, community_code: str, phone_hashes: Sequence[str]) -> Contact | None:
+    """The live contact of a number (under any of its hashes, ``PhoneVault.digests``) in a community."""
     row = (
         session.execute(
-            select(contacts).where(k.community_code == community_code, k.phone_hash == phone_hash, k.live.is_(True))
+            select(contacts).where(k.community_code == community_code, k.phone_hash.in_(phone_hashes), k.live.is_(True))
         )
         .mappings()
         .first()
@@ -167,11 +167,11 @@ def app_user_taken(session: Session, app_user_id: str | None, except_id: str | N
     return session.scalar(query.limit(1)) is not None
 
 
-def remembered_opt_outs(session: Session, community_code: str, phone_hash: str) -> tuple[str, ...]:
+def remembered_opt_outs(session: Session, community_code: str, phone_hashes: Sequence[str]) -> tuple[str, ...]:
     """Opt-outs of removed contacts with this number in this community."""
     rows = session.scalars(
         select(k.opt_outs).where(
-            k.community_code == community_code, k.phone_hash == phone_hash, k.removed_at.is_not(None)
+            k.community_code == community_code, k.phone_hash.in_(phone_hashes), k.removed_at.is_not(None)
         )
     )
     return tuple(sorted({category for row in rows for category in row}))
@@ -201,25 +201,65 @@ def every_contact(session: Session) -> list[Contact]:
     return [_contact(row) for row in session.execute(select(contacts).order_by(k.created_at, k.id)).mappings()]
 
 
-def stop_number(session: Session, phone_hash: str, keyword: str, now: datetime) -> None:
-    """Put a number on the stop list (it replied T/TD/退订); already there, it stays as it was."""
-    insert_ignoring_duplicates(session, sms_stops, {"phone_hash": phone_hash, "keyword": keyword, "stopped_at": now})
+# -- phone key rotation (``services.rekey_contacts``) ----------------------------------------------------
 
 
-def resume_number(session: Session, phone_hash: str) -> None:
-    session.execute(delete(sms_stops).where(stop.phone_hash == phone_hash))
+_CIPHERS = {"contacts": contacts, "answers": sms_messages}  # the tables holding numbers' ciphertexts
 
 
-def live_contacts_of_number(session: Session, phone_hash: str) -> list[Contact]:
+def numbers_after(session: Session, holders: str, after: str, limit: int) -> list:
+    """Rows of ``holders`` (``contacts``, or ``answers``: SMS messages to numbers without a contact)
+    holding a number's ciphertext, by id after ``after``, locked (an edit waits for the batch), one
+    batch."""
+    c = _CIPHERS[holders].c
+    hashed = (c.phone_hash,) if "phone_hash" in c else ()
+    query = select(c.id, c.phone_cipher, *hashed).where(c.phone_cipher.is_not(None), c.id > after)
+    return session.execute(locked(session, query.order_by(c.id).limit(limit))).all()
+
+
+def set_cipher(session: Session, holders: str, row_id: str, cipher: bytes) -> None:
+    table = _CIPHERS[holders]
+    session.execute(update(table).where(table.c.id == row_id).values(phone_cipher=cipher))
+
+
+def move_hash(session: Session, old: str, new: str) -> None:
+    """Every row keyed by a number's ``old`` hash moves to its ``new`` one, at once, so the directory
+    still joins each contact to its stop: the contacts (removed ones with it too, whose opt-outs are
+    remembered by it), the stop list and the replies (an entry already under ``new`` wins)."""
+    session.execute(update(contacts).where(k.phone_hash == old).values(phone_hash=new))
+    if session.scalar(select(stop.phone_hash).where(stop.phone_hash == new)) is not None:
+        session.execute(delete(sms_stops).where(stop.phone_hash == old))
+    else:
+        session.execute(update(sms_stops).where(stop.phone_hash == old).values(phone_hash=new))
+    already = select(r.question_key).where(r.phone_hash == new)
+    session.execute(delete(sms_replies).where(r.phone_hash == old, r.question_key.in_(already)))
+    session.execute(update(sms_replies).where(r.phone_hash == old).values(phone_hash=new))
+
+
+def stop_number(session: Session, phone_hashes: Sequence[str], keyword: str, now: datetime) -> None:
+    """Put a number on the stop list (it replied T/TD/退订); already there, it stays as it was.
+    Stopped under each of its hashes: during a key rotation the directory joins a contact to the
+    stop list by whichever hash the contact still has."""
+    for phone_hash in phone_hashes:
+        insert_ignoring_duplicates(
+            session, sms_stops, {"phone_hash": phone_hash, "keyword": keyword, "stopped_at": now}
+        )
+
+
+def resume_number(session: Session, phone_hashes: Sequence[str]) -> None:
+    session.execute(delete(sms_stops).where(stop.phone_hash.in_(phone_hashes)))
+
+
+def live_contacts_of_number(session: Session, phone_hashes: Sequence[str]) -> list[Contact]:
     """The live contacts with this number (in any community), oldest first."""
     rows = session.execute(
-        select(contacts).where(k.phone_hash == phone_hash, k.live.is_(True)).order_by(k.created_at, k.id)
+        select(contacts).where(k.phone_hash.in_(phone_hashes), k.live.is_(True)).order_by(k.created_at, k.id)
     ).mappings()
     return [_contact(row) for row in rows]
 
 
-def is_stopped(session: Session, phone_hash: str) -> bool:
-    return session.scalar(select(stop.phone_hash).where(stop.phone_hash == phone_hash)) is not None
+def is_stopped(session: Session, phone_hashes: Sequence[str]) -> bool:
+    return session.scalar(select(stop.phone_hash).where(stop.phone_hash.in_(phone_hashes)).limit(1)) is not None
 
 
 # -- SMS replies: questions asked, replies acted on -------------------------------------------------------
@@ -254,12 +294,16 @@ def questions_to(
     return [dict(row) for row in session.execute(query).mappings()]
 
 
-def record_reply(session: Session, phone_hash: str, question_key: str, action: str, now: datetime) -> bool:
-    """Keep that this number's reply to a question was acted on; False if it already was (a reply
-    delivered twice, or a question answered again): then nothing more is done."""
+def record_reply(session: Session, phone_hashes: Sequence[str], question_key: str, action: str, now: datetime) -> bool:
+    """Keep that this number's reply to a question was acted on (under its current hash, the
+    first); False if it already was, under any of its hashes (a reply delivered twice, or a
+    question answered again): then nothing more is done."""
+    acted_on = select(r.question_key).where(r.phone_hash.in_(phone_hashes), r.question_key == question_key)
+    if session.scalar(acted_on.limit(1)) is not None:
+        return False
     statement = (
         dialect_insert(session)(sms_replies)
-        .values(phone_hash=phone_hash, question_key=question_key, action=action, created_at=now)
+        .values(phone_hash=phone_hashes[0], question_key=question_key, action=action, created_at=now)
         .on_conflict_do_nothing()
     )
     return bool(session.execute(statement).rowcount)

@@ -78,7 +78,7 @@ def _require_changes(changes: dict) -> None:
         raise Invalid("没有要修改的内容")
 
 
-def _add(uow: UnitOfWork, vault: PhoneVault, data: dict, digest: str, now: datetime) -> Contact:
+def _add(uow: UnitOfWork, vault: PhoneVault, data: dict, hashes: tuple[str, ...], now: datetime) -> Contact:
     """Store a new contact from checked ContactIn data; it keeps the opt-outs of a removed contact
     with the same number in the community."""
     contact = domain.new_contact(
@@ -90,7 +90,7 @@ def _add(uow: UnitOfWork, vault: PhoneVault, data: dict, digest: str, now: datet
         quiet_start=data.get("quiet_start"),
         quiet_end=data.get("quiet_end"),
         opt_outs=data.get("opt_outs"),
-        remembered_opt_outs=repository.remembered_opt_outs(uow.session, data["community_code"], digest),
+        remembered_opt_outs=repository.remembered_opt_outs(uow.session, data["community_code"], hashes),
         now=now,
     )
     repository.add(uow.session, vault, contact, data["phone"])
@@ -105,13 +105,13 @@ def create_contact(uow: UnitOfWork, principal: Principal, vault: PhoneVault, dat
     errors = domain.contact_errors(data["kind"], data.get("department_id"))
     if errors:
         raise Invalid(errors[0], field="department_id")
-    digest = vault.digest(data["phone"])
-    if repository.by_phone(uow.session, data["community_code"], digest) is not None:
+    hashes = vault.digests(data["phone"])
+    if repository.by_phone(uow.session, data["community_code"], hashes) is not None:
         raise Conflict(DUPLICATE, field="phone")
     if repository.app_user_taken(uow.session, data.get("app_user_id")):
         raise Conflict(APP_USER_TAKEN, field="app_user_id")
     try:
-        contact = _add(uow, vault, data, digest, now)
+        contact = _add(uow, vault, data, hashes, now)
     except repository.Duplicate as exc:  # a concurrent insert of the same number or account
         if exc.key == "app_user":
             raise Conflict(APP_USER_TAKEN, field="app_user_id") from None
@@ -214,7 +214,7 @@ def _import_row(
     errors = domain.contact_errors(data["kind"], data.get("department_id"))
     if uow.divisions.active_community(data["community_code"]) is None:
         errors.append("社区代码:社区不存在或已撤销")
-    key = (data["community_code"], vault.digest(data["phone"]))
+    key = (data["community_code"], vault.digests(data["phone"]))
     if key in seen:
         errors.append(f"与第{seen[key]}行的手机号重复")
     if errors:
@@ -235,6 +235,57 @@ def _import_row(
     repository.save(uow.session, changed)
     kept.append(changed)
     return "updated", []
+
+
+@dataclass
+class Rekeyed:
+    """What a phone-key rotation changed (``rekey_contacts``, ``rekey_answers``): counts only."""
+
+    contacts: int = 0  # contacts whose number was encrypted again under the current key
+    hashes: int = 0  # numbers whose look-up hash moved (with the contacts, stops and replies keyed by it)
+    answers: int = 0  # queued answers to numbers without a contact, encrypted again
+    unreadable: int = 0  # ciphertexts neither key opens (a wrong XIESHANG_NOTIFY_PHONE_KEY_PREVIOUS)
+
+    def add(self, other: Rekeyed) -> None:
+        for name in ("contacts", "hashes", "answers", "unreadable"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def rekey_contacts(uow: UnitOfWork, vault: PhoneVault, *, after: str, batch: int) -> tuple[str | None, Rekeyed]:
+    """One batch of the phone-key rotation over the directory: each contact's number (after id
+    ``after``) encrypted under the current key and its hash recomputed, rows already there left as
+    they are (a rerun after a crash goes on where the last committed batch ended, changing nothing
+    twice). Returns the last id of the batch (None: the directory is done) and what changed."""
+    rows = repository.numbers_after(uow.session, "contacts", after, batch)
+    done = Rekeyed()
+    for row in rows:
+        read = vault.reading(row.phone_cipher, row.id)
+        if read is None:
+            done.unreadable += 1
+            continue
+        phone, current = read
+        if not current:
+            repository.set_cipher(uow.session, "contacts", row.id, vault.encrypt(phone, row.id))
+            done.contacts += 1
+        if row.phone_hash != (digest := vault.digest(phone)):
+            repository.move_hash(uow.session, row.phone_hash, digest)
+            done.hashes += 1
+    return (rows[-1].id if len(rows) == batch else None), done
+
+
+def rekey_answers(uow: UnitOfWork, vault: PhoneVault, *, after: str, batch: int) -> tuple[str | None, Rekeyed]:
+    """One batch of the rotation over the queued answers that carry a number (how to register):
+    encrypted again under the current key (their message id is the associated data)."""
+    rows = repository.numbers_after(uow.session, "answers", after, batch)
+    done = Rekeyed()
+    for row in rows:
+        read = vault.reading(row.phone_cipher, row.id)
+        if read is None:
+            done.unreadable += 1
+        elif not read[1]:
+            repository.set_cipher(uow.session, "answers", row.id, vault.encrypt(read[0], row.id))
+            done.answers += 1
+    return (rows[-1].id if len(rows) == batch else None), done
 
 
 def resync_contacts(uow: UnitOfWork) -> int:
@@ -612,13 +663,13 @@ def reply(
     phone = sms.national(sender)
     if not valid(phone):
         return "ignored"
-    digest = vault.digest(phone)
+    hashes = vault.digests(phone)  # the current key's first; the previous key's during a rotation
     said = replies.read(text)
     if said.action == replies.RESUME:
-        repository.resume_number(uow.session, digest)
+        repository.resume_number(uow.session, hashes)
         metrics.NOTIFY_MESSAGES.labels("sms", "opted_in").inc()
         return replies.RESUME
-    contacts = repository.live_contacts_of_number(uow.session, digest)
+    contacts = repository.live_contacts_of_number(uow.session, hashes)
     asked = (
         repository.questions_to(uow.session, [c.id for c in contacts], now, kinds=replies.KINDS, code=said.code)
         if contacts and said.action in (replies.ANSWER, replies.QUERY)
@@ -627,33 +678,39 @@ def reply(
     answerable = [a for a in asked if a["kind"] in replies.ANSWERABLE]
     bare_no = said.action == replies.ANSWER and said.word == replies.NO and said.code is None
     if said.action == replies.STOP or (bare_no and not (answerable and answerable[0]["kind"] == replies.RSVP)):
-        repository.stop_number(uow.session, digest, text.strip()[:16], now)
+        repository.stop_number(uow.session, hashes, text.strip()[:16], now)
         metrics.NOTIFY_MESSAGES.labels("sms", "opted_out").inc()
         return replies.STOP
     if not contacts:
-        return _answer_unknown(uow, vault, phone, digest, now)
+        return _answer_unknown(uow, vault, phone, hashes, now)
     by_id = {c.id: c for c in contacts}
     if said.action == replies.ANSWER and answerable:
-        return _answer(uow, digest, answerable[0], by_id[answerable[0]["contact_id"]], said.word, contacts, now)
+        return _answer(uow, hashes, answerable[0], by_id[answerable[0]["contact_id"]], said.word, contacts, now)
     if said.action == replies.QUERY:
         matters = [a for a in asked if a["kind"] in (replies.STATUS, replies.PICK, replies.SUPPORT)]
         if matters:
-            return _status(uow, digest, matters[0], by_id[matters[0]["contact_id"]], now)
+            return _status(uow, hashes, matters[0], by_id[matters[0]["contact_id"]], now)
     if said.action == replies.MATTER:
         residents = [c for c in contacts if c.kind == "resident"]
         if residents:
-            return _raise(uow, digest, residents[-1], text, now)
-    return _help(uow, digest, contacts, now)
+            return _raise(uow, hashes, residents[-1], text, now)
+    return _help(uow, hashes, contacts, now)
 
 
 def _answer(
-    uow: UnitOfWork, digest: str, asked: dict, contact: Contact, word: str, contacts: list[Contact], now: datetime
+    uow: UnitOfWork,
+    hashes: tuple[str, ...],
+    asked: dict,
+    contact: Contact,
+    word: str,
+    contacts: list[Contact],
+    now: datetime,
 ) -> str:
     options = asked["options"] or []
     value = replies.meaning(asked["kind"], word, len(options))
     if value is None:
-        return _help(uow, digest, contacts, now)
-    if not repository.record_reply(uow.session, digest, asked["id"], asked["kind"], now):
+        return _help(uow, hashes, contacts, now)
+    if not repository.record_reply(uow.session, hashes, asked["id"], asked["kind"], now):
         return "repeated"
     if asked["kind"] == replies.PICK:
         kind, target, answer = replies.SUPPORT, options[value]["proposal_id"], None
@@ -665,10 +722,10 @@ def _answer(
     return "answered"
 
 
-def _raise(uow: UnitOfWork, digest: str, contact: Contact, text: str, now: datetime) -> str:
+def _raise(uow: UnitOfWork, hashes: tuple[str, ...], contact: Contact, text: str, now: datetime) -> str:
     """A matter raised by SMS, once per number and text (a redelivered MO raises nothing more)."""
     key = domain.reply_message_id("matter", replies.normalise(text))
-    if not repository.record_reply(uow.session, digest, key, "matter", now):
+    if not repository.record_reply(uow.session, hashes, key, "matter", now):
         return "repeated"
     title, description = replies.matter_texts(text)
     events.reply_received(uow, key, "matter", contact, title=title, description=description)
@@ -695,36 +752,36 @@ def _queue_answer(uow: UnitOfWork, row: dict) -> bool:
     return True
 
 
-def _status(uow: UnitOfWork, digest: str, asked: dict, contact: Contact, now: datetime) -> str:
+def _status(uow: UnitOfWork, hashes: tuple[str, ...], asked: dict, contact: Contact, now: datetime) -> str:
     """查询: the matter's status and next step, by SMS, once per number, matter and day."""
     matter = repository.proposal_audiences(uow, [asked["target_id"]]).get(asked["target_id"])
     if matter is None:
-        return _help(uow, digest, [contact], now)
+        return _help(uow, hashes, [contact], now)
     status, next_step = domain.MATTER_STATUS.get(matter["status"], (matter["status"], ""))
     variables = {"title": matter["title"], "code": asked["code"], "status": status, "next_step": next_step}
-    event_id = domain.reply_message_id("status", digest, asked["id"], domain.beijing_day(now), matter["status"])
+    event_id = domain.reply_message_id("status", hashes[0], asked["id"], domain.beijing_day(now), matter["status"])
     row = _answer_row(str(uuid.uuid4()), event_id, contact.id, "reply_status", variables, contact.community_code, now)
     return "queried" if _queue_answer(uow, row) else "repeated"
 
 
-def _help(uow: UnitOfWork, digest: str, contacts: list[Contact], now: datetime) -> str:
+def _help(uow: UnitOfWork, hashes: tuple[str, ...], contacts: list[Contact], now: datetime) -> str:
     """The help SMS (how to reply), at most once per number and Beijing day, to its oldest contact."""
-    if repository.is_stopped(uow.session, digest):
+    if repository.is_stopped(uow.session, hashes):
         return "ignored"
     contact = contacts[0]
-    event_id = domain.reply_message_id("help", digest, domain.beijing_day(now))
+    event_id = domain.reply_message_id("help", hashes[0], domain.beijing_day(now))
     row = _answer_row(str(uuid.uuid4()), event_id, contact.id, "reply_help", {}, contact.community_code, now)
     return "help" if _queue_answer(uow, row) else "ignored"
 
 
-def _answer_unknown(uow: UnitOfWork, vault: PhoneVault, phone: str, digest: str, now: datetime) -> str:
+def _answer_unknown(uow: UnitOfWork, vault: PhoneVault, phone: str, hashes: tuple[str, ...], now: datetime) -> str:
     """A number without a contact: how to register, at most once a day. Its number is kept encrypted
     in that one answer until it is sent (the sender erases it); nothing else but the hash."""
-    if repository.is_stopped(uow.session, digest):
+    if repository.is_stopped(uow.session, hashes):
         return "ignored"
     message_id = str(uuid.uuid4())
-    stand_in = domain.reply_message_id("number", digest)  # the answer's contact_id: no contact exists
-    event_id = domain.reply_message_id("register", digest, domain.beijing_day(now))
+    stand_in = domain.reply_message_id("number", hashes[0])  # the answer's contact_id: no contact exists
+    event_id = domain.reply_message_id("register", hashes[0], domain.beijing_day(now))
     row = _answer_row(message_id, event_id, stand_in, "reply_register", {}, None, now,
                       phone_cipher=vault.encrypt(phone, message_id))  # fmt: skip
     return "register" if _queue_answer(uow, row) else "ignored"

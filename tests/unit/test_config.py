@@ -114,6 +114,7 @@ SAMPLE_ENVIRON = {
     "XIESHANG_HEARING_NOTICE_DAYS": "10",
     "XIESHANG_JURISDICTION_ID": "340100000000",
     "XIESHANG_NOTIFY_PHONE_KEY": base64.b64encode(bytes(range(32))).decode(),
+    "XIESHANG_NOTIFY_PHONE_KEY_PREVIOUS": base64.b64encode(bytes(range(1, 33))).decode(),
     "XIESHANG_SMS_PROVIDER": "Kannel",
     "XIESHANG_SMS_URL": "http://kannel:13013/cgi-bin/sendsms",
     "XIESHANG_SMS_USERNAME": "user",
@@ -217,6 +218,7 @@ def test_every_variable_set_is_parsed():
     assert settings.trusted_addresses == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1"))
     assert settings.cors_origins == ("https://a.example", "http://localhost:5173")
     assert settings.notify_phone_key == bytes(range(32))
+    assert settings.notify_phone_key_previous == bytes(range(1, 33))
     assert settings.keys_dir == Path("/srv/keys")
     assert settings.uses_broker
     assert settings.database_url("gateway") == "postgresql+psycopg://pg/gateway"

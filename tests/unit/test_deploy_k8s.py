@@ -32,7 +32,7 @@ EXPANSION = re.compile(r"\$\(([A-Za-z0-9_]+)\)")  # the kubelet's $(VAR) in a va
 SECRETS = {
     **{f"xieshang-db-{owner}": {"password"} for owner in DATABASES},
     "xieshang-rabbitmq-default-user": {"connection_string"},
-    "xieshang-notify": {"phone-key", "sms-password"},
+    "xieshang-notify": {"phone-key", "phone-key-previous", "sms-password"},
 }
 
 
