@@ -49,9 +49,8 @@ def stack(own_broker, postgres_url, tmp_path_factory):
     reason = kannel_available()
     if reason:
         _unavailable("Kannel", FileNotFoundError(reason))
-    stack = Stack(tmp_path_factory.mktemp("stack"), own_broker.url, postgres_url, residents=RESIDENTS,
+    stack = Stack(tmp_path_factory.mktemp("stack"), own_broker, postgres_url, residents=RESIDENTS,
                   phone_prefix=PHONE_PREFIX)  # fmt: skip
-    stack.broker = own_broker
     try:
         yield stack.start()
     finally:

@@ -45,7 +45,6 @@ class Tally:
     writes: list[Write] = field(default_factory=list)
     answers: Counter = field(default_factory=Counter)  # (phase, kind, status) -> count
     violations: list[str] = field(default_factory=list)
-    last_ok: float = 0.0  # monotonic time of the newest 2xx write
 
     def accepted(self, phase: str | None = None, before: float | None = None) -> list[Write]:
         return [w for w in self.writes if (phase is None or w.phase == phase) and (before is None or w.at <= before)]
@@ -191,7 +190,6 @@ class Load:
                 write = Write(kind, marker, phase, time.monotonic(), response.json()["id"], author)
                 with self._lock:
                     self.tally.writes.append(write)
-                    self.tally.last_ok = write.at
                     if kind == "proposal":
                         self._to_accept.append(write)
             return

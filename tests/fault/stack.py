@@ -32,6 +32,7 @@ from shared.config import load_settings
 from shared.keys import KeyStore
 from shared.principal import Principal
 from tests.conftest import YANLIUYUAN
+from tests.fault.broker import OwnBroker
 from tests.integration.processes import Processes
 from tests.kannel import SERVICE_NUMBER, Kannel
 from tests.support import free_port, wait_until
@@ -124,16 +125,16 @@ class Targets(Processes):
 
 
 class Stack:
-    def __init__(self, workdir: Path, amqp_url: str, postgres_url: str, *, residents: int, phone_prefix: str,
-                 extra_env: dict[str, str] | None = None):  # fmt: skip
+    def __init__(self, workdir: Path, broker: OwnBroker, postgres_url: str, *, residents: int, phone_prefix: str):
         self.workdir = workdir
+        self.broker = broker
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.databases = Databases(postgres_url)
         self.phone_key = base64.b64encode(os.urandom(32)).decode()
         self.env = {
             "XIESHANG_DATA_DIR": str(workdir / "var"),
-            "XIESHANG_AMQP_URL": amqp_url,
+            "XIESHANG_AMQP_URL": broker.url,
             "XIESHANG_BUS_NAMESPACE": f"f{uuid.uuid4().hex[:10]}",
             # Enough back-off steps that an event met by a cut database connection is retried, not
             # dead-lettered, while the connection comes back.
@@ -146,9 +147,8 @@ class Stack:
             "XIESHANG_SMS_POLL_SECONDS": "0.2",
             "XIESHANG_SMS_LEASE_SECONDS": "5",
             "XIESHANG_SMS_RATE": "50",
-            "XIESHANG_LOG_LEVEL": "INFO",
+            "XIESHANG_LOG_LEVEL": "INFO",  # the request lines the personal-data scan reads
             **self.databases.env(),
-            **(extra_env or {}),
         }
         self.settings = load_settings(self.env)
         self.processes = Targets(self.env, self.logs)

@@ -36,8 +36,9 @@ def under_fault(stack, ledger, load, name: str, fault) -> report.Row:
     pending = load.tally.accepted(phase=name, before=lifted)
     waited, check = ledger.wait_complete(pending, timeout=SETTLE_SECONDS)
     assert not check.lost, f"{name}: the effects of writes accepted before the fault was lifted\n{check.summary()}"
-    wait_until(lambda: load.tally.last_ok > lifted, timeout=60, what=f"a write accepted after {name}")
-    recovery = max(lifted + waited, load.tally.last_ok) - lifted
+    first_ok = wait_until(lambda: next((w.at for w in load.tally.writes if w.at > lifted), None), timeout=60,
+                          what=f"a write accepted after {name}")  # fmt: skip
+    recovery = max(waited, first_ok - lifted)
     time.sleep(STEADY_SECONDS)
     load.phase = f"after {name}"
     writes = load.tally.accepted(phase=name)

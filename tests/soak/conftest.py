@@ -34,7 +34,7 @@ def soak_stack(postgres_url, tmp_path_factory):
         if reason:
             _unavailable("the soak's servers", FileNotFoundError(reason))
     broker = OwnBroker(tmp_path_factory.mktemp("soak-rabbitmq")).start()
-    stack = Stack(tmp_path_factory.mktemp("soak"), broker.url, postgres_url, residents=10, phone_prefix="1392929")
+    stack = Stack(tmp_path_factory.mktemp("soak"), broker, postgres_url, residents=10, phone_prefix="1392929")
     try:
         yield stack.start()
     finally:
