@@ -59,6 +59,16 @@ def site(settings, keys, with_divisions):
         yield url, summary, platform
 
 
+def bearer(url: str, username: str) -> dict[str, str]:
+    """The Authorization header of a demo account's own token (as a resident's app gets one)."""
+    import urllib3
+
+    from xieshang.demo import PASSWORD
+
+    login = urllib3.request("POST", f"{url}/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
 class Phone:
     """A resident's phone: a 412 px wide page with large text, axe-core and screenshots at hand."""
 
@@ -68,6 +78,17 @@ class Phone:
     def go(self, path: str):
         self.page.goto(self.base_url + path)
         return self.page
+
+    def sign_in(self, username: str):
+        """Sign in on the login page with the demo's password; the page once it has left /login."""
+        from xieshang.demo import PASSWORD
+
+        page = self.go("/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(lambda address: "/login" not in address)
+        return page
 
     def check(self, name: str) -> None:
         """No serious or critical accessibility violation (axe-core), and a screenshot of the page."""

@@ -13,8 +13,7 @@ import json
 import pytest
 import urllib3
 
-from tests.browser.conftest import Phone
-from xieshang.demo import PASSWORD
+from tests.browser.conftest import Phone, bearer
 
 GUICHI, CHIYANG = "341702", "341702001"
 
@@ -31,8 +30,7 @@ def desk(browser, site):
 
 def api(url: str, username: str):
     """GET the gateway's API with the account's own bearer token."""
-    login = urllib3.request("POST", f"{url}/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    headers = bearer(url, username)
 
     def get(path: str, **query) -> dict:
         answer = urllib3.request("GET", url + path, fields=query, headers=headers)
@@ -40,15 +38,6 @@ def api(url: str, username: str):
         return json.loads(answer.data)
 
     return get
-
-
-def sign_in(screen: Phone, username: str):
-    page = screen.go("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda address: "/login" not in address)
-    return page
 
 
 def shown(ratio) -> str:
@@ -66,7 +55,7 @@ def cells(page, table: str, code: str) -> list[str]:
 def test_an_operator_walks_the_coverage_view_and_its_figures_are_the_apis(desk, site):
     url, _, _ = site
     get = api(url, "chizhou.operator")
-    page = sign_in(desk, "chizhou.operator")
+    page = desk.sign_in("chizhou.operator")
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="覆盖率").click()
     page.wait_for_url(f"{url}/coverage")
     city = get("/api/v1/tracking/coverage", scope="3417", level="district")
@@ -128,7 +117,7 @@ def test_an_operator_walks_the_coverage_view_and_its_figures_are_the_apis(desk, 
 def test_a_district_operator_sees_only_her_district(phone, site):
     url, _, _ = site
     get = api(url, "dongzhi.district")
-    sign_in(phone, "dongzhi.district")
+    phone.sign_in("dongzhi.district")
     page = phone.go("/coverage")
     own = get("/api/v1/tracking/coverage", scope="341721", level="street")
     assert page.get_by_role("heading", name="东至县协商覆盖率").is_visible()

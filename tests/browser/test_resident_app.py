@@ -10,7 +10,6 @@ import json
 import urllib3
 
 from shared.principal import Principal
-from xieshang.demo import PASSWORD
 
 YANLIUYUAN = "341702001001"
 
@@ -24,10 +23,8 @@ def code_sent(settings, phone_number: str) -> str:
 
 
 def sign_in(phone, username: str):
-    page = phone.go("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    """A resident signs in and lands on her home page."""
+    page = phone.sign_in(username)
     page.wait_for_url(phone.base_url + "/")
     return page
 

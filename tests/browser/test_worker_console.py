@@ -18,8 +18,7 @@ import pytest
 import urllib3
 
 from shared.clock import BEIJING
-from tests.browser.conftest import Phone
-from xieshang.demo import PASSWORD
+from tests.browser.conftest import Phone, bearer
 
 YANLIUYUAN = "341702001001"
 WAITING = "烟柳园5栋楼道堆物占用消防通道"  # the demo's matter waiting for co-signers
@@ -52,20 +51,9 @@ def screens(browser, site):
         made.close()
 
 
-def sign_in(screen: Phone, username: str):
-    page = screen.go("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(lambda address: "/login" not in address)
-    return page
-
-
 def call(url: str, username: str, method: str, path: str, body: dict | None = None) -> dict:
     """The gateway's API with the account's own token (as a resident's app would call it)."""
-    login = urllib3.request("POST", f"{url}/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    answer = urllib3.request(method, url + path, json=body, headers=headers)
+    answer = urllib3.request(method, url + path, json=body, headers=bearer(url, username))
     assert answer.status in (200, 201), (path, answer.status, answer.data)
     return json.loads(answer.data)
 
@@ -90,7 +78,7 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
         "community_code": YANLIUYUAN, "title": DUPLICATE, "category": "environment",
         "description": "5栋楼道里旧家具、纸箱越堆越多,消防通道都堵死了,很危险。"})  # fmt: skip
     tablet = screens("worker", tablet=True)
-    page = sign_in(tablet, "worker.001")
+    page = tablet.sign_in("worker.001")
     assert page.url == f"{url}/console" and page.get_by_role("heading", name="社区工作台").is_visible()
     tablet.check("30-console")
 
@@ -147,7 +135,7 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
     page.get_by_role("link", name="打开签到平板页").click()
     assert page.get_by_text("已签到 0 / 受邀 2 人").is_visible()
     phone = screens("resident.001.1")
-    sign_in(phone, "resident.001.1")
+    phone.sign_in("resident.001.1")
     resident = phone.go(f"/consultations/{cid}")  # the consultation's page leads to the day's
     resident.get_by_role("link", name="参会签到与表决").click()
     resident.get_by_label("签到码").fill(code)
@@ -179,7 +167,7 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
     assert page.get_by_text("小结:共1条意见").is_visible()
 
     # The vote, by the method fixed beforehand, then the decision.
-    sign_in(screens("resident.001.2"), "resident.001.2")  # ticked in, she votes on her own phone
+    screens("resident.001.2").sign_in("resident.001.2")  # ticked in, she votes on her own phone
     for username in ("resident.001.1", "resident.001.2"):
         phone = screens(username)
         resident = phone.go(f"/attend/{cid}")
@@ -207,7 +195,7 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
 
     # The department: 签收, progress with evidence, completion.
     office = screens("org.chiyang-office")
-    desk = sign_in(office, "org.chiyang-office")
+    desk = office.sign_in("org.chiyang-office")
     assert desk.url == f"{url}/department"
     desk.get_by_role("link", name=WAITING).click()
     desk.get_by_role("button", name="签收").click()
@@ -239,7 +227,7 @@ def test_a_worker_takes_a_matter_from_triage_to_a_task_a_department_completes(sc
 
 def test_a_worker_records_a_consultation_held_offline(screens):
     tablet = screens("worker", tablet=True)
-    sign_in(tablet, "worker.001")
+    tablet.sign_in("worker.001")
     page = tablet.go("/console/recorded")
     page.get_by_label("协商名称").fill("5栋门前院坝议事(线下)")
     page.get_by_label("协商形式").select_option("neighbourhood_point")

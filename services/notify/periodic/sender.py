@@ -120,12 +120,9 @@ class SmsSender(Periodic):
                 return services.release_sms(uow, claims, lease=self.lease, claimed_at=self._claimed_at,
                                             now=self.clock.now())  # fmt: skip
 
-    def _settled(self, message) -> None:
-        with self._hand_lock:
-            self._in_hand.pop(message.id, None)
-
-    def _hand_over(self, message) -> bool:
-        """Take a message out of hand to give it to the provider; False if ``release`` put it back."""
+    def _out_of_hand(self, message) -> bool:
+        """Take a message out of hand (settled, or to give it to the provider); False if ``release``
+        put it back meanwhile."""
         with self._hand_lock:
             return self._in_hand.pop(message.id, None) is not None
 
@@ -148,13 +145,13 @@ class SmsSender(Periodic):
                 public_url=self.public_url, now=self.clock.now(),
             )  # fmt: skip
         if ready is None:  # settled: suppressed, failed or put back until the quiet hours end
-            self._settled(message)
+            self._out_of_hand(message)
             return
         text = ready.text
         while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
             if self.stopping.wait(wait):
                 return  # stopping: still in hand, put back by ``release``
-        if not self._hand_over(message):
+        if not self._out_of_hand(message):
             return
         outgoing = Outgoing(message.id, ready.phone, text.body, text.parts, self._report_url(message.id))
         try:
