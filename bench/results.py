@@ -94,6 +94,7 @@ class Results:
     def write(self, folder: Path = FOLDER) -> tuple[Path, Path]:
         document = self.document()
         as_json, as_table = folder / "results.json", folder / "RESULTS.md"
+        folder.mkdir(parents=True, exist_ok=True)
         as_json.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         as_table.write_text(self.markdown(document), encoding="utf-8")
         return as_json, as_table

@@ -381,8 +381,11 @@ def arrivals(intake_url: str, notify_url: str, sent: dict[str, float]) -> tuple[
 
 def caught_up(notify_url: str, timeout: float = 300.0) -> float:
     """Wait until notify has handled the events of the phases before (its inbox of consumed events stops
-    growing for two seconds), so an open-loop phase does not queue behind them; returns the seconds."""
+    growing for two seconds) and sent their SMS (none queued or being sent), so an open-loop phase does
+    not queue behind them; returns the seconds."""
+    from services.notify import sms
     from services.notify.models import bus as notify_bus
+    from services.notify.models import sms_messages
 
     db = Database(notify_url, "notify")
     started = time.monotonic()
@@ -391,7 +394,10 @@ def caught_up(notify_url: str, timeout: float = 300.0) -> float:
         while time.monotonic() - started < timeout:
             with db.sessions() as session:
                 handled = session.execute(select(func.count()).select_from(notify_bus.inbox)).scalar_one()
-            steady = steady + 0.5 if handled == last else 0.0
+                unsent = session.execute(
+                    select(func.count()).where(sms_messages.c.status.in_((sms.QUEUED, sms.SENDING)))
+                ).scalar_one()
+            steady = steady + 0.5 if handled == last and not unsent else 0.0
             if steady >= 2.0:
                 break
             last = handled

@@ -397,6 +397,12 @@ class NotifySettings:
         "Most parts one SMS may take (70 characters in one message, 67 per part beyond)",
     )
     sms_rate: float = setting("XIESHANG_SMS_RATE", _positive_float, 20.0, "SMS parts per second handed to the provider")
+    sms_concurrency: int = setting(
+        "XIESHANG_SMS_CONCURRENCY",
+        _positive_int,
+        8,
+        "SMS one sender hands to the provider at once, within the rate (on SQLite one at a time)",
+    )
     sms_retry_delays: tuple[float, ...] = setting(
         "XIESHANG_SMS_RETRY_DELAYS",
         _delays,

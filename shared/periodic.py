@@ -39,6 +39,13 @@ class Periodic:
     def wake(self) -> None:
         self._wake.set()
 
+    def take_wake(self) -> bool:
+        """Whether ``wake()`` was called since the pass began (then the wait after it is skipped);
+        taking it clears it, for a long pass that takes up the new work itself."""
+        woken = self._wake.is_set()
+        self._wake.clear()
+        return woken
+
     def start(self) -> None:
         if self._thread is None:
             self.stopping.clear()

@@ -63,8 +63,9 @@ class SmsProvider(Protocol):
 _TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
 
 
-def _pool() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, timeout=_TIMEOUT)
+def _pool(connections: int) -> urllib3.PoolManager:
+    # As many kept-alive connections as the sender has messages in flight (XIESHANG_SMS_CONCURRENCY).
+    return urllib3.PoolManager(num_pools=4, maxsize=connections, retries=False, timeout=_TIMEOUT)
 
 
 def _answer(response: urllib3.BaseHTTPResponse) -> str:
@@ -74,9 +75,9 @@ def _answer(response: urllib3.BaseHTTPResponse) -> str:
 class KannelProvider:
     name = "kannel"
 
-    def __init__(self, sendsms_url: str, username: str, password: str, sender: str):
+    def __init__(self, sendsms_url: str, username: str, password: str, sender: str, *, connections: int = 1):
         self.url, self.username, self.password, self.sender = sendsms_url, username, password, sender
-        self.http = _pool()
+        self.http = _pool(connections)
 
     def send(self, message: Outgoing) -> Accepted:
         query = {
@@ -103,12 +104,12 @@ class KannelProvider:
 class HttpProvider:
     name = "http"
 
-    def __init__(self, url: str, token: str | None):
+    def __init__(self, url: str, token: str | None, *, connections: int = 1):
         self.url = url
         self.headers = {"Content-Type": "application/json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.http = _pool()
+        self.http = _pool(connections)
 
     def send(self, message: Outgoing) -> Accepted:
         body = {
@@ -162,9 +163,10 @@ def provider_for(settings) -> SmsProvider:
     if kind == "kannel":
         if not (settings.sms_url and settings.sms_username and settings.sms_password):
             raise ValueError("the kannel SMS provider needs XIESHANG_SMS_URL, _USERNAME and _PASSWORD")
-        return KannelProvider(settings.sms_url, settings.sms_username, settings.sms_password, settings.sms_sender)
+        return KannelProvider(settings.sms_url, settings.sms_username, settings.sms_password, settings.sms_sender,
+                              connections=settings.sms_concurrency)  # fmt: skip
     if kind == "http":
         if not settings.sms_url:
             raise ValueError("the http SMS provider needs XIESHANG_SMS_URL")
-        return HttpProvider(settings.sms_url, settings.sms_password)
+        return HttpProvider(settings.sms_url, settings.sms_password, connections=settings.sms_concurrency)
     return FileProvider(Path(settings.data_dir) / "sms-outbox.jsonl")

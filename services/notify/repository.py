@@ -714,11 +714,11 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
     return rows
 
 
-def release_sms(session: Session, claims: Iterable, lease_until: datetime, now: datetime) -> int:
-    """Put claimed messages back as they were before the claim (status, lease), those still under
-    this claim (``lease_until``) only: one settled or taken over since stays as it is."""
+def release_sms(session: Session, claims: Iterable[tuple], now: datetime) -> int:
+    """Put claimed messages back as they were before the claim (status, lease), each one still under
+    its claim (``(claim, lease_until)``) only: one settled or taken over since stays as it is."""
     released = 0
-    for claim in claims:
+    for claim, lease_until in claims:
         released += (
             session.execute(
                 update(sms_messages)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -804,11 +805,11 @@ def claim_due_sms(uow: UnitOfWork, *, batch: int, lease: timedelta, now: datetim
     return repository.claim_due_sms(uow.session, batch=batch, lease_until=now + lease, now=now)
 
 
-def release_sms(uow: UnitOfWork, claims, *, lease: timedelta, claimed_at: datetime, now: datetime) -> int:
-    """A stopping sender's claims it has not handed to the provider, put back at once as they were
-    (``queued``/``deferred``, not counted as a try) rather than ``sending`` until their lease ends;
-    how many were put back."""
-    return repository.release_sms(uow.session, claims, lease_until=claimed_at + lease, now=now)
+def release_sms(uow: UnitOfWork, claims: Iterable[tuple], *, lease: timedelta, now: datetime) -> int:
+    """A stopping sender's claims it has not handed to the provider (each with the time it was
+    claimed), put back at once as they were (``queued``/``deferred``, not counted as a try) rather
+    than ``sending`` until their lease ends; how many were put back."""
+    return repository.release_sms(uow.session, [(claim, claimed_at + lease) for claim, claimed_at in claims], now=now)
 
 
 def sms_ready(

@@ -123,6 +123,7 @@ SAMPLE_ENVIRON = {
     "XIESHANG_SMS_SIGNATURE": "合肥社区协商",
     "XIESHANG_SMS_MAX_PARTS": "2",
     "XIESHANG_SMS_RATE": "5",
+    "XIESHANG_SMS_CONCURRENCY": "8",
     "XIESHANG_SMS_RETRY_DELAYS": "60,600",
     "XIESHANG_SMS_LEASE_SECONDS": "300",
     "XIESHANG_SMS_CALLBACK_URL": "https://gateway.example/api/v1/notify/sms",
@@ -214,7 +215,7 @@ def test_every_variable_set_is_parsed():
     assert settings.gauges_max_age == 30.0
     assert settings.log_level == "DEBUG"
     assert settings.sms_provider == "kannel"
-    assert settings.sms_rate == 5.0 and settings.sms_max_parts == 2
+    assert settings.sms_rate == 5.0 and settings.sms_max_parts == 2 and settings.sms_concurrency == 8
     assert settings.trusted_addresses == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1"))
     assert settings.cors_origins == ("https://a.example", "http://localhost:5173")
     assert settings.notify_phone_key == bytes(range(32))

@@ -2,12 +2,18 @@
 
 A pass claims a batch of due messages (``queued``/``deferred`` whose time has come, and ``sending``
 ones whose lease ran out) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share
-the work, and commits the claim (status ``sending``, a lease) before anything is sent. Then, one
-message at a time: the stop list, opt-outs and quiet hours are checked again (a reply may have come
+the work, and commits the claim (status ``sending``, a lease) before anything is sent. Then, for
+each message: the stop list, opt-outs and quiet hours are checked again (a reply may have come
 since the message was queued), the text is composed with the signature (and the board's link,
 ``XIESHANG_PUBLIC_URL``) in force and the number decrypted (``services.sms_ready``); the provider
 is called outside any transaction, and its answer is committed at once (``services.sms_accepted`` /
-``sms_refused``).
+``sms_refused``). Up to ``XIESHANG_SMS_CONCURRENCY`` messages are in flight at once, each in a
+thread of the pass with transactions of its own, all within one rate (``RateLimit``): a provider's
+answer takes milliseconds to tens of them, and one message at a time capped a sender at ~40 SMS/s
+whatever the rate allowed. Messages queued while a pass runs (a commit woke the sender) are claimed
+as soon as a thread is free, up to a batch a pass, rather than after the pass. On SQLite, whose
+writers queue for one lock anyway (and an in-memory database is one connection), messages go one
+at a time.
 
 A sender stopped mid-batch (SIGTERM) puts back at once, in one transaction, the claimed messages it
 had not handed to the provider (``queued``/``deferred`` as they were, lease cleared,
@@ -29,6 +35,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
@@ -42,15 +49,20 @@ from shared.uow import UnitOfWork
 
 
 class RateLimit:
-    """A token bucket of parts per second (a burst of one second's worth)."""
+    """A token bucket of parts per second (a burst of one second's worth), shared by a pass's threads."""
 
     def __init__(self, rate: float, clock=time.monotonic):
         self.rate = rate
         self.tokens = rate
         self.clock = clock
         self.updated = clock()
+        self._lock = threading.Lock()
 
     def wait_time(self, parts: int) -> float:
+        with self._lock:
+            return self._take(parts)
+
+    def _take(self, parts: int) -> float:
         now = self.clock()
         self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
@@ -84,31 +96,58 @@ class SmsSender(Periodic):
         self.lease = timedelta(seconds=settings.sms_lease_seconds)
         self.callback_url = settings.sms_callback_url
         self.limit = RateLimit(settings.sms_rate)
+        self.concurrency = 1 if db.is_sqlite else settings.sms_concurrency
         # A batch is sent well within its lease, or another sender could take it over mid-batch.
         self.batch = max(1, min(200, int(settings.sms_rate * min(5.0, settings.sms_lease_seconds / 2))))
         self.retention = timedelta(days=settings.sms_retention_days)
         self._last_gauge = self._last_purge = 0.0
         self._hand_lock = threading.Lock()
-        self._in_hand: dict[str, object] = {}  # claimed, not yet handed over nor settled, by id
-        self._claimed_at: datetime | None = None
+        self._in_hand: dict[str, tuple] = {}  # (message, claimed at) claimed, not handed over nor settled, by id
         db.on_commit(sms.COMMIT_MARK, self.wake)  # a commit that queued SMS wakes this sender
 
     # -- one pass -----------------------------------------------------------------------------------
 
     def send_due(self) -> int:
-        """Claim and send one batch of due messages; return how many were claimed."""
-        now = self.clock.now()
-        with self.unit_of_work() as uow:
-            claimed = services.claim_due_sms(uow, batch=self.batch, lease=self.lease, now=now)
+        """Claim and send a batch of due messages; return how many were claimed."""
         with self._hand_lock:
-            self._in_hand, self._claimed_at = {message.id: message for message in claimed}, now
-        for message in claimed:
-            if self.stopping.is_set():
-                break
-            self._send(message)
+            self._in_hand = {}
+        claimed = self._claim(self.batch)
+        if self.concurrency == 1:
+            for message in claimed:
+                self._send(message)
+            total = len(claimed)
+        else:
+            total = self._send_concurrently(claimed)
         if self.stopping.is_set():
             self.release()
-        return len(claimed)
+        return total
+
+    def _claim(self, limit: int) -> list:
+        now = self.clock.now()
+        with self.unit_of_work() as uow:
+            claimed = services.claim_due_sms(uow, batch=limit, lease=self.lease, now=now)
+        with self._hand_lock:
+            self._in_hand.update((message.id, (message, now)) for message in claimed)
+        return claimed
+
+    def _send_concurrently(self, claimed: list) -> int:
+        """Send with up to ``concurrency`` in flight, claiming what a commit queued meanwhile as threads
+        come free (until the pass has claimed a batch); how many were claimed."""
+        total = len(claimed)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
+            sending = {pool.submit(self._send, message) for message in claimed}
+            while sending:
+                done, sending = wait(sending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()  # a failure fails the pass, once those in flight have ended
+                room = min(self.concurrency - len(sending), self.batch - total)
+                if room > 0 and not self.stopping.is_set() and self.take_wake():
+                    more = self._claim(room)
+                    if len(more) == room:
+                        self.wake()  # there may be more than there was room for
+                    total += len(more)
+                    sending |= {pool.submit(self._send, message) for message in more}
+        return total
 
     def release(self) -> int:
         """Put back the claimed messages not handed over (stopping); how many were."""
@@ -117,8 +156,7 @@ class SmsSender(Periodic):
             if not claims:
                 return 0
             with self.unit_of_work() as uow:
-                return services.release_sms(uow, claims, lease=self.lease, claimed_at=self._claimed_at,
-                                            now=self.clock.now())  # fmt: skip
+                return services.release_sms(uow, claims, lease=self.lease, now=self.clock.now())
 
     def _out_of_hand(self, message) -> bool:
         """Take a message out of hand (settled, or to give it to the provider); False if ``release``
@@ -139,6 +177,8 @@ class SmsSender(Periodic):
         return total
 
     def _send(self, message) -> None:
+        if self.stopping.is_set():
+            return  # still in hand, put back by ``release``
         with self.unit_of_work() as uow:
             ready = services.sms_ready(
                 uow, self.vault, message, signature=self.signature, max_parts=self.max_parts,
