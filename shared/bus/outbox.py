@@ -31,6 +31,9 @@ from shared.sql import locked
 log = logging.getLogger(__name__)
 
 COMMIT_MARK = "outbox"
+# Seconds between two readings of the backlog gauges: a relay passes once per commit woken, and a
+# reading each pass was a transaction of its own per request; Prometheus scrapes every 15 s.
+GAUGE_SECONDS = 1.0
 
 
 class Outbox:
@@ -93,7 +96,7 @@ class Relay(Periodic):
         self.inbox = tables.inbox
         self.retention = retention
         self.inbox_retention = inbox_retention
-        self._last_purge = 0.0
+        self._last_purge = self._last_gauge = 0.0
         db.on_commit(COMMIT_MARK, self.wake)
 
     # -- one pass -------------------------------------------------------------------------------
@@ -177,8 +180,10 @@ class Relay(Periodic):
 
     # -- the background loop (``Periodic``) ----------------------------------------------------------
     def tick(self) -> None:
-        self.drain()
-        self._housekeeping()
+        try:
+            self.drain()
+        finally:  # the backlog is worth watching most while the broker refuses (the pass fails)
+            self._housekeeping()
 
     def failed(self, exc: Exception, retry_in: float) -> None:
         if isinstance(exc, PublishError):
@@ -204,9 +209,11 @@ class Relay(Periodic):
             self.publisher.close()
 
     def _housekeeping(self) -> None:
-        count, oldest_age = pending(self.db, self.table)
-        metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
-        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(oldest_age)
+        if time.monotonic() - self._last_gauge >= GAUGE_SECONDS:
+            self._last_gauge = time.monotonic()
+            count, oldest_age = pending(self.db, self.table)
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(count)
+            metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(oldest_age)
         if time.monotonic() - self._last_purge > 3600:
             self._last_purge = time.monotonic()
             self.purge()

@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from shared.bus.broker import OutgoingMessage, Publisher, PublishError
@@ -107,6 +108,17 @@ def test_publish_failure_keeps_events_pending_and_records_why(probe_db, topology
     with probe_db.sessions() as session:
         row = session.execute(select(probe_tables.outbox)).mappings().one()
     assert row["attempts"] == 1 and row["last_error"]
+
+
+def test_while_the_broker_refuses_the_backlog_gauges_still_follow_the_outbox(probe_db, topology):
+    relay = Relay("probe", probe_db, probe_tables, Publisher("amqp://guest:guest@127.0.0.1:1//", topology, 0.5))
+    with unit_of_work(probe_db, Outbox(probe_db, probe_tables), "probe") as uow:
+        for n in range(3):
+            uow.emit(PROBE_EVENT, {"n": n}, division_code=None)
+    with pytest.raises(PublishError):
+        relay.tick()  # the pass fails: the alert on the backlog must still see it
+    assert REGISTRY.get_sample_value("xieshang_outbox_backlog", {"service": "probe"}) == 3
+    assert REGISTRY.get_sample_value("xieshang_outbox_oldest_age_seconds", {"service": "probe"}) >= 0
 
 
 def test_an_event_delivered_twice_has_one_effect(probe_db, consumer):
