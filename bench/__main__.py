@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bench import bus, coverage, duplicates, fanout, gateway, submission
-from bench.infra import add_database_url
+from bench.infra import add_database_url, settle
 from bench.results import RESULTS
 
 BENCHES = ("bus", "gateway", "submission", "duplicates", "fanout", "coverage")
@@ -141,7 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.only not in (None, *BENCHES):
         parser.error(f"--only must be one of {', '.join(BENCHES)}")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if args.only in (None, "bus"):
+
+    def starting(name: str) -> bool:
+        """Whether benchmark ``name`` runs; if so, the machine settled first (``bench.infra.settle``)."""
+        if args.only not in (None, name):
+            return False
+        if name != BENCHES[0] and args.only is None:
+            print(flush=True)
+        print(settle(args.database_url), flush=True)
+        return True
+
+    if starting("bus"):
         bus.run(
             events=args.events,
             rounds=args.rounds,
@@ -149,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             profile=args.profile,
         )
-    if args.only is None:
-        print(flush=True)
-    if args.only in (None, "gateway"):
+    if starting("gateway"):
         gateway.run(
             requests=args.requests,
             rounds=args.rounds,
@@ -162,9 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             database_url=args.database_url,
             profile=args.profile,
         )
-    if args.only in (None, "submission"):
-        if args.only is None:
-            print(flush=True)
+    if starting("submission"):
         submission.run(
             requests=args.requests,
             threads=args.threads,
@@ -174,24 +180,18 @@ def main(argv: list[str] | None = None) -> int:
             amqp_url=args.amqp_url,
             database_url=args.database_url,
         )
-    if args.only in (None, "duplicates"):
-        if args.only is None:
-            print(flush=True)
+    if starting("duplicates"):
         duplicates.run(
             proposals=args.proposals, lookups=args.lookups, communities=args.city, database_url=args.database_url
         )
-    if args.only in (None, "fanout"):
-        if args.only is None:
-            print(flush=True)
+    if starting("fanout"):
         fanout.run(
             subscribers=args.subscribers,
             rounds=args.rounds,
             database_url=args.database_url,
             profile=args.profile,
         )
-    if args.only in (None, "coverage"):
-        if args.only is None:
-            print(flush=True)
+    if starting("coverage"):
         coverage.run(
             communities=args.communities,
             consultations=args.consultations,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -137,3 +138,23 @@ def group_processes(pgid: int) -> Iterator[tuple[int, list[bytes]]]:
         fields = stat[stat.rfind(b")") + 2 :].split()
         if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
             yield int(entry.name), fields
+
+
+QUIET_LOAD = 1.0  # the 1-minute load average a benchmark waits for (2 cores: one busy at most)
+
+
+def settle(database_url: str, *, timeout: float = 120.0) -> str:
+    """Before a benchmark: PostgreSQL's CHECKPOINT (what the set-up or the benchmark before wrote is
+    flushed now rather than during the timing: a dropped scratch database alone forces one) and up to
+    ``timeout`` seconds for this machine's 1-minute load average to fall to ``QUIET_LOAD`` (the
+    processes of the benchmark before have stopped, their load decays); what was reached, to print."""
+    started = time.monotonic()
+    try:
+        with psycopg.connect(_libpq_url(database_url), autocommit=True, connect_timeout=5) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as exc:  # not a superuser nor pg_checkpoint: the figures carry the noise
+        log.warning("no CHECKPOINT before the benchmark: %s", exc)
+    while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() - started < timeout:
+        time.sleep(2.0)
+    waited, load = time.monotonic() - started, os.getloadavg()[0]
+    return f"(settled in {waited:.0f} s: CHECKPOINT, 1-minute load average {load:.2f})"
