@@ -50,7 +50,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import func, insert, select, text
 
 from bench import duplicates
-from bench.gateway import PROPOSALS_PATH, Servers, group_cpu, percentile, say
+from bench.gateway import PROPOSALS_PATH, Servers, group_cpu, machine_busy, percentile, say
 from bench.infra import ScratchDatabases, bus_admin, run_id, settle
 from bench.results import RESULTS, record
 from shared.auth import TokenIssuer
@@ -416,6 +416,26 @@ def indexed_count(intake_url: str) -> int:
         db.dispose()
 
 
+def cpu_now(servers: Servers, kannel) -> dict[str, float]:
+    """CPU seconds so far: each target, Kannel's processes, this load generator, the whole machine."""
+    cpu = {target: group_cpu(servers.pgid(target)) for target in servers.running}
+    if kannel is not None:
+        cpu["kannel"] = sum(group_cpu(pid) for pid in kannel.pids())  # each its own process group
+    return cpu | {"client": time.process_time(), "machine": machine_busy()}
+
+
+def cpu_per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
+    """Milliseconds of CPU per submission between two ``cpu_now``; ``other`` is PostgreSQL's, RabbitMQ's,
+    the kernel's and anything else's, ``total`` the machine's."""
+    spent = {name: (after[name] - before[name]) / count * 1000 for name in before}
+    total = spent.pop("machine")
+    return spent | {"other": max(0.0, total - sum(spent.values())), "total": total}
+
+
+def say_cpu(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in cpu.items())
+
+
 def ms(values: list[float]) -> str:
     return " ".join(f"p{q} {percentile(values, q):.1f}" for q in (50, 95, 99)) + " ms"
 
@@ -482,7 +502,7 @@ def run(
                 stack.callback(servers.stop_all)
                 intake = servers.start("intake-api")
                 notify = servers.start("notify-api")
-                extra = {}
+                extra, kannel = {}, None
                 if not reason:
                     kannel = Kannel(Path(data_dir) / "kannel", f"{notify}/api/v1/notify/sms/replies/kannel")
                     kannel.start()
@@ -513,19 +533,22 @@ def run(
                 say(f"  similar      {ms(similar_single)}  (烟柳园, {proposals:,} proposals)")
 
                 say(f"closed loop, {threads} clients: {requests} realistic submissions, then {requests} into one")
-                cpu_before = {t: group_cpu(servers.pgid(t)) for t in servers.running}
+                cpu_before = cpu_now(servers, kannel)
                 rate, loaded = closed_loop(gateway, [world.submission(rng) for _ in range(requests)], threads)
-                cpu = {t: (group_cpu(servers.pgid(t)) - cpu_before[t]) / requests * 1000 for t in servers.running}
+                cpu = cpu_per(cpu_before, cpu_now(servers, kannel), requests)
                 say(f"  realistic    {rate:6,.0f} submissions/s  {ms(loaded)}")
-                say("  CPU ms per submission: " + ", ".join(f"{t} {v:.1f}" for t, v in cpu.items()))
+                say("  CPU ms per submission (with its SMS and delivery reports): " + say_cpu(cpu))
                 worst_bodies = [
                     (json.dumps({"community_code": COMMUNITY, "title": f"小区{i % 16 + 1}号楼门前路灯不亮,夜间出行不便",
                                  "description": "居民反映情况已持续两周,希望社区协调物业尽快处理。",
                                  "category": "environment"}, ensure_ascii=False).encode(), world.worker_token)
                     for i in range(requests)
                 ]  # fmt: skip
+                cpu_before = cpu_now(servers, kannel)
                 worst_rate, worst = closed_loop(gateway, worst_bodies, threads)
+                cpu = cpu_per(cpu_before, cpu_now(servers, kannel), requests)
                 say(f"  one community, near-identical: {worst_rate:6,.0f} submissions/s  {ms(worst)}")
+                say("  CPU ms per submission (a worker's: no SMS): " + say_cpu(cpu))
 
                 e2e = {}
                 for offered in RATES:

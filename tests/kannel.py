@@ -204,6 +204,10 @@ class Kannel:
         self._reply_lock = threading.Lock()
         self._files: list = []
 
+    def pids(self) -> list[int]:
+        """bearerbox's, smsbox's and the carrier's, each the leader of its own process group."""
+        return [proc.pid for proc in (self._bearerbox, self._smsbox, self._carrier) if proc is not None]
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, timeout: float = 20.0) -> Kannel:
