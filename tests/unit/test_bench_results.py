@@ -53,5 +53,7 @@ def test_peak_memory_is_read_from_the_kernel_for_a_process_group():
     results = Results()
     results.peak_memory("gateway", {"intake-api": 80 * 2**20})
     assert (results.figures[0].name, results.figures[0].value, results.figures[0].unit) == (
-        "peak memory of intake-api", 80.0, "MiB"
+        "peak memory of intake-api",
+        80.0,
+        "MiB",
     )
