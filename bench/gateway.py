@@ -119,6 +119,15 @@ def group_cpu(pgid: int) -> float:
     return sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid)) / _TICK  # utime, stime
 
 
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between two readings of named parts and ``machine`` (``machine_busy``): each part's,
+    and ``other``, the machine's busy time none of them accounts for (PostgreSQL, RabbitMQ, the kernel's
+    loopback traffic, other processes)."""
+    spent = {name: after[name] - before[name] for name in before}
+    machine = spent.pop("machine")
+    return spent | {"other": max(0.0, machine - sum(spent.values()))}
+
+
 def machine_busy() -> float:
     """CPU seconds spent busy by the whole machine (all cores) since boot."""
     with open("/proc/stat") as fh:
@@ -370,9 +379,7 @@ class GatewayBench:
         before = self._cpu()
         seconds, latencies, reconnects = self.load[path].run(kind, count, threads)
         after = self._cpu()
-        cpu = {name: after[name] - before[name] for name in before}
-        # Whatever else was busy: PostgreSQL, RabbitMQ, the kernel's loopback traffic, other processes.
-        cpu["other"] = max(0.0, cpu.pop("machine") - cpu["intake"] - cpu["gateway"] - cpu["client"])
+        cpu = cpu_spent(before, after)
         if kind == "write":
             self.written += count
         phase = Phase(kind, path, count, threads, seconds, latencies, cpu, reconnects)

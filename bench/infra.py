@@ -42,6 +42,11 @@ def _libpq_url(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _admin(url: str) -> psycopg.Connection:
+    """An autocommit connection to ``url``'s database, for statements outside a transaction."""
+    return psycopg.connect(_libpq_url(url), autocommit=True, connect_timeout=5)
+
+
 class ScratchDatabases:
     """Creates databases next to ``admin_url``'s and drops them (with their connections) on close."""
 
@@ -51,7 +56,7 @@ class ScratchDatabases:
         self.server_version = ""
 
     def _admin(self) -> psycopg.Connection:
-        return psycopg.connect(_libpq_url(self.admin_url), autocommit=True, connect_timeout=5)
+        return _admin(self.admin_url)
 
     def create(self, name: str) -> str:
         """Create database ``name``; return its SQLAlchemy URL."""
@@ -150,7 +155,7 @@ def settle(database_url: str, *, timeout: float = 120.0) -> str:
     processes of the benchmark before have stopped, their load decays); what was reached, to print."""
     started = time.monotonic()
     try:
-        with psycopg.connect(_libpq_url(database_url), autocommit=True, connect_timeout=5) as conn:
+        with _admin(database_url) as conn:
             conn.execute("CHECKPOINT")
     except psycopg.Error as exc:  # not a superuser nor pg_checkpoint: the figures carry the noise
         log.warning("no CHECKPOINT before the benchmark: %s", exc)

@@ -50,7 +50,7 @@ from urllib.parse import urlencode, urlsplit
 from sqlalchemy import func, insert, select, text
 
 from bench import duplicates
-from bench.gateway import PROPOSALS_PATH, Servers, group_cpu, machine_busy, percentile, say
+from bench.gateway import PROPOSALS_PATH, Servers, cpu_spent, group_cpu, machine_busy, percentile, say
 from bench.infra import ScratchDatabases, bus_admin, run_id, settle
 from bench.results import RESULTS, record
 from shared.auth import TokenIssuer
@@ -425,11 +425,10 @@ def cpu_now(servers: Servers, kannel) -> dict[str, float]:
 
 
 def cpu_per(before: dict[str, float], after: dict[str, float], count: int) -> dict[str, float]:
-    """Milliseconds of CPU per submission between two ``cpu_now``; ``other`` is PostgreSQL's, RabbitMQ's,
-    the kernel's and anything else's, ``total`` the machine's."""
-    spent = {name: (after[name] - before[name]) / count * 1000 for name in before}
-    total = spent.pop("machine")
-    return spent | {"other": max(0.0, total - sum(spent.values())), "total": total}
+    """Milliseconds of CPU per submission between two ``cpu_now`` (``other``: see ``cpu_spent``), and
+    ``total``, the machine's."""
+    per = {name: seconds / count * 1000 for name, seconds in cpu_spent(before, after).items()}
+    return per | {"total": sum(per.values())}
 
 
 def say_cpu(cpu: dict[str, float]) -> str:
