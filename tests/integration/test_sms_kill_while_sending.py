@@ -1,10 +1,15 @@
 """A sender killed while sending neither loses nor repeats an SMS: real Kannel, PostgreSQL, RabbitMQ.
 
 A community notice queues an SMS for each of 120 subscribers; notify's worker sends them through
-Kannel at 30 parts a second and is killed with SIGKILL twice mid-batch, then started again. Each
-kill leaves claimed messages ``sending``: those it had handed to Kannel are settled by Kannel's
-delivery reports (received by notify's API, which stays up), the others are sent by the restarted
-worker once their lease ends. The carrier (fakesmsc) gets every message exactly once.
+Kannel at 20 parts a second and is killed with SIGKILL twice mid-batch, then started again. A batch
+is 60 messages (the rate times half the 6 s lease), of which the rate's one-second burst (20) goes
+at once and the rest over 2 s; the kill comes once 15 more have reached the carrier than before the
+worker started (its start takes about a second, so counting after it would kill late), well inside
+the batch. (At 30 a second, a 3 s lease and counting after the start, a batch of 45 was sometimes
+all handed over before the kill, which then proved nothing.) Each kill leaves claimed messages
+``sending``: those it had handed to Kannel are settled by Kannel's delivery reports (received by
+notify's API, which stays up), the others are sent by the restarted worker once their lease ends.
+The carrier (fakesmsc) gets every message exactly once.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ PHONES = [f"1390000{i:04d}" for i in range(SUBSCRIBERS)]
 @pytest.fixture
 def env(env):
     key = base64.b64encode(os.urandom(32)).decode()
-    sms_settings = {"XIESHANG_SMS_POLL_SECONDS": "0.2", "XIESHANG_SMS_LEASE_SECONDS": "3", "XIESHANG_SMS_RATE": "30"}
+    sms_settings = {"XIESHANG_SMS_POLL_SECONDS": "0.2", "XIESHANG_SMS_LEASE_SECONDS": "6", "XIESHANG_SMS_RATE": "20"}
     return {**env, "XIESHANG_RATE_LIMIT": "100000", "XIESHANG_NOTIFY_PHONE_KEY": key, **sms_settings}
 
 
@@ -67,8 +72,8 @@ def test_a_worker_killed_while_sending_loses_and_repeats_nothing(env, processes,
     try:
         left_sending = []
         for _ in range(2):
-            processes.start("notify-worker", **sending)
             before = len(kannel.received())
+            processes.start("notify-worker", **sending)
             wait_until(lambda b=before: len(kannel.received()) >= b + 15, timeout=30, what="sending under way")
             processes.kill("notify-worker")  # SIGKILL, mid-batch
             left_sending.append(count(sms.SENDING))
