@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -64,6 +66,35 @@ def _sqlite_begin(conn) -> None:
 
 READ_ONLY = "xieshang_read_only"
 
+# A pooled PostgreSQL connection that sat unused this long is pinged as it is checked out (a
+# restart, a failover or a proxy's idle timeout may have closed it meanwhile), and replaced if it
+# is dead. One used moments ago is not: pinging every checkout (``pool_pre_ping``) cost a round
+# trip per transaction, about a tenth of the platform's database time under load, to catch only
+# a cut within the last second, which the unit of work meets as a lost connection instead (an
+# API answers 503 with Retry-After, a worker takes its message again).
+PING_IDLE_SECONDS = 1.0
+_CHECKED_IN = "xieshang_checked_in"
+
+
+def _stamp_checkin(_dbapi_connection, record) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _pinger(engine: Engine):
+    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        # ``record.info`` goes with the DBAPI connection: a new one has no stamp and needs no ping.
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < PING_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("idle connection found closed") from exc  # the pool connects anew
+        if not alive:
+            raise DisconnectionError("idle connection found closed")
+
+    return ping_if_idle
+
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """The engine of a database URL. On SQLite every transaction takes the write lock as it begins
@@ -85,7 +116,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(parsed, pool_size=10, max_overflow=10)
+    event.listen(engine, "checkin", _stamp_checkin)
+    event.listen(engine, "checkout", _pinger(engine))
+    return engine
 
 
 class Database:
