@@ -7,6 +7,7 @@ assembles runtimes from specs, so all services are wired the same way.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from shared.bus.topology import Topology
 from shared.clock import Clock, SystemClock
 from shared.config import Settings
 from shared.db import Database
+from shared.group_commit import GroupCommit
 from shared.http import create_app
 from shared.keys import KeyStore
 from shared.periodic import stop_all
@@ -77,6 +79,8 @@ class ServiceRuntime:
         self._consumer: Consumer | None = None
         self._background: list | None = None
         self._collectors: list[str] = []
+        self._group_commits: dict[Callable, GroupCommit] = {}
+        self._group_commits_lock = threading.Lock()
 
     @contextlib.contextmanager
     def unit_of_work(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
@@ -85,6 +89,19 @@ class ServiceRuntime:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def group_commit(self, use_case: Callable[..., None]) -> GroupCommit:
+        """The process's group commit (``shared.group_commit``) of a use case ``(uow, items, *, now)``:
+        the items of requests that arrive together applied in one unit of work."""
+        with self._group_commits_lock:
+            if use_case not in self._group_commits:
+
+                def apply(items) -> None:
+                    with self.unit_of_work() as uow:
+                        use_case(uow, items, now=self.now())
+
+                self._group_commits[use_case] = GroupCommit(apply)
+            return self._group_commits[use_case]
 
     def relay(self) -> Relay:
         if self._relay is None:

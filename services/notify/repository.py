@@ -784,10 +784,10 @@ def put_back_sms(
 
 
 def report_sms(
-    session: Session, message_id: str, status: str, *, beyond: list[str], error: str | None, now: datetime
-) -> bool:
-    """Move a message to ``status`` by a delivery report unless it is in a state of ``beyond``;
-    whether it moved."""
+    session: Session, message_ids: list[str], status: str, *, beyond: list[str], error: str | None, now: datetime
+) -> int:
+    """Move these messages to ``status`` by their delivery reports, each unless it is in a state of
+    ``beyond``; how many moved."""
     values = {"status": status, "updated_at": now, "lease_until": None}
     if status in (sms.SENT, sms.DELIVERED):
         values["sent_at"] = func.coalesce(m.sent_at, now)
@@ -796,9 +796,9 @@ def report_sms(
     if error is not None:
         values["error"] = error
     moved = session.execute(
-        update(sms_messages).where(m.id == message_id, m.status.not_in(beyond)).values(**values)
+        update(sms_messages).where(m.id.in_(message_ids), m.status.not_in(beyond)).values(**values)
     ).rowcount
-    return bool(moved)
+    return moved or 0
 
 
 def sms_counts(session: Session, statuses: Iterable[str] | None = None, event_id: str | None = None) -> dict[str, int]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -592,44 +592,62 @@ def _require_signed(vault: PhoneVault, subject: str, signature: str | None) -> N
         raise Forbidden("回调签名无效")
 
 
-def _report(uow: UnitOfWork, message_id: str, status: str, reason: str | None, now: datetime) -> None:
-    """Move a message on by a report; a report never moves it back (``sms.advances``)."""
-    beyond = [s for s in sms.STATUSES if not sms.advances(s, status)]  # states this report cannot move on
-    error = (reason or "运营商报告发送失败") if status == sms.FAILED else None
-    if repository.report_sms(uow.session, message_id, status, beyond=beyond, error=error, now=now):
-        metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a provider reported of one message: the status it moves to, a failure's reason."""
+
+    message_id: str
+    status: str
+    reason: str | None = None
+
+
+def apply_reports(uow: UnitOfWork, reports: Iterable[DeliveryReport], *, now: datetime) -> None:
+    """Move each message on by its report, in one transaction (the reports of requests that arrive
+    together: ``ServiceRuntime.group_commit``); a report never moves a message back
+    (``sms.advances``), so a message's two reports (accepted, delivered) give the same end in either
+    order, in one batch or two."""
+    alike: dict[tuple[str, str | None], list[str]] = {}
+    for report in reports:
+        error = (report.reason or "运营商报告发送失败") if report.status == sms.FAILED else None
+        alike.setdefault((report.status, error), []).append(report.message_id)
+    for (status, error), message_ids in alike.items():
+        beyond = [s for s in sms.STATUSES if not sms.advances(s, status)]  # states this report cannot move on
+        moved = repository.report_sms(uow.session, message_ids, status, beyond=beyond, error=error, now=now)
+        if moved:
+            metrics.NOTIFY_MESSAGES.labels("sms", status).inc(moved)
+
+
+ReportSink = Callable[[DeliveryReport], None]  # applies a report and returns once it is committed
 
 
 def kannel_report(
-    uow: UnitOfWork,
+    reports: ReportSink,
     vault: PhoneVault,
     *,
     message_id: str,
     signature: str | None,
     report_type: int,
     answer: str | None,
-    now: datetime,
 ) -> None:
     """Kannel's delivery report of one message (its ``dlr-url``, signed for that message)."""
     _require_signed(vault, f"report:{message_id}", signature)
     outcome = sms.kannel_outcome(report_type, answer)
     if outcome is not None:
-        _report(uow, message_id, *outcome, now)
+        reports(DeliveryReport(message_id, *outcome))
 
 
 def platform_report(
-    uow: UnitOfWork,
+    reports: ReportSink,
     vault: PhoneVault,
     *,
     message_id: str,
     signature: str | None,
     status: str,
     reason: str | None,
-    now: datetime,
 ) -> None:
     """The SMS platform's delivery report of one message: delivered or failed (with its reason)."""
     _require_signed(vault, f"report:{message_id}", signature)
-    _report(uow, message_id, status, reason, now)
+    reports(DeliveryReport(message_id, status, reason))
 
 
 def reply(

@@ -46,6 +46,11 @@ def _vault():
 # -- delivery reports ------------------------------------------------------------------------------
 
 
+def _reports() -> services.ReportSink:
+    """Reports that arrive together are committed together (two a message: accepted, delivered)."""
+    return current_runtime().group_commit(services.apply_reports)
+
+
 @blp.route("/reports/kannel", methods=["GET", "POST"])
 @blp.arguments(KannelReportQuery, location="query")
 @blp.response(204)
@@ -53,12 +58,10 @@ def _vault():
 @public
 def kannel_report(query):
     """Kannel's delivery report (its ``dlr-url``): %d as ``type``, %A as ``answer``."""
-    runtime = current_runtime()
-    with runtime.unit_of_work() as uow:
-        services.kannel_report(
-            uow, _vault(), message_id=query["id"], signature=query["sig"], report_type=query["type"],
-            answer=query.get("answer"), now=runtime.now(),
-        )  # fmt: skip
+    services.kannel_report(
+        _reports(), _vault(), message_id=query["id"], signature=query["sig"], report_type=query["type"],
+        answer=query.get("answer"),
+    )  # fmt: skip
 
 
 @blp.post("/reports/http")
@@ -69,12 +72,10 @@ def kannel_report(query):
 @public
 def http_report(query, body):
     """The SMS platform's delivery report: ``{"status": "delivered"|"failed", "reason": ...}``."""
-    runtime = current_runtime()
-    with runtime.unit_of_work() as uow:
-        services.platform_report(
-            uow, _vault(), message_id=query["id"], signature=query["sig"], status=body["status"],
-            reason=body.get("reason"), now=runtime.now(),
-        )  # fmt: skip
+    services.platform_report(
+        _reports(), _vault(), message_id=query["id"], signature=query["sig"], status=body["status"],
+        reason=body.get("reason"),
+    )  # fmt: skip
 
 
 # -- replies ----------------------------------------------------------------------------------------

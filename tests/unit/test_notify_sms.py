@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from services.notify import domain, handlers, replies, sms
+from services.notify import domain, handlers, replies, services, sms
 from services.notify.models import notifications, sms_messages, sms_stops
 from services.notify.periodic.sender import RateLimit, SmsSender
 from services.notify.phones import vault_for
@@ -534,6 +534,27 @@ def test_delivery_reports_move_a_message_on_and_never_back(client, notify, sende
     assert report(client, notify, one_queued, 8, answer="ACK/").status_code == 204  # late "accepted"
     [row] = queued(notify)
     assert row["status"] == sms.DELIVERED and row["delivered_at"] is not None
+
+
+def test_reports_arriving_together_are_applied_in_one_transaction_in_either_order(notify, sender, one_queued):
+    sender(Carrier()).send_due()
+    together = [
+        services.DeliveryReport(one_queued, sms.DELIVERED),
+        services.DeliveryReport(one_queued, sms.SENT),  # its "accepted", later than the handset's
+        services.DeliveryReport("no-such-message", sms.FAILED, "短信中心拒收"),
+    ]
+    with notify.unit_of_work() as uow:
+        services.apply_reports(uow, together, now=DAYTIME)
+    [row] = queued(notify)
+    assert row["status"] == sms.DELIVERED and row["delivered_at"] is not None
+
+
+def test_a_report_is_committed_before_its_request_is_answered(client, notify, sender, one_queued):
+    sender(Carrier()).send_due()
+    reports = notify.group_commit(services.apply_reports)
+    batches = reports.batches
+    assert report(client, notify, one_queued, 1).status_code == 204
+    assert reports.batches == batches + 1 and queued(notify)[0]["status"] == sms.DELIVERED
 
 
 def test_a_failure_report_keeps_the_carriers_reason(client, notify, sender, one_queued):
