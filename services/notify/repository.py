@@ -718,7 +718,7 @@ def release_sms(session: Session, claims: Iterable[tuple], now: datetime) -> int
     """Put claimed messages back as they were before the claim (status, lease), each one still under
     its claim (``(claim, lease_until)``) only: one settled or taken over since stays as it is."""
     released = 0
-    for claim, lease_until in claims:
+    for claim, lease_until in sorted(claims, key=lambda c: c[0].id):  # in id order, as ``lock_sms``
         released += (
             session.execute(
                 update(sms_messages)
@@ -781,6 +781,12 @@ def put_back_sms(
             updated_at=now,
         )
     )
+
+
+def lock_sms(session: Session, message_ids: Iterable[str]) -> None:
+    """Lock these messages' rows until the transaction ends, in the order of their ids (the one
+    order every transaction that changes several messages takes them in)."""
+    session.execute(locked(session, select(m.id).where(m.id.in_(sorted(set(message_ids)))).order_by(m.id))).all()
 
 
 def report_sms(

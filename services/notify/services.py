@@ -606,6 +606,12 @@ def apply_reports(uow: UnitOfWork, reports: Iterable[DeliveryReport], *, now: da
     together: ``ServiceRuntime.group_commit``); a report never moves a message back
     (``sms.advances``), so a message's two reports (accepted, delivered) give the same end in either
     order, in one batch or two."""
+    reports = list(reports)
+    if len({report.message_id for report in reports}) > 1:
+        # Another batch (the other API process's) may hold some of these rows: each takes its rows
+        # in the same order, so neither waits for one the other holds while it holds one the other
+        # waits for (a deadlock, which PostgreSQL breaks by failing one batch after a second).
+        repository.lock_sms(uow.session, [report.message_id for report in reports])
     alike: dict[tuple[str, str | None], list[str]] = {}
     for report in reports:
         error = (report.reason or "运营商报告发送失败") if report.status == sms.FAILED else None

@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import update
 
-from services.notify import sms
+from services.notify import services, sms
+from services.notify.models import sms_messages
 from tests.unit.conftest import add_contact, notify  # noqa: F401 - notify's fixtures, on PostgreSQL here
 from tests.unit.notify_events import SUBMITTER, announced, apply, submitted
-from tests.unit.test_notify_sms import Carrier, daytime, queued, sender  # noqa: F401 - the sender's fixtures
+from tests.unit.test_notify_sms import DAYTIME, Carrier, daytime, queued, sender  # noqa: F401 - the sender's fixtures
 
 IN_FLIGHT = 4
 
@@ -83,3 +85,38 @@ def test_messages_queued_while_a_pass_runs_are_claimed_by_it(notify, sender, add
     assert sender(QueuesMore(), sms_concurrency=IN_FLIGHT).send_due() == subscribers + 1
     assert {(row["status"], row["attempts"]) for row in queued(notify)} == {(sms.SENT, 1)}
     assert {row["template"] for row in queued(notify)} == {"community_announced", "proposal_received"}
+
+
+def test_report_batches_crossing_each_other_never_deadlock(notify, sender, subscribers):
+    """Two API processes' batches of reports, each with the same messages' reports in the opposite
+    order (one's "accepted" where the other has "delivered"), applied at the same time, round after
+    round: each batch takes its rows in id order, so neither holds a row the other waits for while
+    it waits for one the other holds (PostgreSQL would fail one of them after a second)."""
+    sender(Carrier(), sms_concurrency=IN_FLIGHT).send_due()
+    ids = sorted(row["id"] for row in queued(notify))
+    by_turns = [(i, sms.DELIVERED if n % 2 else sms.SENT) for n, i in enumerate(ids)]
+    crossed = [(i, sms.SENT if status == sms.DELIVERED else sms.DELIVERED) for i, status in reversed(by_turns)]
+    rounds, start, end, failures = 10, threading.Barrier(3, timeout=30), threading.Barrier(3, timeout=30), []
+
+    def apply_rounds(order):
+        for _ in range(rounds):
+            start.wait()
+            try:
+                with notify.unit_of_work() as uow:
+                    services.apply_reports(uow, [services.DeliveryReport(i, s) for i, s in order], now=DAYTIME)
+            except Exception as exc:  # noqa: BLE001 - a deadlock is what this test looks for
+                failures.append(exc)
+            end.wait()
+
+    threads = [threading.Thread(target=apply_rounds, args=(order,)) for order in (by_turns, crossed)]
+    for thread in threads:
+        thread.start()
+    for _ in range(rounds):
+        with notify.unit_of_work() as uow:  # every message back to "handed over", for both to move on
+            uow.session.execute(update(sms_messages).values(status=sms.SENDING))
+        start.wait()
+        end.wait()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert {row["status"] for row in queued(notify)} == {sms.DELIVERED}
