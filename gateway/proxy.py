@@ -11,6 +11,7 @@ total, ``shared.streams``) and one refused there is answered 429 instead.
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from shared.http import KEEPALIVE_SECONDS
 from shared.problems import PROBLEM_JSON, TooManyRequests, problem_body
 from shared.streams import OpenStreams
 
@@ -76,6 +78,39 @@ def open311_error_wsgi(
     return [data]
 
 
+# A pooled connection idle this long is closed and opened anew rather than reused: the service
+# closes idle ones after KEEPALIVE_SECONDS, and a request sent on one at the moment it closes fails
+# without an answer (the gateway's 503; it cannot tell whether the service acted on a POST, so it
+# does not retry). urllib3 already drops a pooled connection the service has closed; this closes
+# it before the service does.
+UPSTREAM_IDLE_SECONDS = KEEPALIVE_SECONDS - 1
+_clock = time.monotonic
+
+
+class _FreshConnections:
+    """A urllib3 connection pool whose connections go no longer idle than ``UPSTREAM_IDLE_SECONDS``."""
+
+    def _put_conn(self, conn) -> None:
+        if conn is not None:
+            conn.xieshang_idle_since = _clock()
+        super()._put_conn(conn)
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        since = getattr(conn, "xieshang_idle_since", None)
+        if since is not None and _clock() - since >= UPSTREAM_IDLE_SECONDS:
+            conn.close()  # reconnects as it sends, as urllib3 does with a dropped one
+        return conn
+
+
+class _HTTPPool(_FreshConnections, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_FreshConnections, urllib3.HTTPSConnectionPool):
+    pass
+
+
 class HttpUpstream:
     """A service over HTTP through a urllib3 connection pool (the gateway's hot path: no proxy or
     .netrc look-ups per request, as ``requests`` would make)."""
@@ -94,8 +129,9 @@ class HttpUpstream:
         self.streams = streams
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
-        self.pool = urllib3.connection_from_url(
-            self.base_url,
+        self.pool = (_HTTPSPool if parts.scheme == "https" else _HTTPPool)(
+            parts.hostname,
+            parts.port,
             maxsize=64,
             block=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),

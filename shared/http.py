@@ -32,6 +32,9 @@ log = logging.getLogger("xieshang.http")
 access_log = logging.getLogger("xieshang.access")
 
 MAX_BODY_BYTES = 1024 * 1024
+# How long a server keeps an idle keep-alive connection open (gunicorn's ``keepalive``); a client
+# that pools connections to it (the gateway) drops its own sooner (``gateway.proxy``).
+KEEPALIVE_SECONDS = 5
 PUBLIC_BLUEPRINTS = {"api-docs"}
 
 

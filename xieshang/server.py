@@ -42,7 +42,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from shared import metrics
 from shared.config import Settings
-from shared.http import create_app
+from shared.http import KEEPALIVE_SECONDS, create_app
 from shared.logs import JsonFormatter
 from shared.periodic import stop_all
 from shared.problems import PROBLEM_JSON, problem_body
@@ -154,7 +154,7 @@ class GunicornServer(BaseApplication):
             "threads": self.threads,
             "timeout": 60,
             "graceful_timeout": API_DRAIN_SECONDS,
-            "keepalive": 5,
+            "keepalive": KEEPALIVE_SECONDS,
             "accesslog": None,  # the app writes its own JSON access log
             "errorlog": "-",
             "logger_class": JsonLogger,

@@ -61,3 +61,51 @@ def test_a_service_that_does_not_answer_in_time_is_a_504_problem():
         assert response.mimetype == PROBLEM_JSON
     finally:
         listener.close()
+
+
+@pytest.fixture
+def keep_alive_server():
+    """An HTTP/1.1 server that keeps connections open, counting those it accepted."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Counting(ThreadingHTTPServer):
+        daemon_threads = True
+        accepted = 0
+
+        def get_request(self):
+            Counting.accepted += 1
+            return super().get_request()
+
+    server = Counting(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_pooled_connection_is_reused_until_it_has_idled_nearly_as_long_as_the_service_keeps_it(
+    keep_alive_server, monkeypatch
+):
+    from gateway import proxy
+
+    client = Client(HttpUpstream("intake", f"http://127.0.0.1:{keep_alive_server.server_port}"))
+    assert client.get("/a").status_code == 200 and client.get("/b").status_code == 200
+    assert keep_alive_server.accepted == 1
+
+    now = proxy._clock()
+    monkeypatch.setattr(proxy, "_clock", lambda: now + proxy.UPSTREAM_IDLE_SECONDS)
+    assert client.get("/c").status_code == 200
+    assert keep_alive_server.accepted == 2, "closed before the service would, and opened anew"
+    assert proxy.UPSTREAM_IDLE_SECONDS < proxy.KEEPALIVE_SECONDS
