@@ -31,6 +31,7 @@ from tests.support import wait_until
 
 SUBSCRIBERS = 120
 PHONES = [f"1390000{i:04d}" for i in range(SUBSCRIBERS)]
+WORRYING = ('"level": "error"', '"level": "warning"', "ERROR:", "WARNING:")  # JSON logs, Kannel's
 
 
 @pytest.fixture
@@ -81,8 +82,22 @@ def test_a_worker_killed_while_sending_loses_and_repeats_nothing(env, processes,
         assert len(kannel.received()) < SUBSCRIBERS
 
         processes.start("notify-worker", **sending)
-        wait_until(lambda: count(sms.DELIVERED) == SUBSCRIBERS, timeout=90,
-                   what=f"all delivered, now {count(sms.DELIVERED)}")  # fmt: skip
+
+        def diagnosis() -> str:
+            """Where the messages are, and what the parts said, should they not all arrive."""
+            states = {status: count(status) for status in sms.STATUSES}
+            logs = [processes.logs / f"{name}.log" for name in ("notify-worker", "notify-api", "gateway")]
+            logs.append(kannel.logs / "smsbox.log")
+            said = {}
+            for log in logs:
+                lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+                said[log.name] = [line[:300] for line in lines if any(mark in line for mark in WORRYING)][-8:]
+            return f"all delivered: {states}, carrier got {len(kannel.received())}, errors logged: {said}"
+
+        try:
+            wait_until(lambda: count(sms.DELIVERED) == SUBSCRIBERS, timeout=90, what="all delivered")
+        except AssertionError:
+            raise AssertionError(diagnosis()) from None
         time.sleep(1.0)  # a repeated message would have reached the carrier by now
     finally:
         engine.dispose()
