@@ -15,6 +15,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from shared import reference
+
 
 class UTCDateTime(TypeDecorator):
     """A timezone-aware UTC timestamp on every backend (SQLite keeps no zone of its own)."""
@@ -127,18 +129,22 @@ class Database:
 
     ``after_commit`` callbacks run once per committed transaction that flagged itself with
     ``mark(session, name)``; the outbox uses this to wake its relay right after a commit instead of
-    waiting for the next poll.
+    waiting for the next poll, and a change of reference data to empty the process's ``reference``
+    cache (``shared.reference``).
     """
 
     def __init__(self, url: str, name: str = "db"):
         self.url = url
         self.name = name
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.reference = reference.ReferenceCache()
+        info = {reference.INFO_KEY: self.reference}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.reader = self._read_only_engine()
-        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False, info=info)
         self._hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
+        self.on_commit(reference.MARK, self.reference.clear)
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback", self._after_rollback)
 

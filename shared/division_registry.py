@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from sqlalchemy import Boolean, Column, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
+from shared import reference
 from shared.clock import utcnow
-from shared.db import UTCDateTime
+from shared.db import Database, UTCDateTime
 from shared.divisions import BATCH_SIZE, Division, from_payload
 from shared.sql import dialect_insert, locked
 
@@ -32,6 +33,7 @@ def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int
     rows = [{**d.to_dict(), "updated_at": utcnow()} for d in divisions]
     if not rows:
         return 0
+    Database.mark(session, reference.MARK)
     insert = dialect_insert(session)
     for start in range(0, len(rows), BATCH_SIZE):
         stmt = insert(table).values(rows[start : start + BATCH_SIZE])
@@ -56,16 +58,20 @@ class DivisionRegistry:
         self.table = table
 
     def get(self, code: str, *, for_update: bool = False) -> Division | None:
-        """One division; ``for_update`` locks its row until the transaction ends, so a use case that
+        """One division, as the process read it within ``shared.reference.REFERENCE_SECONDS``;
+        ``for_update`` reads the row and locks it until the transaction ends, so a use case that
         must not run twice at once in one division (a consultation recorded afterwards, checked
         against those already recorded there) queues up."""
-        query = select(self.table).where(self.table.c.code == code)
         if for_update:
-            query = locked(self.session, query)
+            return self._read(locked(self.session, self._query(code)))
+        return reference.cached(self.session, (self.table.name, code), lambda: self._read(self._query(code)))
+
+    def _query(self, code: str):
+        return select(self.table).where(self.table.c.code == code)
+
+    def _read(self, query) -> Division | None:
         row = self.session.execute(query).mappings().first()
-        if row is None:
-            return None
-        return division_from_row(row)
+        return None if row is None else division_from_row(row)
 
     def active_community(self, code: str) -> Division | None:
         division = self.get(code)

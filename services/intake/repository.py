@@ -21,7 +21,8 @@ from services.intake.models import (
     supports,
 )
 from shared import history as lifecycle_history
-from shared import organisation_registry
+from shared import organisation_registry, reference
+from shared.db import Database
 from shared.lifecycle import Transition
 from shared.organisations import Organisation
 from shared.pagination import Keyset, page
@@ -126,8 +127,12 @@ def organisation_names(session: Session, organisation_ids: Iterable[str]) -> dic
 
 
 def active_categories(session: Session) -> dict[str, str]:
-    rows = session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
-    return dict(rows)
+    """The categories a matter can be filed under, as the process read them within
+    ``shared.reference.REFERENCE_SECONDS``."""
+    rows = reference.cached(session, "categories", lambda: tuple(
+        session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
+    ) or None)  # fmt: skip
+    return dict(rows or ())
 
 
 def category_names(session: Session) -> dict[str, str]:
@@ -136,6 +141,7 @@ def category_names(session: Session) -> dict[str, str]:
 
 
 def upsert_category(session: Session, code: str, name: str, active: bool) -> None:
+    Database.mark(session, reference.MARK)
     if session.scalar(select(func.count()).select_from(categories).where(categories.c.code == code)):
         session.execute(update(categories).where(categories.c.code == code).values(name=name, active=active))
     else:

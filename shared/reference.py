@@ -1,0 +1,67 @@
+"""Reference data that nearly every request reads and that changes a few times a year: a division of
+the registry, intake's categories. A submission read both, two of its six round trips to the
+database; now a process keeps what it read for ``REFERENCE_SECONDS``.
+
+Bounded staleness, stated: a change committed in this process is seen at once (the write marks its
+transaction, ``MARK``, and the commit empties the cache); one committed elsewhere (tracking's registry
+reaching a replica through intake's worker, a category changed through another gunicorn worker) is
+seen by every process within ``REFERENCE_SECONDS``. Nothing absent is kept: a division or category
+just added is found by the next read. Look-ups that lock (``FOR UPDATE``) always read the database.
+
+``Database`` gives every session its process's cache (``session.info``); ``of(session)`` finds it,
+and a session made elsewhere (a script, a test's own) reads through, uncached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+REFERENCE_SECONDS = 5.0
+MARK = "reference"  # Database.mark(session, MARK): this transaction changed reference data
+INFO_KEY = "reference_cache"
+
+T = TypeVar("T")
+
+
+class ReferenceCache:
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.seconds = REFERENCE_SECONDS if seconds is None else seconds
+        self.clock = clock
+        self._entries: dict[Hashable, tuple[float, object]] = {}
+        self._generation = 0  # a clear while a value is being read keeps that value out
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        """The value kept under ``key`` while fresh, else ``load()`` (kept unless it is None)."""
+        now = self.clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < self.seconds:
+                return entry[1]  # type: ignore[return-value]
+            generation = self._generation
+        value = load()
+        if value is not None:
+            with self._lock:
+                if generation == self._generation:
+                    self._entries[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
+
+def of(session: Session) -> ReferenceCache | None:
+    return session.info.get(INFO_KEY)
+
+
+def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()`` through the session's process cache, or straight through when it has none."""
+    cache = of(session)
+    return load() if cache is None else cache.get(key, load)
