@@ -118,13 +118,17 @@ class Relay(Periodic):
     def _publish_claimed(self, claimed: list[int]) -> list:
         t = self.table
         with self.db.transaction() as session:
-            query = (
-                select(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.seq)
-                .limit(self.batch_size)
+            # One statement claims and marks a batch (the queue's UPDATE … WHERE seq IN (SELECT … FOR
+            # UPDATE SKIP LOCKED) RETURNING): the mark stays invisible, and the rows locked, until the
+            # broker has confirmed them and this transaction commits; a failed publish rolls it back.
+            pending = select(t.c.seq).where(t.c.published_at.is_(None)).order_by(t.c.seq).limit(self.batch_size)
+            claim = (
+                update(t)
+                .where(t.c.seq.in_(locked(session, pending, skip_locked=True)))
+                .values(published_at=utcnow())
+                .returning(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
             )
-            rows = session.execute(locked(session, query, skip_locked=True)).all()
+            rows = sorted(session.execute(claim).all(), key=lambda row: row.seq)  # RETURNING has no order
             if not rows:
                 return []
             claimed.extend(row.seq for row in rows)
@@ -139,9 +143,7 @@ class Relay(Periodic):
                 )
                 for row in rows
             ]
-            # Rows stay locked (PostgreSQL) until the broker confirmed them and they are marked.
             self.publisher.publish(messages)
-            session.execute(update(t).where(t.c.seq.in_(claimed)).values(published_at=utcnow()))
         return rows
 
     def drain(self) -> int:
