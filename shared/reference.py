@@ -2,11 +2,13 @@
 the registry, intake's categories. A submission read both, two of its six round trips to the
 database; now a process keeps what it read for ``REFERENCE_SECONDS``.
 
-Bounded staleness, stated: a change committed in this process is seen at once (the write marks its
-transaction, ``MARK``, and the commit empties the cache); one committed elsewhere (tracking's registry
-reaching a replica through intake's worker, a category changed through another gunicorn worker) is
-seen by every process within ``REFERENCE_SECONDS``. Nothing absent is kept: a division or category
-just added is found by the next read. Look-ups that lock (``FOR UPDATE``) always read the database.
+Bounded staleness and size, stated: a change committed in this process is seen at once (the write
+marks its transaction, ``MARK``, and the commit empties the cache); one committed elsewhere
+(tracking's registry reaching a replica through intake's worker, a category changed through another
+gunicorn worker) is seen by every process within ``REFERENCE_SECONDS``. Nothing absent is kept: a
+division or category just added is found by the next read. Look-ups that lock (``FOR UPDATE``)
+always read the database. A process keeps at most ``REFERENCE_ENTRIES`` values, the oldest read
+leaving first.
 
 ``Database`` gives every session its process's cache (``session.info``); ``of(session)`` finds it,
 and a session made elsewhere (a script, a test's own) reads through, uncached.
@@ -22,6 +24,9 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 REFERENCE_SECONDS = 5.0
+# At most this many values a process (the oldest read leave first): a province has ~600,000
+# communities, and a process should keep the busy ones, not grow with the registry.
+REFERENCE_ENTRIES = 20_000
 MARK = "reference"  # Database.mark(session, MARK): this transaction changed reference data
 INFO_KEY = "reference_cache"
 
@@ -29,8 +34,14 @@ T = TypeVar("T")
 
 
 class ReferenceCache:
-    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        entries: int = REFERENCE_ENTRIES,
+    ):
         self.seconds = REFERENCE_SECONDS if seconds is None else seconds
+        self.entries = entries
         self.clock = clock
         self._entries: dict[Hashable, tuple[float, object]] = {}
         self._generation = 0  # a clear while a value is being read keeps that value out
@@ -48,7 +59,10 @@ class ReferenceCache:
         if value is not None:
             with self._lock:
                 if generation == self._generation:
+                    self._entries.pop(key, None)  # to the end: the order is the order read
                     self._entries[key] = (now, value)
+                    if len(self._entries) > self.entries:
+                        del self._entries[next(iter(self._entries))]
         return value
 
     def clear(self) -> None:

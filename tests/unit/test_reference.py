@@ -71,6 +71,15 @@ def test_nothing_absent_is_kept(cache):
     assert cache.get("k", load) == "added"
 
 
+def test_the_oldest_read_leaves_when_the_cache_is_full(clock):
+    cache = ReferenceCache(5.0, clock, entries=2)
+    loads = {key: loader(key, key) for key in "abc"}
+    for key in "abc":
+        cache.get(key, loads[key])
+    assert [cache.get(key, loads[key]) for key in "bca"] == ["b", "c", "a"]
+    assert {key: load.calls for key, load in loads.items()} == {"a": 2, "b": 1, "c": 1}
+
+
 def test_a_value_read_while_the_cache_is_cleared_is_not_kept(cache):
     def load_during_a_change():
         cache.clear()  # a reference change committed while this value was being read
