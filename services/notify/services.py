@@ -887,19 +887,24 @@ def sms_ready(
     return Ready(vault.decrypt(cipher, contact.id), text)
 
 
-def sms_accepted(
-    uow: UnitOfWork,
-    message_id: str,
-    *,
-    text: sms.Text,
-    provider: str,
-    reference: str | None,
-    delivered: bool,
-    now: datetime,
-) -> None:
-    """The provider took the message (``delivered``: it is the end of the line, as the file provider)."""
-    status = sms.DELIVERED if delivered else sms.SENT
-    _finish(uow, message_id, status, text=text, provider=provider, reference=reference, now=now)
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took a message (``delivered``: it is the end of the line, as the file provider)."""
+
+    message_id: str
+    text: sms.Text
+    provider: str
+    reference: str | None
+    delivered: bool
+
+
+def sms_accepted(uow: UnitOfWork, accepted: Iterable[Accepted], *, now: datetime) -> None:
+    """The provider took these messages: the answers the sender's threads had at once, in one
+    transaction (the sender's group commit), rows in id order as report batches take theirs
+    (``apply_reports``), so that neither holds a row the other waits for while waiting for one it holds."""
+    for one in sorted(accepted, key=lambda a: a.message_id):
+        status = sms.DELIVERED if one.delivered else sms.SENT
+        _finish(uow, one.message_id, status, text=one.text, provider=one.provider, reference=one.reference, now=now)
 
 
 def sms_refused(

@@ -50,8 +50,8 @@ def send(run, vault, clock):
         for message in run(services.claim_due_sms, batch=50, lease=timedelta(minutes=2), now=clock.now()):
             ready = run(services.sms_ready, vault, message, public_url=None, now=clock.now(), **SIGNING)
             if ready is not None:
-                run(services.sms_accepted, message.id, text=ready.text, provider="kannel", reference=None,
-                    delivered=False, now=clock.now())  # fmt: skip
+                accepted = services.Accepted(message.id, ready.text, "kannel", reference=None, delivered=False)
+                run(services.sms_accepted, [accepted], now=clock.now())
                 sent.setdefault(ready.phone, []).append(ready.text.body)
         return sent
 

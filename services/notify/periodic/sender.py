@@ -6,7 +6,8 @@ the work, and commits the claim (status ``sending``, a lease) before anything is
 each message: the stop list, opt-outs and quiet hours are checked again (a reply may have come
 since the message was queued), the text is composed with the signature (and the board's link,
 ``XIESHANG_PUBLIC_URL``) in force and the number decrypted (``services.sms_ready``); the provider
-is called outside any transaction, and its answer is committed at once (``services.sms_accepted`` /
+is called outside any transaction, and its answer is committed at once (``services.sms_accepted``, in
+one transaction with the answers other threads got meanwhile, ``shared.group_commit``;
 ``sms_refused``). Up to ``XIESHANG_SMS_CONCURRENCY`` messages are in flight at once, each in a
 thread of the pass with transactions of its own, all within one rate (``RateLimit``): a provider's
 answer takes milliseconds to tens of them, and one message at a time capped a sender at ~40 SMS/s
@@ -44,6 +45,7 @@ from services.notify.phones import PhoneVault
 from services.notify.providers import Outgoing, ProviderError, SmsProvider
 from shared.clock import Clock
 from shared.db import Database
+from shared.group_commit import GroupCommit
 from shared.periodic import Periodic
 from shared.uow import UnitOfWork
 
@@ -103,6 +105,8 @@ class SmsSender(Periodic):
         self._last_gauge = self._last_purge = 0.0
         self._hand_lock = threading.Lock()
         self._in_hand: dict[str, tuple] = {}  # (message, claimed at) claimed, not handed over nor settled, by id
+        # The provider's answers that come while one is being committed are committed together.
+        self.accepted: GroupCommit[services.Accepted] = GroupCommit(self._record_accepted)
         db.on_commit(sms.COMMIT_MARK, self.wake)  # a commit that queued SMS wakes this sender
 
     # -- one pass -----------------------------------------------------------------------------------
@@ -203,11 +207,11 @@ class SmsSender(Periodic):
                     provider=self.provider.name, now=self.clock.now(),
                 )  # fmt: skip
             return
+        self.accepted(services.Accepted(message.id, text, self.provider.name, accepted.reference, accepted.delivered))
+
+    def _record_accepted(self, accepted: list) -> None:
         with self.unit_of_work() as uow:
-            services.sms_accepted(
-                uow, message.id, text=text, provider=self.provider.name, reference=accepted.reference,
-                delivered=accepted.delivered, now=self.clock.now(),
-            )  # fmt: skip
+            services.sms_accepted(uow, accepted, now=self.clock.now())
 
     def _report_url(self, message_id: str) -> str | None:
         if not self.callback_url:
