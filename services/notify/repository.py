@@ -33,7 +33,22 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Boolean, Integer, String, Text, case, cast, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -54,7 +69,7 @@ from services.notify.models import (
 from services.notify.phones import PhoneVault
 from shared.db import Database, UTCDateTime
 from shared.pagination import Keyset, page
-from shared.sql import dialect_insert, insert_ignoring_duplicates, locked, within
+from shared.sql import built, dialect_insert, insert_ignoring_duplicates, locked, within
 from shared.uow import UnitOfWork
 
 k, stop, n, m = contacts.c, sms_stops.c, notifications.c, sms_messages.c
@@ -748,21 +763,35 @@ def finish_sms(
     now: datetime,
 ) -> None:
     """A claimed message's outcome; a report that already moved it further wins."""
+    sent, delivered = status in (sms.SENT, sms.DELIVERED), status == sms.DELIVERED
+    shape = (text is not None, sent, delivered, error is not None)
+    statement = built(("finish_sms", *shape), lambda: _finish_statement(*shape))
+    values = {"message_id": message_id, "outcome": status, "at": now, "error_text": error and error[:500]}
+    if text is not None:
+        values |= {"text_body": text.body, "text_parts": text.parts, "provider_name": provider}
+    if sent:
+        values["reference"] = reference
+    session.execute(statement, values)
+
+
+def _finish_statement(has_text: bool, sent: bool, delivered: bool, failed: bool):
+    at = bindparam("at")
     values = {
-        "status": case((m.status == sms.SENDING, status), else_=m.status),
+        "status": case((m.status == sms.SENDING, bindparam("outcome")), else_=m.status),
         "lease_until": None,
-        "updated_at": now,
+        "updated_at": at,
         "phone_cipher": None,  # an answer to a number without a contact keeps it no longer
     }
-    if text is not None:
-        values |= {"body": text.body, "parts": text.parts, "provider": provider}
-    if status in (sms.SENT, sms.DELIVERED):
-        values |= {"sent_at": func.coalesce(m.sent_at, now), "provider_reference": reference}
-    if status == sms.DELIVERED:
-        values["delivered_at"] = func.coalesce(m.delivered_at, now)
-    if error is not None:
-        values["error"] = error[:500]
-    session.execute(update(sms_messages).where(m.id == message_id).values(**values))
+    if has_text:
+        values |= {"body": bindparam("text_body"), "parts": bindparam("text_parts"),
+                   "provider": bindparam("provider_name")}  # fmt: skip
+    if sent:
+        values |= {"sent_at": func.coalesce(m.sent_at, at), "provider_reference": bindparam("reference")}
+    if delivered:
+        values["delivered_at"] = func.coalesce(m.delivered_at, at)
+    if failed:
+        values["error"] = bindparam("error_text")
+    return update(sms_messages).where(m.id == bindparam("message_id")).values(**values)
 
 
 def put_back_sms(
@@ -794,17 +823,23 @@ def report_sms(
 ) -> int:
     """Move these messages to ``status`` by their delivery reports, each unless it is in a state of
     ``beyond``; how many moved."""
-    values = {"status": status, "updated_at": now, "lease_until": None}
-    if status in (sms.SENT, sms.DELIVERED):
-        values["sent_at"] = func.coalesce(m.sent_at, now)
-    if status == sms.DELIVERED:
-        values["delivered_at"] = now
-    if error is not None:
-        values["error"] = error
-    moved = session.execute(
-        update(sms_messages).where(m.id.in_(message_ids), m.status.not_in(beyond)).values(**values)
-    ).rowcount
-    return moved or 0
+    shape = (status in (sms.SENT, sms.DELIVERED), status == sms.DELIVERED, error is not None)
+    statement = built(("report_sms", *shape), lambda: _report_statement(*shape))
+    values = {"ids": message_ids, "beyond": beyond, "outcome": status, "at": now, "error_text": error}
+    return session.execute(statement, values).rowcount or 0
+
+
+def _report_statement(sent: bool, delivered: bool, failed: bool):
+    at = bindparam("at")
+    values = {"status": bindparam("outcome"), "updated_at": at, "lease_until": None}
+    if sent:
+        values["sent_at"] = func.coalesce(m.sent_at, at)
+    if delivered:
+        values["delivered_at"] = at
+    if failed:
+        values["error"] = bindparam("error_text")
+    where = m.id.in_(bindparam("ids", expanding=True)), m.status.not_in(bindparam("beyond", expanding=True))
+    return update(sms_messages).where(*where).values(**values)
 
 
 def sms_counts(session: Session, statuses: Iterable[str] | None = None, event_id: str | None = None) -> dict[str, int]:

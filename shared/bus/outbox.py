@@ -16,7 +16,7 @@ import logging
 import time
 from datetime import UTC, timedelta
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared import metrics
@@ -26,7 +26,7 @@ from shared.clock import utcnow
 from shared.db import Database
 from shared.events import Envelope
 from shared.periodic import Periodic
-from shared.sql import locked
+from shared.sql import built, locked
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,14 @@ class Outbox:
         self.table = tables.outbox
 
     def add(self, session: Session, envelope: Envelope) -> None:
-        session.execute(
-            insert(self.table).values(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                body=json.dumps(envelope.to_dict(), ensure_ascii=False),
-                created_at=utcnow(),
-                attempts=0,
-            )
-        )
+        row = {
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "body": json.dumps(envelope.to_dict(), ensure_ascii=False),
+            "created_at": utcnow(),
+            "attempts": 0,
+        }
+        session.execute(insert(self.table), row)  # the parameters bound, no statement built per event
         Database.mark(session, COMMIT_MARK)
 
     def backlog(self) -> int:
@@ -118,17 +117,9 @@ class Relay(Periodic):
     def _publish_claimed(self, claimed: list[int]) -> list:
         t = self.table
         with self.db.transaction() as session:
-            # One statement claims and marks a batch (the queue's UPDATE … WHERE seq IN (SELECT … FOR
-            # UPDATE SKIP LOCKED) RETURNING): the mark stays invisible, and the rows locked, until the
-            # broker has confirmed them and this transaction commits; a failed publish rolls it back.
-            pending = select(t.c.seq).where(t.c.published_at.is_(None)).order_by(t.c.seq).limit(self.batch_size)
-            claim = (
-                update(t)
-                .where(t.c.seq.in_(locked(session, pending, skip_locked=True)))
-                .values(published_at=utcnow())
-                .returning(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
-            )
-            rows = sorted(session.execute(claim).all(), key=lambda row: row.seq)  # RETURNING has no order
+            key = ("outbox claim", session.bind.dialect.name, id(t), self.batch_size)
+            claimed_rows = session.execute(built(key, lambda: self._claim(session)), {"at": utcnow()}).all()
+            rows = sorted(claimed_rows, key=lambda row: row.seq)  # RETURNING has no order
             if not rows:
                 return []
             claimed.extend(row.seq for row in rows)
@@ -145,6 +136,19 @@ class Relay(Periodic):
             ]
             self.publisher.publish(messages)
         return rows
+
+    def _claim(self, session: Session):
+        """One statement claims and marks a batch (the queue's UPDATE … WHERE seq IN (SELECT … FOR
+        UPDATE SKIP LOCKED) RETURNING): the mark stays invisible, and the rows locked, until the
+        broker has confirmed them and the transaction commits; a failed publish rolls it back."""
+        t = self.table
+        pending = select(t.c.seq).where(t.c.published_at.is_(None)).order_by(t.c.seq).limit(self.batch_size)
+        return (
+            update(t)
+            .where(t.c.seq.in_(locked(session, pending, skip_locked=True)))
+            .values(published_at=bindparam("at"))
+            .returning(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
+        )
 
     def drain(self) -> int:
         """Publish until nothing is pending (or the broker fails); return how many."""
