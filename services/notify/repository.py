@@ -452,7 +452,10 @@ def entries_of_accounts(session: Session, user_ids: Iterable[str]) -> dict[str, 
     contact_ids = {cid: who for who in wanted if (cid := contact_of_person(who)) is not None}
     accounts = [who for who in wanted if who not in contact_ids.values()]
     if accounts:
-        rows = session.execute(_ENTRIES.where(k.app_user_id.in_(accounts)))
+        of_accounts = built(
+            "entries_of_accounts", lambda: _ENTRIES.where(k.app_user_id.in_(bindparam("ids", expanding=True)))
+        )
+        rows = session.execute(of_accounts, {"ids": accounts})
         found |= {entry.app_user_id: entry for entry in (ContactEntry(*row) for row in rows)}
     if contact_ids:
         rows = session.execute(_ENTRIES.where(k.id.in_(list(contact_ids)), k.app_user_id.is_(None)))
@@ -699,34 +702,32 @@ def notifications_after(session: Session, user_id: str, cursor: str | None, limi
 def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: datetime) -> list:
     """Claim up to ``batch`` due messages (waiting ones whose time has come, claims whose lease ran
     out): locked, skipping those another sender holds, then marked ``sending`` under a lease."""
-    due = (m.status.in_(sms.WAITING) & (m.not_before <= now)) | ((m.status == sms.SENDING) & (m.lease_until < now))
-    query = (
-        select(
-            m.id,
-            m.contact_id,
-            m.template,
-            m.category,
-            m.variables,
-            m.urgent,
-            m.attempts,
-            m.division_code,
-            m.question_id,
-            m.phone_cipher,
-            m.status,  # as they were before this claim: a stopping sender puts back what it did not send
-            m.lease_until,
-        )
-        .where(due)
-        .order_by(m.not_before)
-        .limit(batch)
-    )
-    rows = session.execute(locked(session, query, skip_locked=True)).all()
+    dialect = session.bind.dialect.name
+    claim = built(("claim_due_sms", dialect, batch), lambda: locked(session, _due_statement(batch), skip_locked=True))
+    rows = session.execute(claim, {"now": now}).all()
     if rows:
-        session.execute(
-            update(sms_messages)
-            .where(m.id.in_([row.id for row in rows]))
-            .values(status=sms.SENDING, lease_until=lease_until, attempts=m.attempts + 1, updated_at=now)
-        )
+        mark = built("claimed_sms", _claimed_statement)
+        session.execute(mark, {"ids": [row.id for row in rows], "lease": lease_until, "at": now})
     return rows
+
+
+def _due_statement(batch: int):
+    now = bindparam("now")
+    due = (m.status.in_(sms.WAITING) & (m.not_before <= now)) | ((m.status == sms.SENDING) & (m.lease_until < now))
+    columns = (
+        m.id, m.contact_id, m.template, m.category, m.variables, m.urgent, m.attempts, m.division_code,
+        m.question_id, m.phone_cipher,
+        m.status, m.lease_until,  # as they were before this claim: a stopping sender puts back what it did not send
+    )  # fmt: skip
+    return select(*columns).where(due).order_by(m.not_before).limit(batch)
+
+
+def _claimed_statement():
+    return (
+        update(sms_messages)
+        .where(m.id.in_(bindparam("ids", expanding=True)))
+        .values(status=sms.SENDING, lease_until=bindparam("lease"), attempts=m.attempts + 1, updated_at=bindparam("at"))
+    )
 
 
 def release_sms(session: Session, claims: Iterable[tuple], now: datetime) -> int:
@@ -747,7 +748,8 @@ def release_sms(session: Session, claims: Iterable[tuple], now: datetime) -> int
 
 def sms_recipient(session: Session, contact_id: str) -> tuple[ContactEntry, bytes | None] | None:
     """The live contact an SMS goes to, as delivery sees it, and its number's ciphertext."""
-    row = session.execute(_ENTRIES.add_columns(k.phone_cipher).where(k.id == contact_id)).first()
+    recipient = built("sms_recipient", lambda: _ENTRIES.add_columns(k.phone_cipher).where(k.id == bindparam("contact")))
+    row = session.execute(recipient, {"contact": contact_id}).first()
     return None if row is None else (ContactEntry(*row[:-1]), row[-1])
 
 
@@ -815,7 +817,11 @@ def put_back_sms(
 def lock_sms(session: Session, message_ids: Iterable[str]) -> None:
     """Lock these messages' rows until the transaction ends, in the order of their ids (the one
     order every transaction that changes several messages takes them in)."""
-    session.execute(locked(session, select(m.id).where(m.id.in_(list(message_ids))).order_by(m.id))).all()
+    lock = built(
+        ("lock_sms", session.bind.dialect.name),
+        lambda: locked(session, select(m.id).where(m.id.in_(bindparam("ids", expanding=True))).order_by(m.id)),
+    )
+    session.execute(lock, {"ids": list(message_ids)}).all()
 
 
 def report_sms(
