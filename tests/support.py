@@ -57,6 +57,16 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0, interval:
         time.sleep(interval)
 
 
+class Seconds:
+    """A monotonic clock (``time.monotonic``'s stand-in) standing still until ``now`` is moved."""
+
+    def __init__(self, now: float = 100.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.metrics import Snapshot, gauge_text, labels_text
+from tests.support import Seconds
 
 
 def test_gauge_text_parses_back_with_its_labels_values_and_help():
@@ -46,14 +47,6 @@ class Readings:
         return f"xieshang_reading {self.count}\n"
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def readings():
     return Readings()
@@ -61,7 +54,7 @@ def readings():
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Seconds()
 
 
 def test_a_snapshot_reads_at_the_first_scrape_and_answers_later_ones_from_it(readings, clock):

@@ -17,25 +17,18 @@ from shared.principal import Principal
 from shared.problems import Invalid
 from shared.reference import ReferenceCache
 from tests.conftest import YANLIUYUAN
+from tests.support import Seconds
+from tests.unit.test_intake_services import OPERATOR, intake  # noqa: F401 - intake: the fixture
 
-OPERATOR = Principal("operator-1", "city_operator", "3417")
 RESIDENT = Principal("resident-1", "resident", YANLIUYUAN)
 COMMUNITY = Division(YANLIUYUAN, "烟柳园社区", "community", "341702001000", "test", True)
 NEW_COMMUNITY = Division("341702001099", "新建社区", "community", "341702001000", "test", True)
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Seconds()
 
 
 @pytest.fixture
@@ -139,16 +132,6 @@ def test_a_locking_look_up_reads_the_database(two_processes):
         registry = DivisionRegistry(session, models.divisions)
         assert registry.get(YANLIUYUAN).name == "烟柳园社区"
         assert registry.get(YANLIUYUAN, for_update=True).name == "改名"
-
-
-@pytest.fixture
-def intake(memory_service):
-    """Intake's use cases on an in-memory database with the registry and the default categories."""
-    service = memory_service("intake")
-    with service.unit_of_work() as uow:
-        for code, name in domain.DEFAULT_CATEGORIES.items():
-            services.put_category(uow, OPERATOR, code, name, True)
-    return service
 
 
 def submit(intake, category: str, community: str = YANLIUYUAN):
