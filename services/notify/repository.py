@@ -711,8 +711,13 @@ def claim_due_sms(session: Session, *, batch: int, lease_until: datetime, now: d
     return rows
 
 
+def _moment(name: str):
+    """A time bound at execution, stored as the columns store times (also inside ``coalesce``)."""
+    return bindparam(name, type_=UTCDateTime())
+
+
 def _due_statement(batch: int):
-    now = bindparam("now")
+    now = _moment("now")
     due = (m.status.in_(sms.WAITING) & (m.not_before <= now)) | ((m.status == sms.SENDING) & (m.lease_until < now))
     columns = (
         m.id, m.contact_id, m.template, m.category, m.variables, m.urgent, m.attempts, m.division_code,
@@ -726,7 +731,7 @@ def _claimed_statement():
     return (
         update(sms_messages)
         .where(m.id.in_(bindparam("ids", expanding=True)))
-        .values(status=sms.SENDING, lease_until=bindparam("lease"), attempts=m.attempts + 1, updated_at=bindparam("at"))
+        .values(status=sms.SENDING, lease_until=_moment("lease"), attempts=m.attempts + 1, updated_at=_moment("at"))
     )
 
 
@@ -777,7 +782,7 @@ def finish_sms(
 
 
 def _finish_statement(has_text: bool, sent: bool, delivered: bool, failed: bool):
-    at = bindparam("at")
+    at = _moment("at")
     values = {
         "status": case((m.status == sms.SENDING, bindparam("outcome")), else_=m.status),
         "lease_until": None,
@@ -836,7 +841,7 @@ def report_sms(
 
 
 def _report_statement(sent: bool, delivered: bool, failed: bool):
-    at = bindparam("at")
+    at = _moment("at")
     values = {"status": bindparam("outcome"), "updated_at": at, "lease_until": None}
     if sent:
         values["sent_at"] = func.coalesce(m.sent_at, at)
