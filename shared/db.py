@@ -15,7 +15,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from shared import reference
+from shared import reference_cache
 
 
 class UTCDateTime(TypeDecorator):
@@ -129,22 +129,22 @@ class Database:
 
     ``after_commit`` callbacks run once per committed transaction that flagged itself with
     ``mark(session, name)``; the outbox uses this to wake its relay right after a commit instead of
-    waiting for the next poll, and a change of reference data to empty the process's ``reference``
-    cache (``shared.reference``).
+    waiting for the next poll, and a change of reference data to empty the process's reference
+    cache (``shared.reference_cache``).
     """
 
     def __init__(self, url: str, name: str = "db"):
         self.url = url
         self.name = name
         self.engine = make_engine(url)
-        self.reference = reference.ReferenceCache()
-        info = {reference.INFO_KEY: self.reference}
+        self.reference = reference_cache.ReferenceCache()
+        info = {reference_cache.INFO_KEY: self.reference}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.reader = self._read_only_engine()
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False, info=info)
         self._hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
-        self.on_commit(reference.MARK, self.reference.clear)
+        self.on_commit(reference_cache.MARK, self.reference.clear)
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback", self._after_rollback)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Boolean, Column, MetaData, String, Table, select
 from sqlalchemy.orm import Session
 
-from shared import reference
+from shared import reference_cache
 from shared.clock import utcnow
 from shared.db import Database, UTCDateTime
 from shared.divisions import BATCH_SIZE, Division, from_payload
@@ -33,7 +33,7 @@ def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int
     rows = [{**d.to_dict(), "updated_at": utcnow()} for d in divisions]
     if not rows:
         return 0
-    Database.mark(session, reference.MARK)
+    Database.mark(session, reference_cache.MARK)
     insert = dialect_insert(session)
     for start in range(0, len(rows), BATCH_SIZE):
         stmt = insert(table).values(rows[start : start + BATCH_SIZE])
@@ -58,13 +58,13 @@ class DivisionRegistry:
         self.table = table
 
     def get(self, code: str, *, for_update: bool = False) -> Division | None:
-        """One division, as the process read it within ``shared.reference.REFERENCE_SECONDS``;
+        """One division, as the process read it within ``shared.reference_cache.REFERENCE_SECONDS``;
         ``for_update`` reads the row and locks it until the transaction ends, so a use case that
         must not run twice at once in one division (a consultation recorded afterwards, checked
         against those already recorded there) queues up."""
         if for_update:
             return self._read(locked(self.session, self._query(code)))
-        return reference.cached(self.session, (self.table.name, code), lambda: self._read(self._query(code)))
+        return reference_cache.cached(self.session, (self.table.name, code), lambda: self._read(self._query(code)))
 
     def _query(self, code: str):
         return select(self.table).where(self.table.c.code == code)

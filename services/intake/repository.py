@@ -21,7 +21,7 @@ from services.intake.models import (
     supports,
 )
 from shared import history as lifecycle_history
-from shared import organisation_registry, reference
+from shared import organisation_registry, reference_cache
 from shared.db import Database
 from shared.lifecycle import Transition
 from shared.organisations import Organisation
@@ -128,8 +128,8 @@ def organisation_names(session: Session, organisation_ids: Iterable[str]) -> dic
 
 def active_categories(session: Session) -> dict[str, str]:
     """The categories a matter can be filed under, as the process read them within
-    ``shared.reference.REFERENCE_SECONDS``."""
-    rows = reference.cached(session, "categories", lambda: tuple(
+    ``shared.reference_cache.REFERENCE_SECONDS``."""
+    rows = reference_cache.cached(session, "categories", lambda: tuple(
         session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
     ) or None)  # fmt: skip
     return dict(rows or ())
@@ -141,7 +141,7 @@ def category_names(session: Session) -> dict[str, str]:
 
 
 def upsert_category(session: Session, code: str, name: str, active: bool) -> None:
-    Database.mark(session, reference.MARK)
+    Database.mark(session, reference_cache.MARK)
     if session.scalar(select(func.count()).select_from(categories).where(categories.c.code == code)):
         session.execute(update(categories).where(categories.c.code == code).values(name=name, active=active))
     else:

@@ -1,4 +1,4 @@
-"""Reference data kept by a process for a few seconds (``shared.reference``): a change made in the
+"""Reference data kept by a process for a few seconds (``shared.reference_cache``): a change made in the
 process is seen at once, one made elsewhere within ``REFERENCE_SECONDS``, nothing absent is kept, and
 a look-up that locks always reads the database."""
 
@@ -15,7 +15,7 @@ from shared.division_registry import DivisionRegistry, upsert
 from shared.divisions import Division
 from shared.principal import Principal
 from shared.problems import Invalid
-from shared.reference import ReferenceCache
+from shared.reference_cache import ReferenceCache
 from tests.conftest import YANLIUYUAN
 from tests.support import Seconds
 from tests.unit.test_intake_services import OPERATOR, intake  # noqa: F401 - intake: the fixture
