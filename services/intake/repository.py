@@ -129,10 +129,12 @@ def organisation_names(session: Session, organisation_ids: Iterable[str]) -> dic
 def active_categories(session: Session) -> dict[str, str]:
     """The categories a matter can be filed under, as the process read them within
     ``shared.reference_cache.REFERENCE_SECONDS``."""
-    rows = reference_cache.cached(session, "categories", lambda: tuple(
-        session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
-    ) or None)  # fmt: skip
-    return dict(rows or ())
+    return dict(reference_cache.cached(session, "categories", lambda: _active_categories(session)) or ())
+
+
+def _active_categories(session: Session) -> tuple | None:
+    rows = session.execute(select(categories.c.code, categories.c.name).where(categories.c.active.is_(True))).all()
+    return tuple(rows) or None  # none at all is not kept: the first one added is seen at once
 
 
 def category_names(session: Session) -> dict[str, str]:

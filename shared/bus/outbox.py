@@ -23,7 +23,7 @@ from shared import metrics
 from shared.bus.broker import OutgoingMessage, Publisher, PublishError
 from shared.bus.tables import BusTables
 from shared.clock import utcnow
-from shared.db import Database
+from shared.db import Database, UTCDateTime
 from shared.events import Envelope
 from shared.periodic import Periodic
 from shared.sql import built, locked
@@ -146,7 +146,7 @@ class Relay(Periodic):
         return (
             update(t)
             .where(t.c.seq.in_(locked(session, pending, skip_locked=True)))
-            .values(published_at=bindparam("at"))
+            .values(published_at=bindparam("at", type_=UTCDateTime()))
             .returning(t.c.seq, t.c.event_id, t.c.event_type, t.c.body, t.c.created_at)
         )
 
