@@ -129,8 +129,8 @@ class Database:
 
     ``after_commit`` callbacks run once per committed transaction that flagged itself with
     ``mark(session, name)``; the outbox uses this to wake its relay right after a commit instead of
-    waiting for the next poll, and a change of reference data to empty the process's reference
-    cache (``shared.reference_cache``).
+    waiting for the next poll. Every session carries the process's ``reference`` cache
+    (``shared.reference_cache``).
     """
 
     def __init__(self, url: str, name: str = "db"):
@@ -144,7 +144,6 @@ class Database:
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False, info=info)
         self._hooks: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
-        self.on_commit(reference_cache.MARK, self.reference.clear)
         event.listen(self.sessions, "after_commit", self._after_commit)
         event.listen(self.sessions, "after_rollback", self._after_rollback)
 

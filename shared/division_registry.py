@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared import reference_cache
 from shared.clock import utcnow
-from shared.db import Database, UTCDateTime
+from shared.db import UTCDateTime
 from shared.divisions import BATCH_SIZE, Division, from_payload
 from shared.sql import dialect_insert, locked
 
@@ -33,7 +33,7 @@ def upsert(session: Session, table: Table, divisions: Iterable[Division]) -> int
     rows = [{**d.to_dict(), "updated_at": utcnow()} for d in divisions]
     if not rows:
         return 0
-    Database.mark(session, reference_cache.MARK)
+    reference_cache.changed(session)
     insert = dialect_insert(session)
     for start in range(0, len(rows), BATCH_SIZE):
         stmt = insert(table).values(rows[start : start + BATCH_SIZE])

@@ -3,15 +3,16 @@ the registry, intake's categories. A submission read both, two of its six round 
 database; now a process keeps what it read for ``REFERENCE_SECONDS``.
 
 Bounded staleness and size, stated: a change committed in this process is seen at once (the write
-marks its transaction, ``MARK``, and the commit empties the cache); one committed elsewhere
+says so, ``changed``: its transaction reads through from then on and its commit empties the cache,
+so nothing it has not committed is kept); one committed elsewhere
 (tracking's registry reaching a replica through intake's worker, a category changed through another
 gunicorn worker) is seen by every process within ``REFERENCE_SECONDS``. Nothing absent is kept: a
 division or category just added is found by the next read. Look-ups that lock (``FOR UPDATE``)
 always read the database. A process keeps at most ``REFERENCE_ENTRIES`` values, the oldest read
 leaving first.
 
-``Database`` gives every session its process's cache (``session.info``); ``of(session)`` finds it,
-and a session made elsewhere (a script, a test's own) reads through, uncached.
+``Database`` gives every session its process's cache (``session.info``); a session made elsewhere
+(a script, a test's own) reads through, uncached.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 REFERENCE_SECONDS = 5.0
 # At most this many values a process (the oldest read leave first): a province has ~600,000
 # communities, and a process should keep the busy ones, not grow with the registry.
 REFERENCE_ENTRIES = 20_000
-MARK = "reference"  # Database.mark(session, MARK): this transaction changed reference data
 INFO_KEY = "reference_cache"
 
 T = TypeVar("T")
@@ -71,11 +72,15 @@ class ReferenceCache:
             self._generation += 1
 
 
-def of(session: Session) -> ReferenceCache | None:
-    return session.info.get(INFO_KEY)
-
-
 def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     """``load()`` through the session's process cache, or straight through when it has none."""
-    cache = of(session)
+    cache = session.info.get(INFO_KEY)
     return load() if cache is None else cache.get(key, load)
+
+
+def changed(session: Session) -> None:
+    """This session's transaction changes reference data: it reads through from now on (what it
+    sees is not committed yet), and its commit empties the process's cache."""
+    cache = session.info.pop(INFO_KEY, None)
+    if cache is not None:
+        event.listen(session, "after_commit", lambda _session: cache.clear(), once=True)

@@ -22,7 +22,6 @@ from services.intake.models import (
 )
 from shared import history as lifecycle_history
 from shared import organisation_registry, reference_cache
-from shared.db import Database
 from shared.lifecycle import Transition
 from shared.organisations import Organisation
 from shared.pagination import Keyset, page
@@ -143,7 +142,7 @@ def category_names(session: Session) -> dict[str, str]:
 
 
 def upsert_category(session: Session, code: str, name: str, active: bool) -> None:
-    Database.mark(session, reference_cache.MARK)
+    reference_cache.changed(session)
     if session.scalar(select(func.count()).select_from(categories).where(categories.c.code == code)):
         session.execute(update(categories).where(categories.c.code == code).values(name=name, active=active))
     else:

@@ -112,12 +112,14 @@ def test_a_division_deactivated_here_is_seen_at_once_and_elsewhere_within_the_se
     assert active(elsewhere) is None
 
 
-def test_a_division_rolled_back_leaves_the_cache_as_it_was(two_processes):
+def test_a_change_rolled_back_is_never_kept_and_leaves_the_cache_as_it_was(two_processes):
     here, _ = two_processes
     assert active(here) == COMMUNITY
     with pytest.raises(RuntimeError), here.transaction() as session:
         upsert(session, models.divisions, [replace(COMMUNITY, active=False)])
+        assert DivisionRegistry(session, models.divisions).active_community(YANLIUYUAN) is None  # its own change
         raise RuntimeError("refused later in the same transaction")
+    assert active(here) == COMMUNITY
     with here.engine.begin() as conn:  # behind the registry's back: only a kept value still says 烟柳园社区
         conn.execute(models.divisions.update().values(name="改名"))
     assert active(here).name == "烟柳园社区"
