@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from shared.db import UTCDateTime
 from shared.lifecycle import Transition
-from shared.sql import built
 
 
 def history_table(metadata: MetaData, name: str, subject: str, *, status_length: int, reason_length: int) -> Table:
@@ -40,7 +39,7 @@ def record(session: Session, table: Table, *transitions: Transition) -> None:
         row[subject] = row.pop("subject_id")
         rows.append(row)
     if rows:
-        session.execute(built(("history", id(table)), lambda: insert(table)), rows)
+        session.execute(insert(table), rows)
 
 
 def history(session: Session, table: Table, subject_id: str) -> list[dict]:
