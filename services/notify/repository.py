@@ -287,9 +287,13 @@ def ask(uow: UnitOfWork, question: dict) -> None:
     uow.insert_once(sms_questions, question)
 
 
-def question(session: Session, question_id: str) -> dict | None:
-    row = session.execute(select(sms_questions).where(q.id == question_id)).mappings().first()
-    return None if row is None else dict(row)
+def questions(session: Session, question_ids: Iterable[str]) -> dict[str, dict]:
+    """The questions SMS ask, by id."""
+    question_ids = list(question_ids)
+    if not question_ids:
+        return {}
+    rows = session.execute(select(sms_questions).where(q.id.in_(question_ids))).mappings()
+    return {row["id"]: dict(row) for row in rows}
 
 
 def questions_to(
@@ -751,11 +755,17 @@ def release_sms(session: Session, claims: Iterable[tuple], now: datetime) -> int
     return released
 
 
-def sms_recipient(session: Session, contact_id: str) -> tuple[ContactEntry, bytes | None] | None:
-    """The live contact an SMS goes to, as delivery sees it, and its number's ciphertext."""
-    recipient = built("sms_recipient", lambda: _ENTRIES.add_columns(k.phone_cipher).where(k.id == bindparam("contact")))
-    row = session.execute(recipient, {"contact": contact_id}).first()
-    return None if row is None else (ContactEntry(*row[:-1]), row[-1])
+def sms_recipients(session: Session, contact_ids: Iterable[str]) -> dict[str, tuple[ContactEntry, bytes | None]]:
+    """The live contacts SMS go to, as delivery sees them, each with its number's ciphertext, by id."""
+    contact_ids = list(contact_ids)
+    if not contact_ids:
+        return {}
+    recipients = built(
+        "sms_recipients",
+        lambda: _ENTRIES.add_columns(k.phone_cipher).where(k.id.in_(bindparam("contacts", expanding=True))),
+    )
+    rows = session.execute(recipients, {"contacts": contact_ids})
+    return {row.id: (ContactEntry(*row[:-1]), row[-1]) for row in rows}
 
 
 def finish_sms(

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.notify import domain, events, recipients, replies, repository, routing, sms
-from services.notify.domain import Contact, ContactGroup, ImportRow, Recipient
+from services.notify.domain import Contact, ContactEntry, ContactGroup, ImportRow, Recipient
 from services.notify.phones import PhoneVault, mask, valid
 from services.notify.providers import Outgoing, ProviderError, SmsProvider
 from services.notify.routing import Route
@@ -823,10 +824,36 @@ class Ready:
     text: sms.Text
 
 
-def claim_due_sms(uow: UnitOfWork, *, batch: int, lease: timedelta, now: datetime) -> list:
+def claim_ready_sms(
+    uow: UnitOfWork,
+    vault: PhoneVault,
+    *,
+    batch: int,
+    lease: timedelta,
+    signature: str,
+    max_parts: int,
+    public_url: str | None,
+    now: datetime,
+) -> list[tuple[Any, Ready | None]]:
     """Claim up to ``batch`` due messages for a sender, under a lease (several senders share the
-    work, none waits for another's)."""
-    return repository.claim_due_sms(uow.session, batch=batch, lease_until=now + lease, now=now)
+    work, none waits for another's), and check each again before it goes, in the same transaction:
+    the stop list, opt-outs and quiet hours (a reply may have come since it was queued), and its text
+    composed with the signature, parts limit and public URL in force (a long title shortened; a
+    board-linked template, ``domain.BOARD_LINKED``, ends with its community's board link when
+    ``public_url`` is set). Returns each claimed message with its number and text, or None for one
+    settled here instead: suppressed, failed (no text can be made) or put back until the quiet hours
+    end (not counted as a try). One transaction and one look-up of recipients and questions for the
+    batch, rather than one of each per message."""
+    claimed = repository.claim_due_sms(uow.session, batch=batch, lease_until=now + lease, now=now)
+    recipients = repository.sms_recipients(uow.session, {m.contact_id for m in claimed if m.phone_cipher is None})
+    asked = repository.questions(uow.session, {m.question_id for m in claimed if m.question_id})
+    return [
+        (message, _checked(
+            uow, vault, message, recipients.get(message.contact_id), asked.get(message.question_id),
+            signature=signature, max_parts=max_parts, public_url=public_url, now=now,
+        ))
+        for message in claimed
+    ]  # fmt: skip
 
 
 def release_sms(uow: UnitOfWork, claims: Iterable[tuple], *, lease: timedelta, now: datetime) -> int:
@@ -836,29 +863,26 @@ def release_sms(uow: UnitOfWork, claims: Iterable[tuple], *, lease: timedelta, n
     return repository.release_sms(uow.session, [(claim, claimed_at + lease) for claim, claimed_at in claims], now=now)
 
 
-def sms_ready(
+def _checked(
     uow: UnitOfWork,
     vault: PhoneVault,
     message,
+    recipient: tuple[ContactEntry, bytes | None] | None,
+    asked: dict | None,
     *,
     signature: str,
     max_parts: int,
     public_url: str | None,
     now: datetime,
 ) -> Ready | None:
-    """A claimed message checked again before it goes: the stop list, opt-outs and quiet hours (a
-    reply may have come since it was queued), and its text composed with the signature, parts limit
-    and public URL in force (a long title shortened; a board-linked template, ``domain.BOARD_LINKED``,
-    ends with its community's board link when ``public_url`` is set). None when it was settled here
-    instead: suppressed, failed (no text can be made) or put back until the quiet hours end (not
-    counted as a try)."""
+    """One claimed message checked again (``claim_ready_sms``): its number and text, None when it
+    was settled instead."""
     if message.phone_cipher is not None:  # an answer to a number without a contact (how to register)
         template = domain.TEMPLATES[message.template]
         text = sms.compose_fitted(template, message.variables, signature=signature, max_parts=max_parts,
                                   shortenable=())  # fmt: skip
         return Ready(vault.decrypt(message.phone_cipher, message.id), text)
-    found = repository.sms_recipient(uow.session, message.contact_id)
-    contact, cipher = found if found is not None and found[1] is not None else (None, None)
+    contact, cipher = recipient if recipient is not None and recipient[1] is not None else (None, None)
     held = sms.held_back(contact, message.category)
     if held is not None:
         _finish(uow, message.id, sms.SUPPRESSED, error=held, now=now)
@@ -869,7 +893,6 @@ def sms_ready(
         return None
     linked = message.template in domain.BOARD_LINKED
     link = domain.board_link(public_url, message.division_code) if linked else None
-    asked = repository.question(uow.session, message.question_id) if message.question_id else None
     prompt = replies.prompt(asked["kind"], asked["code"], asked["options"]) if asked else ""
     try:
         text = sms.compose_fitted(

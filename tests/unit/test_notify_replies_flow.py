@@ -47,8 +47,9 @@ def send(run, vault, clock):
 
     def go() -> dict[str, list[str]]:
         sent: dict[str, list[str]] = {}
-        for message in run(services.claim_due_sms, batch=50, lease=timedelta(minutes=2), now=clock.now()):
-            ready = run(services.sms_ready, vault, message, public_url=None, now=clock.now(), **SIGNING)
+        claimed = run(services.claim_ready_sms, vault, batch=50, lease=timedelta(minutes=2), public_url=None,
+                      now=clock.now(), **SIGNING)  # fmt: skip
+        for message, ready in claimed:
             if ready is not None:
                 accepted = services.Accepted(message.id, ready.text, "kannel", reference=None, delivered=False)
                 run(services.sms_accepted, [accepted], now=clock.now())

@@ -2,11 +2,13 @@
 
 A pass claims a batch of due messages (``queued``/``deferred`` whose time has come, and ``sending``
 ones whose lease ran out) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share
-the work, and commits the claim (status ``sending``, a lease) before anything is sent. Then, for
-each message: the stop list, opt-outs and quiet hours are checked again (a reply may have come
-since the message was queued), the text is composed with the signature (and the board's link,
-``XIESHANG_PUBLIC_URL``) in force and the number decrypted (``services.sms_ready``); the provider
-is called outside any transaction, and its answer is committed at once (``services.sms_accepted``, in
+the work. In the claim's transaction, committed before anything is sent, each message is checked
+again: the stop list, opt-outs and quiet hours (a reply may have come since it was queued), its
+text composed with the signature (and the board's link, ``XIESHANG_PUBLIC_URL``) in force and the
+number decrypted (``services.claim_ready_sms``; one transaction a batch, not one a message: the
+sender's share of a submission's CPU). A batch is sent within seconds of its claim (see
+``batch``), so a reply that lands meanwhile is as late as one still in the carrier's hands. The
+provider is called outside any transaction, and its answer is committed at once (``services.sms_accepted``, in
 one transaction with the answers other threads got meanwhile, ``shared.group_commit``;
 ``sms_refused``). Up to ``XIESHANG_SMS_CONCURRENCY`` messages are in flight at once, each in a
 thread of the pass with transactions of its own, all within one rate (``RateLimit``): a provider's
@@ -117,8 +119,8 @@ class SmsSender(Periodic):
             self._in_hand = {}
         claimed = self._claim(self.batch)
         if self.concurrency == 1:
-            for message in claimed:
-                self._send(message)
+            for message, ready in claimed:
+                self._send(message, ready)
             total = len(claimed)
         else:
             total = self._send_concurrently(claimed)
@@ -126,20 +128,24 @@ class SmsSender(Periodic):
             self.release()
         return total
 
-    def _claim(self, limit: int) -> list:
+    def _claim(self, limit: int) -> list[tuple]:
+        """Claim up to ``limit`` due messages, each with its number and text (None: settled)."""
         now = self.clock.now()
         with self.unit_of_work() as uow:
-            claimed = services.claim_due_sms(uow, batch=limit, lease=self.lease, now=now)
+            ready = services.claim_ready_sms(
+                uow, self.vault, batch=limit, lease=self.lease, signature=self.signature,
+                max_parts=self.max_parts, public_url=self.public_url, now=now,
+            )  # fmt: skip
         with self._hand_lock:
-            self._in_hand.update((message.id, (message, now)) for message in claimed)
-        return claimed
+            self._in_hand.update((message.id, (message, now)) for message, one in ready if one is not None)
+        return ready
 
     def _send_concurrently(self, claimed: list) -> int:
         """Send with up to ``concurrency`` in flight, claiming what a commit queued meanwhile as threads
         come free (until the pass has claimed a batch); how many were claimed."""
         total = len(claimed)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
-            sending = {pool.submit(self._send, message) for message in claimed}
+            sending = {pool.submit(self._send, *one) for one in claimed}
             while sending:
                 done, sending = wait(sending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -150,7 +156,7 @@ class SmsSender(Periodic):
                     if len(more) == room:
                         self.wake()  # there may be more than there was room for
                     total += len(more)
-                    sending |= {pool.submit(self._send, message) for message in more}
+                    sending |= {pool.submit(self._send, *one) for one in more}
         return total
 
     def release(self) -> int:
@@ -180,17 +186,9 @@ class SmsSender(Periodic):
                 break
         return total
 
-    def _send(self, message) -> None:
-        if self.stopping.is_set():
-            return  # still in hand, put back by ``release``
-        with self.unit_of_work() as uow:
-            ready = services.sms_ready(
-                uow, self.vault, message, signature=self.signature, max_parts=self.max_parts,
-                public_url=self.public_url, now=self.clock.now(),
-            )  # fmt: skip
-        if ready is None:  # settled: suppressed, failed or put back until the quiet hours end
-            self._out_of_hand(message)
-            return
+    def _send(self, message, ready: services.Ready | None) -> None:
+        if ready is None or self.stopping.is_set():
+            return  # settled by the claim (not in hand), or stopping: still in hand, put back by ``release``
         text = ready.text
         while wait := self.limit.wait_time(text.parts):  # the provider's rate, in parts
             if self.stopping.wait(wait):
