@@ -10,7 +10,6 @@ the loopback) that the gateway turns into a gateway-signed token for the service
 import ipaddress
 
 from flask import Response, current_app, jsonify, request
-from flask_smorest import Blueprint
 
 from gateway import domain
 from gateway.openapi import docs_page
@@ -31,7 +30,7 @@ from gateway.schemas import (
     SessionOut,
     TokenOut,
 )
-from shared.http import current_principal, public, requires
+from shared.http import Blueprint, current_principal, public, requires
 
 auth = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录与令牌")
 documents = Blueprint("documents", __name__, description="公开密钥与接口文档")

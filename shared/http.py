@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
+import flask_smorest
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
@@ -67,6 +68,15 @@ class ProblemApi(Api):
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_JSON)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint, each argument schema given as a class made once, where the route is
+    declared: webargs would make it anew for every request (about 0.1 ms of CPU each, on the hottest
+    routes too: a submission, a delivery report). A schema keeps no state between loads."""
+
+    def arguments(self, schema, **kwargs):
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
 
 
 def public(view):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from flask import make_response, request
-from flask_smorest import Blueprint
 
 from services.intake import domain, services
 from services.intake.schemas import (
@@ -26,7 +25,7 @@ from services.intake.schemas import (
     SupporterOut,
     SupportOut,
 )
-from shared.http import current_principal, requires
+from shared.http import Blueprint, current_principal, requires
 from shared.principal import Principal
 from shared.service import current_runtime
 

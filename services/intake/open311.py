@@ -68,11 +68,10 @@ import xml.etree.ElementTree as ET  # builds documents only; nothing here parses
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from services.intake import domain, services
-from shared.http import current_principal, open_query, public, requires
+from shared.http import Blueprint, current_principal, open_query, public, requires
 from shared.problems import BadRequest, NotFound, Problem, default_title
 from shared.redaction import redact
 from shared.service import current_runtime

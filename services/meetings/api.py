@@ -7,7 +7,6 @@ admit. Time is the runtime's clock; the notice periods are settings, passed to t
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from services.meetings import calendar, domain, services
 from services.meetings.schemas import (
@@ -43,7 +42,7 @@ from services.meetings.schemas import (
     VoteOut,
     recorded_rows,
 )
-from shared.http import current_principal, public, requires
+from shared.http import Blueprint, current_principal, public, requires
 from shared.service import ServiceRuntime, current_runtime
 from shared.uploads import CSV_BODY, csv_text
 

@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from services.notify import services
 from services.notify.schemas import InboxOut, NotificationOut, StreamHeaders, StreamQuery
-from shared.http import current_principal
+from shared.http import Blueprint, current_principal
 from shared.principal import Principal
 from shared.service import current_runtime
 from shared.uow import UnitOfWork

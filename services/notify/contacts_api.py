@@ -19,8 +19,6 @@ community outside the caller's scope.
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from services.notify import domain, services
 from services.notify.phones import vault_for
 from services.notify.schemas import (
@@ -32,7 +30,7 @@ from services.notify.schemas import (
     PreferencesIn,
     import_rows,
 )
-from shared.http import current_principal, requires
+from shared.http import Blueprint, current_principal, requires
 from shared.service import current_runtime
 from shared.uploads import CSV_BODY, csv_text
 

@@ -16,8 +16,6 @@ rest get one help SMS a day. ``xieshang sms receive`` simulates one on the embed
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from services.notify import domain, services
 from services.notify.phones import vault_for
 from services.notify.schemas import (
@@ -33,7 +31,7 @@ from services.notify.schemas import (
     SmsPage,
     SmsQuery,
 )
-from shared.http import current_principal, public, requires
+from shared.http import Blueprint, current_principal, public, requires
 from shared.service import current_runtime
 
 blp = Blueprint("sms", __name__, url_prefix="/api/v1/notify/sms", description="短信:回执、回复、记录与通知")

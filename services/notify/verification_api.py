@@ -4,14 +4,13 @@ gateway calls it; nothing is stored."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import validate
 
 from services.notify import services
 from services.notify.phones import PHONE
 from services.notify.providers import SmsProvider, provider_for
 from shared.fields import In, Text
-from shared.http import current_principal, requires
+from shared.http import Blueprint, current_principal, requires
 from shared.service import current_runtime
 
 blp = Blueprint("verification", __name__, url_prefix="/api/v1/notify/sms", description="注册验证码短信")

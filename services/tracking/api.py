@@ -7,8 +7,6 @@ from dataclasses import asdict
 from datetime import date, timedelta
 from fractions import Fraction
 
-from flask_smorest import Blueprint
-
 from services.tracking import domain, services
 from services.tracking.schemas import (
     AreaRatesQuery,
@@ -40,7 +38,7 @@ from services.tracking.schemas import (
     TaskPage,
     TaskQuery,
 )
-from shared.http import current_principal, requires
+from shared.http import Blueprint, current_principal, requires
 from shared.service import current_runtime
 from shared.uploads import CSV_BODY, csv_rows, csv_text
 

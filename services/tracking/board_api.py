@@ -23,12 +23,11 @@ import io
 import json
 
 from flask import Response, render_template, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.tracking import board
 from shared.fields import Flag, In, Text, Whole, digits, length, one_of
-from shared.http import current_principal, public, requires
+from shared.http import Blueprint, current_principal, public, requires
 from shared.problems import NotFound
 from shared.service import current_runtime
 from shared.vocabulary import CONSULTATION_FORMS

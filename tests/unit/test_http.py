@@ -122,3 +122,38 @@ def test_oversized_body_is_413(intake_client, auth):
     )
     assert response.status_code == 413
     assert response.mimetype == PROBLEM_JSON
+
+
+def test_an_argument_schema_given_as_a_class_is_made_once_not_per_request():
+    from flask import Flask
+    from flask_smorest import Api
+    from marshmallow import Schema, fields
+
+    from shared.http import Blueprint
+
+    made = []
+
+    class Query(Schema):
+        n = fields.Integer(required=True)
+
+        def __init__(self, *args, **kwargs):
+            made.append(self)
+            super().__init__(*args, **kwargs)
+
+    blp = Blueprint("counted", __name__)
+
+    @blp.route("/counted")
+    @blp.arguments(Query, location="query")
+    @blp.response(200)
+    def counted(query):
+        return {"n": query["n"]}
+
+    app = Flask(__name__)
+    app.config.update(API_TITLE="t", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    Api(app).register_blueprint(blp)
+    client = app.test_client()
+    assert client.get("/counted?n=0").json == {"n": 0}
+    made_by_then = len(made)
+    assert [client.get(f"/counted?n={n}").json["n"] for n in range(1, 4)] == [1, 2, 3]
+    assert client.get("/counted?n=x").status_code == 422  # still validated
+    assert len(made) == made_by_then == 1
