@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.orm import Session
 
 from shared.db import UTCDateTime
 from shared.lifecycle import Transition
+from shared.records import fields_of
 
 
 def history_table(metadata: MetaData, name: str, subject: str, *, status_length: int, reason_length: int) -> Table:
@@ -35,7 +34,7 @@ def record(session: Session, table: Table, *transitions: Transition) -> None:
     subject = _subject(table)
     rows = []
     for transition in transitions:
-        row = asdict(transition)
+        row = fields_of(transition)
         row[subject] = row.pop("subject_id")
         rows.append(row)
     if rows:

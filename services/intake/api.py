@@ -27,6 +27,7 @@ from services.intake.schemas import (
 )
 from shared.http import Blueprint, current_principal, requires
 from shared.principal import Principal
+from shared.records import fields_of
 from shared.service import current_runtime
 
 # Seconds a caller may reuse a similar answer: a resident typing the same text again within them asks
@@ -37,7 +38,7 @@ blp = Blueprint("proposals", __name__, url_prefix="/api/v1/intake", description=
 
 
 def _out(principal: Principal, proposal: domain.Proposal, **extra) -> dict:
-    return {**asdict(proposal), "mine": proposal.submitter_id == principal.subject, **extra}
+    return {**fields_of(proposal), "mine": proposal.submitter_id == principal.subject, **extra}
 
 
 def _support_out(proposal: domain.Proposal, supported: bool) -> dict:

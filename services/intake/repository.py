@@ -4,7 +4,7 @@ look-ups in the replica of tracking's organisations (``shared.organisation_regis
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime
 
 from sqlalchemy import delete, exists, func, insert, or_, select, update
@@ -25,6 +25,7 @@ from shared import organisation_registry, reference_cache
 from shared.lifecycle import Transition
 from shared.organisations import Organisation
 from shared.pagination import Keyset, page
+from shared.records import fields_of
 from shared.sql import locked, mentions, within
 
 _COLUMNS = [f.name for f in fields(Proposal)]
@@ -83,7 +84,7 @@ def unindexed(session: Session, community_code: str, *, since: datetime, limit: 
 
 
 def add(session: Session, proposal: Proposal) -> None:
-    session.execute(insert(proposals), asdict(proposal))  # the parameters bound, no statement built per row
+    session.execute(insert(proposals), fields_of(proposal))  # the parameters bound, no statement built per row
 
 
 def summaries(session: Session, proposal_ids: list[str]) -> dict[str, dict]:
@@ -96,7 +97,7 @@ def summaries(session: Session, proposal_ids: list[str]) -> dict[str, dict]:
 
 
 def save(session: Session, proposal: Proposal) -> None:
-    values = asdict(proposal)
+    values = fields_of(proposal)
     session.execute(update(proposals).where(proposals.c.id == values.pop("id")).values(**values))
 
 

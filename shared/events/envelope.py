@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from shared import context
 from shared.clock import utcnow
 from shared.events.registry import TYPE_PATTERN, EventValidationError, payload_schema
+from shared.records import fields_of
 
 _DIVISION = re.compile(r"^\d{2,12}$")
 
@@ -97,7 +98,7 @@ class Envelope:
         return self.type
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return fields_of(self)
 
 
 def _validated_payload(event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
