@@ -1,8 +1,8 @@
 """A dataclass record as a dict of its fields, values as they are.
 
 ``dataclasses.asdict`` deep-copies every value (a datetime through copy's reduce protocol, a list
-item by item): on a submission's path (the row, the history line, the event, the answer) that was
-~0.6 ms of CPU, an eighth of intake's. Use ``fields_of`` for records of plain values that are read,
+item by item): 30 us for a proposal against 1.4 us here, ~90 us on a submission's path (the row,
+the history line, the event, the answer). Use ``fields_of`` for records of plain values that are read,
 not changed, afterwards; ``asdict`` stays where a record nests other dataclasses.
 """
 
