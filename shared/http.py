@@ -124,9 +124,7 @@ def _accepted_query(view) -> dict[str, bool] | None:
     names: dict[str, bool] = {}
     for argument in _arguments(view):
         if argument["in"] == "query":
-            schema = argument["schema"]
-            schema = schema() if isinstance(schema, type) else schema
-            for name, field in schema.load_fields.items():
+            for name, field in argument["schema"].load_fields.items():  # an instance (``Blueprint``)
                 names[field.data_key or name] = isinstance(field, List)
     return names
 

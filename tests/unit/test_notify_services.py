@@ -245,9 +245,8 @@ def test_a_rating_ask_is_told_once_per_rater_and_channel_its_sms_ending_with_the
     def ready(public_url):
         """The SMS as a sender claims it (again once the last claim's lease has run out)."""
         clock.set(clock.now() + timedelta(minutes=3))
-        signing = {"signature": "池州社区协商", "max_parts": 4}
         [(_message, claimed)] = run(services.claim_ready_sms, vault, batch=10, lease=timedelta(minutes=2),
-                                    public_url=public_url, now=clock.now(), **signing)  # fmt: skip
+                                    public_url=public_url, now=clock.now(), **NOTICE)  # fmt: skip
         return claimed
 
     linked = ready("https://xieshang.chizhou.example")
