@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 
 from bench.bus import print_profile
-from bench.infra import ScratchDatabases, bus_admin, group_processes, run_id
+from bench.infra import ScratchDatabases, bus_admin, group_processes, processes, run_id
 from bench.results import RESULTS, peak_rss, record
 from shared.auth import TokenIssuer
 from shared.config import load_settings
@@ -117,6 +117,21 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def group_cpu(pgid: int) -> float:
     """CPU seconds (user + system) of the live processes of process group ``pgid``."""
     return sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid)) / _TICK  # utime, stime
+
+
+# The machine's shared servers by their processes' command names (RabbitMQ's Erlang VM and its helpers).
+SERVERS = {"postgresql": (b"postgres",), "rabbitmq": (b"beam.smp", b"erl_child_setup", b"inet_gethost", b"epmd")}
+
+
+def servers_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of the live processes of each of ``SERVERS``; a backend that ends
+    between two readings takes its share to ``other``."""
+    cpu = dict.fromkeys(SERVERS, 0.0)
+    for _pid, command, fields in processes():
+        for name, commands in SERVERS.items():
+            if command in commands:
+                cpu[name] += (int(fields[11]) + int(fields[12])) / _TICK
+    return cpu
 
 
 def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

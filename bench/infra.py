@@ -132,6 +132,13 @@ def bus_admin(url: str, topology: Topology) -> Iterator[BusAdmin]:
 def group_processes(pgid: int) -> Iterator[tuple[int, list[bytes]]]:
     """(pid, the fields of /proc/<pid>/stat after the command name) of each live process of
     process group ``pgid``: a target's gunicorn master and workers."""
+    for pid, _command, fields in processes():
+        if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
+            yield pid, fields
+
+
+def processes() -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """(pid, command name, the fields of /proc/<pid>/stat after it) of each live process."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -140,9 +147,8 @@ def group_processes(pgid: int) -> Iterator[tuple[int, list[bytes]]]:
                 stat = fh.read()
         except OSError:
             continue  # gone meanwhile
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
-            yield int(entry.name), fields
+        end = stat.rfind(b")")
+        yield int(entry.name), stat[stat.find(b"(") + 1 : end], stat[end + 2 :].split()
 
 
 QUIET_LOAD = 1.0  # the 1-minute load average a benchmark waits for (2 cores: one busy at most)

@@ -188,7 +188,10 @@ def parse_fakesmsc_log(raw: bytes) -> list[Sms]:
 class Kannel:
     """bearerbox + smsbox + a fakesmsc carrier on free ports under ``workdir``; see the module doc."""
 
-    def __init__(self, workdir: Path | str, mo_url: str, *, username: str = "xieshang", password: str = "sms-secret"):
+    def __init__(
+        self, workdir: Path | str, mo_url: str, *, username: str = "xieshang", password: str = "sms-secret",
+        log_level: int = 0,
+    ):  # fmt: skip
         if '"' in mo_url or "\n" in mo_url:
             raise ValueError("mo_url must not contain quotes or newlines (it is a quoted Kannel config value)")
         self.workdir = Path(workdir)
@@ -197,6 +200,7 @@ class Kannel:
         self.username = username
         self.password = password
         self.admin_password = "admin-secret"
+        self.log_level = log_level  # Kannel's: 0 debug (what a failed test shows), 1 info, 2 warning
         self.ports: dict[str, int] = {}
         self._bearerbox: subprocess.Popen | None = None
         self._smsbox: subprocess.Popen | None = None
@@ -258,7 +262,7 @@ class Kannel:
             sendsms_port=self.ports["sendsms"],
             fake_port=self.ports["fake"],
             replies_port=self.ports["replies"],
-            log_level=0,
+            log_level=self.log_level,
             log_dir=self.logs,
             spool_dir=spool,
             username=self.username,
