@@ -339,9 +339,12 @@ def open_loop(url: str, requests: list[tuple[bytes, str]], rate: float) -> tuple
     return sent, latencies, len(requests) / elapsed
 
 
-def arrivals(intake_url: str, notify_url: str, sent: dict[str, float]) -> tuple[list[float], list[float], int]:
+def arrivals(
+    intake_url: str, notify_url: str, sent: dict[str, float]
+) -> tuple[list[float], list[float], list[float], int]:
     """Seconds from each submission's slot to its inbox row and to its SMS accepted by Kannel, waiting up to
-    ``SETTLE_SECONDS`` for the last; and how many are still missing then."""
+    ``SETTLE_SECONDS`` for the last; of those the SMS spent queued for the sender (from its row to
+    accepted); and how many are still missing then."""
     from services.intake.models import bus as intake_bus
     from services.notify.models import notifications, sms_messages
 
@@ -368,9 +371,9 @@ def arrivals(intake_url: str, notify_url: str, sent: dict[str, float]) -> tuple[
                     if event_id in event_of
                 }
                 texts = {
-                    event_id: sent_at
-                    for event_id, sent_at in session.execute(
-                        select(sms_messages.c.event_id, sms_messages.c.sent_at).where(
+                    event_id: (queued_at, sent_at)
+                    for event_id, queued_at, sent_at in session.execute(
+                        select(sms_messages.c.event_id, sms_messages.c.created_at, sms_messages.c.sent_at).where(
                             sms_messages.c.template == "proposal_received", sms_messages.c.sent_at.is_not(None)
                         )
                     )
@@ -381,8 +384,9 @@ def arrivals(intake_url: str, notify_url: str, sent: dict[str, float]) -> tuple[
                 break
             time.sleep(0.5)
         to_inbox = [inbox[e].timestamp() - sent[p] for e, p in event_of.items() if e in inbox]
-        to_sms = [texts[e].timestamp() - sent[p] for e, p in event_of.items() if e in texts]
-        return to_inbox, to_sms, missing
+        to_sms = [texts[e][1].timestamp() - sent[p] for e, p in event_of.items() if e in texts]
+        in_queue = [(sent_at - queued_at).total_seconds() for queued_at, sent_at in texts.values()]
+        return to_inbox, to_sms, in_queue, missing
     finally:
         intake_db.dispose()
         notify_db.dispose()
@@ -571,12 +575,13 @@ def run(
                     sent, answered, achieved = open_loop(
                         gateway, [world.submission(rng) for _ in range(count)], offered
                     )
-                    to_inbox, to_sms, missing = arrivals(
+                    to_inbox, to_sms, in_queue, missing = arrivals(
                         settings.database_url("intake"), settings.database_url("notify"), sent
                     )
                     say(
                         f"open loop {offered}/s offered ({achieved:.0f}/s sent, {count} submissions): "
-                        f"201 {ms(answered)}; inbox {ms(to_inbox)}; SMS accepted by Kannel {ms(to_sms)}"
+                        f"201 {ms(answered)}; inbox {ms(to_inbox)}; SMS accepted by Kannel {ms(to_sms)} "
+                        f"(of which queued for the sender {ms(in_queue)})"
                         + (f"; {missing} not arrived within {SETTLE_SECONDS:.0f} s" if missing else "")
                     )
                     e2e[offered] = (answered, to_inbox, to_sms, missing)

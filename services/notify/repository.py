@@ -32,6 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -768,27 +769,34 @@ def sms_recipients(session: Session, contact_ids: Iterable[str]) -> dict[str, tu
     return {row.id: (ContactEntry(*row[:-1]), row[-1]) for row in rows}
 
 
-def finish_sms(
-    session: Session,
-    message_id: str,
-    status: str,
-    *,
-    error: str | None,
-    text: sms.Text | None,
-    provider: str | None,
-    reference: str | None,
-    now: datetime,
-) -> None:
-    """A claimed message's outcome; a report that already moved it further wins."""
-    sent, delivered = status in (sms.SENT, sms.DELIVERED), status == sms.DELIVERED
-    shape = (text is not None, sent, delivered, error is not None)
-    statement = built(("finish_sms", *shape), lambda: _finish_statement(*shape))
-    values = {"message_id": message_id, "outcome": status, "at": now, "error_text": error and error[:500]}
-    if text is not None:
-        values |= {"text_body": text.body, "text_parts": text.parts, "provider_name": provider}
-    if sent:
-        values["reference"] = reference
-    session.execute(statement, values)
+class Finished(NamedTuple):
+    """A claimed message's outcome (``finish_sms``)."""
+
+    message_id: str
+    status: str
+    error: str | None = None
+    text: sms.Text | None = None
+    provider: str | None = None
+    reference: str | None = None
+
+
+def finish_sms(session: Session, finished: Iterable[Finished], *, now: datetime) -> None:
+    """Claimed messages' outcomes, in the order given; a report that already moved one further wins.
+    Outcomes alike in shape go as one statement with many parameter sets (psycopg pipelines them:
+    a batch of the sender's answers in about one round trip, not one a message)."""
+    alike: dict[tuple, list[dict]] = {}
+    for one in finished:
+        sent, delivered = one.status in (sms.SENT, sms.DELIVERED), one.status == sms.DELIVERED
+        values = {"message_id": one.message_id, "outcome": one.status, "at": now,
+                  "error_text": one.error and one.error[:500]}  # fmt: skip
+        if one.text is not None:
+            values |= {"text_body": one.text.body, "text_parts": one.text.parts, "provider_name": one.provider}
+        if sent:
+            values["reference"] = one.reference
+        alike.setdefault((one.text is not None, sent, delivered, one.error is not None), []).append(values)
+    for shape, values in alike.items():
+        statement = built(("finish_sms", *shape), lambda shape=shape: _finish_statement(*shape))
+        session.execute(statement, values)
 
 
 def _finish_statement(has_text: bool, sent: bool, delivered: bool, failed: bool):

@@ -925,9 +925,12 @@ def sms_accepted(uow: UnitOfWork, accepted: Iterable[Accepted], *, now: datetime
     """The provider took these messages: the answers the sender's threads had at once, in one
     transaction (the sender's group commit), rows in id order as report batches take theirs
     (``apply_reports``), so that neither holds a row the other waits for while waiting for one it holds."""
-    for one in sorted(accepted, key=lambda a: a.message_id):
-        status = sms.DELIVERED if one.delivered else sms.SENT
-        _finish(uow, one.message_id, status, text=one.text, provider=one.provider, reference=one.reference, now=now)
+    finished = [
+        repository.Finished(one.message_id, sms.DELIVERED if one.delivered else sms.SENT, text=one.text,
+                            provider=one.provider, reference=one.reference)
+        for one in sorted(accepted, key=lambda a: a.message_id)
+    ]  # fmt: skip
+    _finish_all(uow, finished, now=now)
 
 
 def sms_refused(
@@ -953,26 +956,20 @@ def sms_refused(
     _put_back(uow, message.id, sms.QUEUED, again, attempts=attempts, error=reason, now=now)
 
 
-def _finish(
-    uow: UnitOfWork,
-    message_id: str,
-    status: str,
-    *,
-    now: datetime,
-    error: str | None = None,
-    text: sms.Text | None = None,
-    provider: str | None = None,
-    reference: str | None = None,
-) -> None:
-    """Record a claimed message's outcome; a report that already moved it further wins."""
-    repository.finish_sms(
-        uow.session, message_id, status, error=error, text=text, provider=provider, reference=reference, now=now
-    )
-    metrics.NOTIFY_MESSAGES.labels("sms", status).inc()
-    if status == sms.DELIVERED:
-        metrics.NOTIFY_MESSAGES.labels("sms", sms.SENT).inc()
-    if status in (sms.SENT, sms.DELIVERED) and text is not None:
-        metrics.NOTIFY_SMS_PARTS.inc(text.parts)
+def _finish(uow: UnitOfWork, message_id: str, status: str, *, now: datetime, **outcome) -> None:
+    """Record a claimed message's outcome (``repository.Finished``'s fields); a report that already
+    moved it further wins."""
+    _finish_all(uow, [repository.Finished(message_id, status, **outcome)], now=now)
+
+
+def _finish_all(uow: UnitOfWork, finished: list[repository.Finished], *, now: datetime) -> None:
+    repository.finish_sms(uow.session, finished, now=now)
+    for one in finished:
+        metrics.NOTIFY_MESSAGES.labels("sms", one.status).inc()
+        if one.status == sms.DELIVERED:
+            metrics.NOTIFY_MESSAGES.labels("sms", sms.SENT).inc()
+        if one.status in (sms.SENT, sms.DELIVERED) and one.text is not None:
+            metrics.NOTIFY_SMS_PARTS.inc(one.text.parts)
 
 
 def _put_back(

@@ -1,6 +1,6 @@
 """notify's SMS sender on PostgreSQL, several messages in flight at once (``XIESHANG_SMS_CONCURRENCY``):
 a batch's messages are handed over together and each once; a stop mid-batch puts back exactly those
-not handed over; messages queued while a pass runs are claimed by that pass as threads come free.
+not handed over; messages queued while a pass runs are claimed by that pass as messages in flight are done.
 (On SQLite the sender goes one message at a time: ``tests/unit/test_notify_sms.py``.)"""
 
 from __future__ import annotations
