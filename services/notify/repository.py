@@ -32,6 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import NamedTuple
 
 from sqlalchemy import (
@@ -781,22 +782,29 @@ class Finished(NamedTuple):
 
 
 def finish_sms(session: Session, finished: Iterable[Finished], *, now: datetime) -> None:
-    """Claimed messages' outcomes, in the order given; a report that already moved one further wins.
-    Outcomes alike in shape go as one statement with many parameter sets (psycopg pipelines them:
-    a batch of the sender's answers in about one round trip, not one a message)."""
-    alike: dict[tuple, list[dict]] = {}
-    for one in finished:
-        sent, delivered = one.status in (sms.SENT, sms.DELIVERED), one.status == sms.DELIVERED
-        values = {"message_id": one.message_id, "outcome": one.status, "at": now,
-                  "error_text": one.error and one.error[:500]}  # fmt: skip
-        if one.text is not None:
-            values |= {"text_body": one.text.body, "text_parts": one.text.parts, "provider_name": one.provider}
-        if sent:
-            values["reference"] = one.reference
-        alike.setdefault((one.text is not None, sent, delivered, one.error is not None), []).append(values)
-    for shape, values in alike.items():
+    """Claimed messages' outcomes, rows taken in the order given; a report that already moved one
+    further wins. A run of outcomes alike in shape goes as one statement with many parameter sets
+    (psycopg pipelines them: a batch of the sender's answers in about one round trip, not one a
+    message)."""
+    for shape, run in groupby(finished, _finish_shape):
         statement = built(("finish_sms", *shape), lambda shape=shape: _finish_statement(*shape))
-        session.execute(statement, values)
+        session.execute(statement, [_finish_values(one, now) for one in run])
+
+
+def _finish_shape(one: Finished) -> tuple[bool, bool, bool, bool]:
+    """Which columns the outcome sets: the text, sent, delivered, the error."""
+    sent = one.status in (sms.SENT, sms.DELIVERED)
+    return one.text is not None, sent, one.status == sms.DELIVERED, one.error is not None
+
+
+def _finish_values(one: Finished, now: datetime) -> dict:
+    error = one.error and one.error[:500]
+    values = {"message_id": one.message_id, "outcome": one.status, "at": now, "error_text": error}
+    if one.text is not None:
+        values |= {"text_body": one.text.body, "text_parts": one.text.parts, "provider_name": one.provider}
+    if one.status in (sms.SENT, sms.DELIVERED):
+        values["reference"] = one.reference
+    return values
 
 
 def _finish_statement(has_text: bool, sent: bool, delivered: bool, failed: bool):
