@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import time
+import timeit
 from collections.abc import Iterator
 
 import psycopg
@@ -154,6 +155,13 @@ def processes() -> Iterator[tuple[int, bytes, list[bytes]]]:
 QUIET_LOAD = 1.0  # the 1-minute load average a benchmark waits for (2 cores: one busy at most)
 
 
+def pace() -> float:
+    """Milliseconds this machine takes for a fixed pure-Python loop (best of five), printed beside the
+    figures. This is a shared virtual machine: the same code's CPU time per submission measured 7.3
+    and 20.6 ms in runs an hour apart, as this loop went 9.7 and 13.8 ms; it tells which state a run met."""
+    return min(timeit.repeat("sum(range(1_000_000))", number=5, repeat=5)) / 5 * 1000
+
+
 def settle(database_url: str, *, timeout: float = 120.0) -> str:
     """Before a benchmark: PostgreSQL's CHECKPOINT (what the set-up or the benchmark before wrote is
     flushed now rather than during the timing: a dropped scratch database alone forces one) and up to
@@ -168,4 +176,4 @@ def settle(database_url: str, *, timeout: float = 120.0) -> str:
     while os.getloadavg()[0] > QUIET_LOAD and time.monotonic() - started < timeout:
         time.sleep(2.0)
     waited, load = time.monotonic() - started, os.getloadavg()[0]
-    return f"(settled in {waited:.0f} s: CHECKPOINT, 1-minute load average {load:.2f})"
+    return f"(settled in {waited:.0f} s: CHECKPOINT, 1-minute load average {load:.2f}; reference loop {pace():.1f} ms)"

@@ -3,7 +3,8 @@
 
 A benchmark still prints as it goes; what it reports it also ``record``s here (value, unit, the
 goal and which way is better). ``write`` adds what the figures depend on: the commit, the machine
-(cores, memory, load average before and after) and the PostgreSQL and RabbitMQ versions.
+(cores, memory, load average and the reference loop ``infra.pace`` before and after) and the PostgreSQL
+and RabbitMQ versions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.infra import group_processes
+from bench.infra import group_processes, pace
 
 FOLDER = Path(__file__).resolve().parent
 
@@ -43,6 +44,7 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     load_before: float = field(default_factory=lambda: os.getloadavg()[0])
+    pace_before: float = field(default_factory=pace)
 
     def record(self, bench: str, name: str, value: float, unit: str, *, goal: float | None = None,
                better: str = "lower", note: str = "") -> None:  # fmt: skip
@@ -65,6 +67,8 @@ class Results:
                 "python": platform.python_version(),
                 "load_average_before": round(self.load_before, 2),
                 "load_average_after": round(os.getloadavg()[0], 2),
+                "reference_loop_ms_before": round(self.pace_before, 1),
+                "reference_loop_ms_after": round(pace(), 1),
                 **self.versions,
             },
             "figures": [{**asdict(f), "met": f.met} for f in self.figures],
@@ -79,7 +83,9 @@ class Results:
             f"{machine['memory_gib']} GiB, Python {machine['python']}"
             + "".join(f", {k} {v}" for k, v in machine.items() if k.endswith("_version"))
             + f"; 1-minute load average {machine['load_average_before']} before, {machine['load_average_after']} "
-            "after. Written by `bench/results.py`; the figures are measured, never asserted.",
+            f"after; reference loop (`bench.infra.pace`) {machine['reference_loop_ms_before']} ms before, "
+            f"{machine['reference_loop_ms_after']} ms after. Written by `bench/results.py`; the figures are "
+            "measured, never asserted.",
             "",
             "| benchmark | figure | measured | goal | |",
             "|---|---|---:|---|---|",
