@@ -90,6 +90,9 @@ class KannelProvider:
             "coding": "2",
         }
         if message.report_url:
+            # Every report type. Asked for both SMSC-level ones (8 accepted, 16 refused), Kannel answers
+            # this request ~20 ms later than with either alone (1-2 ms, measured with fakesmsc); both
+            # stay: 8 is what makes a sender killed mid-send safe, 16 the only word of an SMSC's refusal.
             query |= {"dlr-mask": "31", "dlr-url": f"{message.report_url}&type=%d&answer=%A"}
         try:
             response = self.http.request("GET", f"{self.url}?{urlencode(query)}")
