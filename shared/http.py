@@ -29,6 +29,10 @@ from shared.principal import Principal
 from shared.problems import PROBLEM_JSON, Forbidden, Problem, Unauthorized, UnsupportedMediaType, problem_body
 
 DATABASE_RETRY_AFTER = 1  # seconds: a lost connection is replaced by the next request
+# Errors of a transaction that lost a wait for a lock, rolled back and worth retrying: SQLite's
+# SQLITE_BUSY / SQLITE_LOCKED; PostgreSQL's serialization_failure, deadlock_detected, lock_not_available.
+_SQLITE_CONTENTION = {5, 6}
+_POSTGRESQL_CONTENTION = {"40001", "40P01", "55P03"}
 log = logging.getLogger("xieshang.http")
 access_log = logging.getLogger("xieshang.access")
 
@@ -37,6 +41,14 @@ MAX_BODY_BYTES = 1024 * 1024
 # that pools connections to it (the gateway) drops its own sooner (``gateway.proxy``).
 KEEPALIVE_SECONDS = 5
 PUBLIC_BLUEPRINTS = {"api-docs"}
+
+
+def contended(exc: DBAPIError) -> bool:
+    """Whether a database error is lock contention (retry later) rather than a fault of the code."""
+    return (
+        getattr(exc.orig, "sqlite_errorcode", None) in _SQLITE_CONTENTION
+        or getattr(exc.orig, "sqlstate", None) in _POSTGRESQL_CONTENTION
+    )
 
 
 class ProblemSchema(Schema):
@@ -274,11 +286,20 @@ def create_app(
     def _database_error(exc: DBAPIError):
         # The connection was lost under the request (the database restarted or cut it): the pool
         # has dropped it and the next request gets a fresh one, so the service is unavailable for a
-        # moment, which the client may retry. Any other database error is still the server's fault.
-        if not exc.connection_invalidated:
+        # moment, which the client may retry. So may it after lock contention; any other database
+        # error is still the server's fault.
+        if exc.connection_invalidated:
+            log.warning("database connection lost", extra={"error": type(exc.orig).__name__})
+            body = problem_body(503, instance=request.path, detail="数据库连接中断,请稍后重试")
+        elif contended(exc):
+            # The transaction lost a wait for a lock (SQLite's busy timeout, a PostgreSQL deadlock
+            # victim or serialization failure) and was rolled back whole: nothing was written and
+            # the same request may succeed a moment later. Logged with its trace: under ordinary
+            # load it points at a lock held too long or taken out of order.
+            log.error("database contention", exc_info=exc, extra={"error": type(exc.orig).__name__})
+            body = problem_body(503, instance=request.path, detail="系统繁忙,请稍后重试")
+        else:
             return _unexpected(exc)
-        log.warning("database connection lost", extra={"error": type(exc.orig).__name__})
-        body = problem_body(503, instance=request.path, detail="数据库连接中断,请稍后重试")
         return problem_response(body, {"Retry-After": str(DATABASE_RETRY_AFTER)})
 
     @app.get("/healthz")

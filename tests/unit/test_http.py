@@ -114,6 +114,37 @@ def test_a_database_connection_lost_mid_request_is_a_503_to_retry(platform, auth
     assert client.get("/broken", headers=auth()).status_code == 500
 
 
+def test_a_transaction_that_loses_a_wait_for_a_lock_is_a_503_to_retry(platform, auth, tmp_path):
+    """SQLite's busy timeout run out and a PostgreSQL deadlock victim: the transaction was rolled back
+    whole, so the client is told to come back (503, Retry-After), not that the server broke."""
+    import sqlite3
+
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    app = platform.runtime("intake").create_api()
+    holder, waiter = (sqlite3.connect(tmp_path / "locked.db", timeout=0) for _ in range(2))
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as busy:
+        waiter.execute("BEGIN IMMEDIATE")
+    holder.rollback()
+
+    @app.get("/busy")
+    def busy_database():
+        raise OperationalError("BEGIN IMMEDIATE", {}, busy.value)
+
+    @app.get("/deadlock")
+    def deadlock():
+        raise OperationalError("UPDATE proposal", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+    client = app.test_client()
+    for path in ("/busy", "/deadlock"):
+        response = client.get(path, headers=auth())
+        assert response.status_code == 503 and response.mimetype == PROBLEM_JSON
+        assert response.headers["Retry-After"] == "1"
+        assert response.get_json()["detail"] == "系统繁忙,请稍后重试"
+
+
 def test_oversized_body_is_413(intake_client, auth):
     response = intake_client.post(
         "/api/v1/intake/proposals",
