@@ -43,7 +43,7 @@ KEEPALIVE_SECONDS = 5
 PUBLIC_BLUEPRINTS = {"api-docs"}
 
 
-def contended(exc: DBAPIError) -> bool:
+def _contended(exc: DBAPIError) -> bool:
     """Whether a database error is lock contention (retry later) rather than a fault of the code."""
     return (
         getattr(exc.orig, "sqlite_errorcode", None) in _SQLITE_CONTENTION
@@ -291,10 +291,8 @@ def create_app(
         if exc.connection_invalidated:
             log.warning("database connection lost", extra={"error": type(exc.orig).__name__})
             body = problem_body(503, instance=request.path, detail="数据库连接中断,请稍后重试")
-        elif contended(exc):
-            # The transaction lost a wait for a lock (SQLite's busy timeout, a PostgreSQL deadlock
-            # victim or serialization failure) and was rolled back whole: nothing was written and
-            # the same request may succeed a moment later. Logged with its trace: under ordinary
+        elif _contended(exc):
+            # Rolled back whole, so retrying is safe; logged with its trace, since under ordinary
             # load it points at a lock held too long or taken out of order.
             log.error("database contention", exc_info=exc, extra={"error": type(exc.orig).__name__})
             body = problem_body(503, instance=request.path, detail="系统繁忙,请稍后重试")

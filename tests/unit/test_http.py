@@ -128,6 +128,8 @@ def test_a_transaction_that_loses_a_wait_for_a_lock_is_a_503_to_retry(platform, 
     with pytest.raises(sqlite3.OperationalError) as busy:
         waiter.execute("BEGIN IMMEDIATE")
     holder.rollback()
+    for connection in (holder, waiter):
+        connection.close()
 
     @app.get("/busy")
     def busy_database():
